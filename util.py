@@ -1,0 +1,1198 @@
+"""What send2dps.py and receivedps.py share.
+
+Sections, in the order a run uses them:
+  errors and exit codes, config, logging, fiscal periods, run lock and manifests,
+  database, SFTP, files, mail and health pings.
+
+Nothing here runs at import time. Every function takes what it needs as arguments.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.message
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import secrets
+import smtplib
+import socket
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+__version__ = "0.1.0"
+
+# ---------------------------------------------------------------------------
+# Errors and exit codes
+# ---------------------------------------------------------------------------
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_READY = 3
+EXIT_LOCKED = 75
+
+
+class DpsError(Exception):
+    """Base of every error a user can cause; main() turns it into one line and an exit code."""
+
+    exit_code = EXIT_FAILED
+
+
+class ConfigError(DpsError):
+    exit_code = EXIT_USAGE
+
+
+class UsageError(DpsError):
+    exit_code = EXIT_USAGE
+
+
+class DatabaseError(DpsError):
+    pass
+
+
+class TransferError(DpsError):
+    pass
+
+
+class InputError(DpsError):
+    """A file or a query result failed its checks (a whole-file fault, a sanity limit)."""
+
+
+class DeliveryError(DpsError):
+    pass
+
+
+class NotReadyError(DpsError):
+    exit_code = EXIT_NOT_READY
+
+
+class LockHeldError(DpsError):
+    exit_code = EXIT_LOCKED
+
+
+# ---------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------
+
+REQUIRED = object()
+
+# Each leaf is (kind, default). Kinds: str, int, float, bool, list, dict, "path" (resolved
+# against the config file's folder), "file" (a path that must exist).
+CONFIG_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
+    "run": {
+        "time_zone": (str, "America/Chicago"),
+        "close_lag_days": (int, 30),
+    },
+    "database": {
+        "url": (str, REQUIRED),
+        "sql_folder": ("path", "sql"),
+    },
+    "sa_98": {
+        "source": (str, "query"),
+        "extract_file": (str, ""),
+        "columns": (dict, {}),
+    },
+    "sftp": {
+        "host": (str, REQUIRED),
+        "port": (int, 22),
+        "username": (str, ""),
+        "key_file": ("file", REQUIRED),
+        "key_passphrase_env": (str, ""),
+        "known_hosts_file": ("file", REQUIRED),
+        "upload_folder": (str, "FROM_DFPS"),
+        "answer_folder": (str, "TO_DFPS"),
+        "after_processing": (str, "move"),
+        "processed_folder": (str, "TO_DFPS/processed"),
+        "connect_timeout_seconds": (float, 15.0),
+        "banner_timeout_seconds": (float, 15.0),
+        "auth_timeout_seconds": (float, 15.0),
+        "channel_timeout_seconds": (float, 60.0),
+        "keepalive_seconds": (int, 30),
+        "retries": (int, 3),
+        "retry_backoff_seconds": (float, 5.0),
+        "download_prefetch": (bool, True),
+        "max_concurrent_prefetch_requests": (int, 64),
+        "disabled_algorithms": (dict, {}),
+    },
+    "folders": {
+        "outbox": ("path", "var/outbox"),
+        "staging": ("path", "var/staging"),
+        "archive": ("path", "var/archive"),
+        "state": ("path", "var/state"),
+        "logs": ("path", "logs"),
+        "share": ("path", "var/share"),
+    },
+    "dps_file": {
+        "send_name": (str, "End_txt_file.txt"),
+        "export_name": (str, "end_export.xlsx"),
+        "columns": (list, ["PID", "LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX",
+                           "DOB", "SEX", "RACE"]),
+        "delimiter": (str, "|"),
+        "date_format": (str, "%Y%m%d"),
+        "encoding": (str, "ascii"),
+        "line_ending": (str, "\r\n"),
+        "name_max_lengths": (dict, {"LAST_NAME": 30, "FIRST_NAME": 20, "MIDDLE_NAME": 20,
+                                    "SUFFIX": 10}),
+        "results_name": (str, "Dfps-missing-person-results.txt"),
+        "counts_name": (str, "Dfps-missing-person-counts.txt"),
+        "results_columns": (list, ["PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX",
+                                   "RACE", "MKE", "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE"]),
+        "counts_keys": (dict, {"records_received": "RECORDS_RECEIVED",
+                               "persons_with_records": "PERSONS_WITH_RECORDS",
+                               "result_records": "RESULT_RECORDS"}),
+    },
+    "race_mapping": {
+        "African American": (str, "B"),
+        "Anglo": (str, "W"),
+        "Asian": (str, "A"),
+        "Native American": (str, "I"),
+        "Hispanic": (str, "W"),
+        "Other": (str, "U"),
+        "Unknown": (str, "U"),
+    },
+    "sanity": {
+        "min_rows": (int, 1),
+        "max_change_pct": (float, 25.0),
+    },
+    "matching": {
+        "match_window_days": (int, 3),
+    },
+    "receive": {
+        "poll_seconds": (float, 30.0),
+        "settle_seconds": (float, 10.0),
+        "max_wait_hours": (float, 6.0),
+    },
+    "reports": {
+        "max_rows_per_sheet": (int, 1_048_576),
+        "share_file_mode": (str, "0640"),
+    },
+    "mail": {
+        "enabled": (bool, False),
+        "host": (str, "localhost"),
+        "port": (int, 25),
+        "starttls": (bool, False),
+        "username_env": (str, ""),
+        "password_env": (str, ""),
+        "sender": (str, "dps-exchange@localhost"),
+        "recipients": (list, []),
+        "attachments": (bool, False),
+        "allowed_domains": (list, []),
+        "timeout_seconds": (float, 30.0),
+    },
+    "health": {
+        "url": (str, ""),
+        "timeout_seconds": (float, 5.0),
+    },
+    "logs": {
+        "retention_days": (int, 90),
+    },
+}
+
+# Sections whose keys are free (a mapping the user extends); values still type-checked.
+OPEN_SECTIONS = {"race_mapping"}
+SECRET_WORDS = ("password", "passphrase", "secret", "token")
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def default_config_path(script_file: str) -> Path:
+    return Path(script_file).resolve().parent / "dps_config.yml"
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Read, expand ${VAR} from the environment, validate and resolve paths.
+
+    Raises ConfigError with one line naming the file and the key at fault.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config {path}: file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config {path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        raise ConfigError(f"config {path}:{line} not valid YAML") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path}: expected a mapping of sections at the top")
+    expanded = _expand_env(raw, environ, path, "")
+    config = _validate(expanded, path)
+    config["_path"] = path.resolve()
+    config["_dir"] = path.resolve().parent
+    return config
+
+
+def _expand_env(value: Any, environ: dict[str, str], path: Path, key: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, environ, path, f"{key}.{k}" if key else str(k))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, environ, path, key) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"config {path}: {key}: environment variable {name} is not set")
+
+    return _ENV_PATTERN.sub(substitute, value)
+
+
+def _validate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for section in raw:
+        if section not in CONFIG_SCHEMA:
+            raise ConfigError(f"config {path}: unknown section '{section}'")
+    for section, schema in CONFIG_SCHEMA.items():
+        given = raw.get(section) or {}
+        if not isinstance(given, dict):
+            raise ConfigError(f"config {path}: {section}: expected a mapping")
+        config[section] = _validate_section(section, schema, given, path)
+    return config
+
+
+def _validate_section(section: str, schema: dict[str, tuple[Any, Any]], given: dict[str, Any],
+                      path: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key in given:
+        key_name = f"{section}.{key}"
+        if any(word in str(key).lower() for word in SECRET_WORDS) and not str(key).endswith("_env"):
+            raise ConfigError(
+                f"config {path}: {key_name}: secrets must not be written in the YAML; "
+                f"put the name of an environment variable in {section}.{key}_env instead")
+        if key not in schema and section not in OPEN_SECTIONS:
+            raise ConfigError(f"config {path}: unknown key '{key_name}'")
+    if section in OPEN_SECTIONS:
+        merged = {k: v for k, (_, v) in schema.items()} if not given else {}
+        merged.update(given)
+        for key, value in merged.items():
+            result[key] = _check_type(f"{section}.{key}", str, value, path)
+        return result
+    for key, (kind, default) in schema.items():
+        key_name = f"{section}.{key}"
+        if key not in given or given[key] is None:
+            if default is REQUIRED:
+                raise ConfigError(f"config {path}: {key_name}: required setting is missing")
+            value = default
+        else:
+            value = given[key]
+        result[key] = _check_type(key_name, kind, value, path)
+    return result
+
+
+def _check_type(key_name: str, kind: Any, value: Any, path: Path) -> Any:
+    base = path.resolve().parent
+    if kind in ("path", "file"):
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"config {path}: {key_name}: expected a path")
+        resolved = (base / os.path.expanduser(value)).resolve()
+        if kind == "file" and not resolved.is_file():
+            raise ConfigError(f"config {path}: {key_name}: file not found: {resolved}")
+        return resolved
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, str) and value.strip().isdigit():
+        return int(value)  # ${PORT} expands to text
+    if kind is bool and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if kind in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"config {path}: {key_name}: expected a number, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"config {path}: {key_name}: expected {kind.__name__}, "
+                          f"got {type(value).__name__}")
+    return value
+
+
+def secret_from_env(config_section: dict[str, Any], key: str, section_name: str) -> str | None:
+    """Read a secret whose environment variable name is configured as `<key>_env`."""
+    env_name = config_section.get(f"{key}_env") or ""
+    if not env_name:
+        return None
+    value = os.environ.get(env_name)
+    if value is None:
+        raise ConfigError(f"{section_name}.{key}_env: environment variable {env_name} is not set")
+    return value
+
+
+def resolve_config_path(config: dict[str, Any], value: str) -> Path:
+    """A path from the config, relative to the config file's folder."""
+    return (config["_dir"] / os.path.expanduser(value)).resolve()
+
+
+# ---------------------------------------------------------------------------
+# Logging
+# ---------------------------------------------------------------------------
+
+LOG_FORMAT = "%(asctime)s %(run_id)s %(step)s +%(elapsed).1fs %(levelname)s %(name)s: %(message)s"
+
+
+class _RunContextFilter(logging.Filter):
+    """Stamps every record with the run id, the step and the seconds since the run began."""
+
+    def __init__(self, run_id: str, step: str, started: float) -> None:
+        super().__init__()
+        self.run_id, self.step, self.started = run_id, step, started
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = self.run_id
+        record.step = self.step
+        record.elapsed = time.monotonic() - self.started
+        return True
+
+
+def new_run_id(step: str, now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{step}-{secrets.token_hex(2)}"
+
+
+@contextmanager
+def run_logging(step: str, run_id: str, logs_dir: Path | None,
+                verbose: bool) -> Iterator[Path | None]:
+    """Log to stderr and, when a logs folder is known, to logs/<step>_<run-id>.log.
+
+    The file gets DEBUG lines and tracebacks; stderr gets INFO (DEBUG with -v), one line each.
+    Handlers are removed again on exit, so main() can be called many times in one process.
+    """
+    root = logging.getLogger()
+    context = _RunContextFilter(run_id, step, time.monotonic())
+    formatter = logging.Formatter(LOG_FORMAT)
+    handlers: list[logging.Handler] = []
+    stderr_handler = logging.StreamHandler()
+    stderr_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    handlers.append(stderr_handler)
+    log_file = None
+    if logs_dir is not None:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        log_file = logs_dir / f"{step}_{run_id}.log"
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setLevel(logging.DEBUG)
+        handlers.append(file_handler)
+    for handler in handlers:
+        handler.addFilter(context)
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    for noisy in ("paramiko", "sqlalchemy", "asyncio", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        yield log_file
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(old_level)
+
+
+def remove_old_files(folder: Path, older_than_days: int, patterns: tuple[str, ...]) -> int:
+    """Delete files matching patterns older than N days (log retention). Returns how many."""
+    if older_than_days <= 0 or not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than_days * 86400
+    removed = 0
+    for pattern in patterns:
+        for path in folder.glob(pattern):
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+# ---------------------------------------------------------------------------
+# Fiscal periods (contract §1)
+# ---------------------------------------------------------------------------
+
+_PERIOD_PATTERN = re.compile(r"^FY(\d{4})_?Q([1-4])$", re.IGNORECASE)
+# Quarter -> (month it starts in, years before the fiscal year it starts in)
+_QUARTER_START = {1: (9, 1), 2: (12, 1), 3: (3, 0), 4: (6, 0)}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A Texas state fiscal quarter: FY N runs 1 Sep N-1 to 31 Aug N."""
+
+    fiscal_year: int
+    quarter: int
+
+    @property
+    def label(self) -> str:
+        return f"FY{self.fiscal_year}Q{self.quarter}"
+
+    @property
+    def file_label(self) -> str:
+        return f"FY{self.fiscal_year}_Q{self.quarter}"
+
+    @property
+    def start(self) -> dt.date:
+        month, years_before = _QUARTER_START[self.quarter]
+        return dt.date(self.fiscal_year - years_before, month, 1)
+
+    @property
+    def end(self) -> dt.date:
+        return self.next().start - dt.timedelta(days=1)
+
+    def next(self) -> Period:
+        if self.quarter == 4:
+            return Period(self.fiscal_year + 1, 1)
+        return Period(self.fiscal_year, self.quarter + 1)
+
+    def months(self) -> list[str]:
+        start = self.start
+        return [f"{(start.year * 12 + start.month - 1 + i) // 12}-"
+                f"{(start.month - 1 + i) % 12 + 1:02d}" for i in range(3)]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def parse_period(text: str) -> Period:
+    match = _PERIOD_PATTERN.match(text.strip())
+    if not match:
+        raise UsageError(f"--period {text!r}: expected a fiscal quarter like FY2025Q3")
+    return Period(int(match.group(1)), int(match.group(2)))
+
+
+def period_containing(day: dt.date) -> Period:
+    fiscal_year = day.year + 1 if day.month >= 9 else day.year
+    quarter = {9: 1, 10: 1, 11: 1, 12: 2, 1: 2, 2: 2, 3: 3, 4: 3, 5: 3, 6: 4, 7: 4, 8: 4}[day.month]
+    return Period(fiscal_year, quarter)
+
+
+def run_date(time_zone: str, as_of: str | None, now: dt.datetime | None = None) -> dt.date:
+    """Today in the configured time zone, or the --as-of date."""
+    if as_of:
+        try:
+            return dt.date.fromisoformat(as_of)
+        except ValueError as exc:
+            raise UsageError(f"--as-of {as_of!r}: expected a date like 2025-06-20") from exc
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"run.time_zone: unknown time zone {time_zone!r}") from exc
+    now = now or dt.datetime.now(dt.UTC)
+    return now.astimezone(zone).date()
+
+
+def check_period_started(period: Period, today: dt.date) -> None:
+    if period.start > today:
+        raise UsageError(f"period {period.label} starts {period.start.isoformat()}, "
+                         f"after the run date {today.isoformat()}: it has not started yet")
+
+
+# ---------------------------------------------------------------------------
+# Run lock and manifests
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def run_lock(state_dir: Path, step: str) -> Iterator[None]:
+    """Hold state/<step>.lock for the whole run; a second run exits 75 at once.
+
+    The lock dies with the process, so a crash never leaves it held.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / f"{step}.lock"
+    handle = open(lock_path, "a+")  # noqa: SIM115 - held open for the whole run
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise LockHeldError(f"another {step} run holds {lock_path}; not starting") from exc
+        yield
+    finally:
+        handle.close()
+
+
+def manifest_dir(state_dir: Path, step: str) -> Path:
+    return state_dir / "manifests" / step
+
+
+def write_manifest(state_dir: Path, manifest: dict[str, Any]) -> Path:
+    folder = manifest_dir(state_dir, manifest["step"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{manifest['run_id']}.json"
+    data = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode("utf-8")
+    atomic_write_bytes(path, data)
+    return path
+
+
+def read_manifests(state_dir: Path, step: str) -> list[dict[str, Any]]:
+    """All manifests of a step, oldest first (run ids start with a UTC timestamp)."""
+    folder = manifest_dir(state_dir, step)
+    manifests = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            manifests.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            log.warning("manifest %s is unreadable; ignored", path)
+    manifests.sort(key=lambda m: (m.get("started_at", ""), m.get("run_id", "")))
+    return manifests
+
+
+class StepTimer:
+    """Records per-step timings and progress into a run manifest as the run goes."""
+
+    def __init__(self, manifest: dict[str, Any], state_dir: Path | None) -> None:
+        self.manifest = manifest
+        self.state_dir = state_dir
+        manifest.setdefault("steps", {})
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Record the intent (started) before the step and its completion after it."""
+        record = {"status": "started"}
+        self.manifest["steps"][name] = record
+        self.save()
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            record["status"] = "failed"
+            raise
+        else:
+            record["status"] = "done"
+        finally:
+            record["seconds"] = round(time.monotonic() - started, 3)
+            self.save()
+
+    def save(self) -> None:
+        if self.state_dir is not None:
+            write_manifest(self.state_dir, self.manifest)
+
+
+def set_private_umask() -> None:
+    """Files we create are readable by the owner only (archive 0600); the data is personal."""
+    os.umask(0o077)
+
+
+def run_step(step: str, run_id: str, config: dict[str, Any],
+             body: Callable[[StepTimer], int], rerun_hint: str = "") -> int:
+    """Run one step the same way for send and receive: hold the lock, ping health, record the
+    outcome in the manifest, and turn any error into one line, an alert and an exit code.
+
+    The traceback goes to the log file only (DEBUG); stderr gets one line.
+    """
+    state_dir = config["folders"]["state"]
+    manifest: dict[str, Any] = {"step": step, "run_id": run_id, "outcome": "running",
+                                "started_at": dt.datetime.now(dt.UTC).isoformat(),
+                                "pid": os.getpid()}
+    timer = StepTimer(manifest, None)
+    try:
+        with run_lock(state_dir, step):
+            timer.state_dir = state_dir
+            ping_health(config["health"], "start", run_id)
+            code = body(timer)
+    except LockHeldError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except DpsError as exc:
+        return _fail(step, run_id, config, timer, str(exc), exc.exit_code, rerun_hint)
+    except KeyboardInterrupt:
+        return _fail(step, run_id, config, timer, "interrupted", EXIT_FAILED, rerun_hint)
+    except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and an alert
+        message = f"internal error {type(exc).__name__} (details in the log file)"
+        return _fail(step, run_id, config, timer, message, EXIT_FAILED, rerun_hint)
+    ping_health(config["health"], "success" if code in (EXIT_OK,) else "fail", run_id)
+    return code
+
+
+def _fail(step: str, run_id: str, config: dict[str, Any], timer: StepTimer, message: str,
+          code: int, rerun_hint: str) -> int:
+    log.debug("traceback of the failure", exc_info=True)
+    if code == EXIT_NOT_READY:
+        log.warning("%s", message)
+        timer.manifest.update(outcome="not ready", error=message, exit_code=code)
+    else:
+        log.error("%s", message)
+        timer.manifest.update(outcome="failed", error=message, exit_code=code)
+    timer.manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+    if timer.state_dir is not None:
+        timer.save()
+    if code != EXIT_NOT_READY and code != EXIT_USAGE:
+        send_failure_alert(config, step, run_id, timer.manifest, message, rerun_hint)
+        ping_health(config["health"], "fail", run_id)
+    return code
+
+
+def send_failure_alert(config: dict[str, Any], step: str, run_id: str, manifest: dict[str, Any],
+                       message: str, rerun_hint: str) -> None:
+    """Mail the one-line reason, what was kept and how to rerun. Never raises."""
+    period = manifest.get("period", "")
+    script = "send2dps.py" if step == "send" else "receivedps.py"
+    command = rerun_hint or (f"{config['_dir'] / ('run_' + step + '.sh')}"
+                             f"{' --period ' + period if period else ''}")
+    kept = manifest.get("kept") or "all inbound and outbound files stay where they were " \
+        "(outbox, staging, archive, remote folder)"
+    text = "\n".join([
+        f"The DPS exchange {step} step FAILED ({script}).",
+        "",
+        f"Reason: {message}",
+        f"Period: {period or 'not chosen yet'}",
+        f"Run id: {run_id}",
+        f"Kept: {kept}",
+        f"Log file: {config['folders']['logs'] / (step + '_' + run_id + '.log')}",
+        "",
+        f"To rerun once the cause is fixed: {command}",
+    ])
+    try:
+        send_mail(config["mail"], f"[DPS exchange] {step} FAILED {period}".strip(), text)
+    except DpsError as exc:
+        log.warning("failure alert not sent: %s", exc)
+
+
+# ---------------------------------------------------------------------------
+# Database
+# ---------------------------------------------------------------------------
+
+
+def open_database(url: str) -> Any:
+    """An SQLAlchemy engine for the configured URL (oracle+oracledb://… or sqlite:///…)."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds here
+        raise ConfigError("database.url: not a valid SQLAlchemy URL") from exc
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not Path(database).is_file():
+            # SQLite would silently create an empty database; refuse instead.
+            raise DatabaseError(f"database {database}: file not found")
+    return sqlalchemy.create_engine(parsed)
+
+
+def sqlite_url_for(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def read_sql_file(sql_folder: Path, name: str) -> str:
+    path = sql_folder / f"{name}.sql"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"database.sql_folder: cannot read {path}: {exc.strerror}") from exc
+    # Whole-line "--" comments go: SQLAlchemy would read a ":name" inside them as a bind.
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return "\n".join(lines).strip().rstrip(";")
+
+
+def run_query(engine: Any, sql_folder: Path, name: str, params: dict[str, Any],
+              required_columns: list[str]) -> Any:
+    """Run sql/<name>.sql with bind parameters and return a DataFrame with upper-case columns.
+
+    Dates bind as datetime.date for Oracle and as ISO text for SQLite (its dates are text).
+    """
+    import pandas as pd
+    import sqlalchemy
+
+    sql = read_sql_file(sql_folder, name)
+    if engine.dialect.name == "sqlite":
+        params = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in params.items()}
+    safe_url = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as connection:
+            frame = pd.read_sql_query(sqlalchemy.text(sql), connection, params=params)
+    except sqlalchemy.exc.OperationalError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "connection failed"
+        raise DatabaseError(f"database {safe_url}: query {name}: {reason}") from exc
+    except sqlalchemy.exc.DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        raise DatabaseError(f"database {safe_url}: query {name}: {reason}") from exc
+    except pd.errors.DatabaseError as exc:  # pandas wraps some driver errors in its own class
+        cause = exc.__cause__ or exc
+        reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
+        raise DatabaseError(f"database {safe_url}: query {name}: {reason}") from exc
+    frame.columns = [str(c).upper() for c in frame.columns]
+    missing = [c for c in required_columns if c not in frame.columns]
+    if missing:
+        raise DatabaseError(f"{sql_folder / (name + '.sql')}: result lacks column {missing[0]}")
+    log.info("query %s returned %d rows", name, len(frame))
+    return frame[required_columns]
+
+
+# ---------------------------------------------------------------------------
+# SFTP
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class RemoteFile:
+    path: str
+    size: int
+    mtime: int
+
+
+class SftpSession:
+    """An open, host-key-pinned SFTP connection. Use connect_sftp() to make one."""
+
+    def __init__(self, client: Any, sftp: Any, label: str) -> None:
+        self.client = client
+        self.sftp = sftp
+        self.label = label
+
+    def close(self) -> None:
+        try:
+            self.sftp.close()
+        finally:
+            self.client.close()
+
+    def __enter__(self) -> SftpSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def stat(self, remote_path: str) -> RemoteFile | None:
+        try:
+            attrs = self.sftp.stat(remote_path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TransferError(f"sftp {self.label}: cannot stat {remote_path}: {exc}") from exc
+        return RemoteFile(remote_path, int(attrs.st_size or 0), int(attrs.st_mtime or 0))
+
+    def stat_file(self, remote_path: str) -> RemoteFile | None:
+        """Like stat, but a folder, link or device under that name is a whole-file fault."""
+        import stat as stat_module
+
+        try:
+            attrs = self.sftp.lstat(remote_path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise TransferError(f"sftp {self.label}: cannot stat {remote_path}: {exc}") from exc
+        if attrs.st_mode is not None and not stat_module.S_ISREG(attrs.st_mode):
+            raise InputError(f"{remote_path}: not a regular file on the server")
+        return RemoteFile(remote_path, int(attrs.st_size or 0), int(attrs.st_mtime or 0))
+
+    def ensure_folder(self, remote_dir: str) -> None:
+        """Create a remote folder (and its parents) when it is missing."""
+        parts = [p for p in remote_dir.split("/") if p and p != "."]
+        current = "/" if remote_dir.startswith("/") else ""
+        for part in parts:
+            current = f"{current}{part}" if current in ("", "/") else f"{current}/{part}"
+            if self.stat(current) is None:
+                self.sftp.mkdir(current)
+
+    def upload(self, local: Path, remote_dir: str, name: str) -> RemoteFile:
+        """Upload to <name>.part, rename onto <name>, verify the size; return the final stat."""
+        final = join_remote(remote_dir, name)
+        part = final + ".part"
+        size = local.stat().st_size
+        try:
+            self.ensure_folder(remote_dir)
+            self.sftp.put(str(local), part, confirm=True)
+            self._rename_over(part, final)
+        except OSError as exc:
+            raise TransferError(f"sftp {self.label}: upload of {local.name} to {final} "
+                                f"failed: {exc or type(exc).__name__}") from exc
+        remote = self.stat(final)
+        if remote is None or remote.size != size:
+            got = "nothing" if remote is None else f"{remote.size} bytes"
+            raise TransferError(f"sftp {self.label}: {final} has {got} after upload, "
+                                f"expected {size} bytes")
+        return remote
+
+    def _rename_over(self, source: str, target: str) -> None:
+        try:
+            self.sftp.posix_rename(source, target)
+        except OSError as exc:
+            if "posix-rename" not in str(exc).lower() and "unsupported" not in str(exc).lower():
+                raise
+            log.warning("server lacks posix-rename; replacing %s by remove then rename", target)
+            if self.stat(target) is not None:
+                self.sftp.remove(target)
+            self.sftp.rename(source, target)
+
+    def download(self, remote: RemoteFile, local_dir: Path, prefetch: bool,
+                 max_requests: int) -> Path:
+        """Fetch to <local_dir>/<name>.part, verify size, rename. Raises FileChangedError when
+        the remote file's size or mtime changed while it was fetched."""
+        local_dir.mkdir(parents=True, exist_ok=True)
+        name = remote.path.rsplit("/", 1)[-1]
+        part = local_dir / f"{name}.part"
+        final = local_dir / name
+        try:
+            with open(part, "wb") as handle:
+                self.sftp.getfo(remote.path, handle, prefetch=prefetch,
+                                max_concurrent_prefetch_requests=max_requests)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise TransferError(f"sftp {self.label}: download of {remote.path} failed: "
+                                f"{exc or type(exc).__name__}") from exc
+        after = self.stat_file(remote.path)
+        got = part.stat().st_size
+        if after is None or (after.size, after.mtime) != (remote.size, remote.mtime) \
+                or got != remote.size:
+            part.unlink(missing_ok=True)
+            raise FileChangedError(f"{remote.path}: changed while it was fetched")
+        os.replace(part, final)
+        fsync_folder(local_dir)
+        return final
+
+    def read_bytes(self, remote_path: str) -> bytes:
+        with self.sftp.open(remote_path, "rb") as handle:
+            handle.prefetch()
+            return handle.read()
+
+    def remove(self, remote_path: str) -> None:
+        self.sftp.remove(remote_path)
+
+    def move(self, remote_path: str, remote_dir: str, new_name: str) -> str:
+        self.ensure_folder(remote_dir)
+        target = join_remote(remote_dir, new_name)
+        self._rename_over(remote_path, target)
+        return target
+
+
+class FileChangedError(TransferError):
+    pass
+
+
+def join_remote(folder: str, name: str) -> str:
+    folder = folder.rstrip("/")
+    return f"{folder}/{name}" if folder and folder != "." else name
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    import paramiko
+
+    if isinstance(exc, (paramiko.BadHostKeyException, paramiko.AuthenticationException)):
+        return False
+    if isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc):
+        return False
+    return isinstance(exc, (OSError, EOFError, paramiko.SSHException))
+
+
+def connect_sftp(sftp_config: dict[str, Any], sleep: Callable[[float], None] = time.sleep
+                 ) -> SftpSession:
+    """Connect with the pinned host key and the configured client key.
+
+    Retries connection faults only (refused, reset, timed out), with growing pauses;
+    a wrong host key or a refused client key fails at once.
+    """
+    import getpass
+
+    import paramiko
+
+    host, port = sftp_config["host"], sftp_config["port"]
+    label = f"{host}:{port}"
+    username = sftp_config["username"] or getpass.getuser()
+    passphrase = secret_from_env(sftp_config, "key_passphrase", "sftp")
+    attempts = max(1, sftp_config["retries"] + 1)
+    for attempt in range(1, attempts + 1):
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(sftp_config["known_hosts_file"]))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(
+                host, port=port, username=username,
+                key_filename=str(sftp_config["key_file"]), passphrase=passphrase,
+                look_for_keys=False, allow_agent=False,
+                timeout=sftp_config["connect_timeout_seconds"],
+                banner_timeout=sftp_config["banner_timeout_seconds"],
+                auth_timeout=sftp_config["auth_timeout_seconds"],
+                channel_timeout=sftp_config["channel_timeout_seconds"],
+                disabled_algorithms=sftp_config["disabled_algorithms"] or None,
+            )
+            transport = client.get_transport()
+            transport.set_keepalive(sftp_config["keepalive_seconds"])
+            sftp = client.open_sftp()
+            sftp.get_channel().settimeout(sftp_config["channel_timeout_seconds"])
+            log.info("sftp connected to %s as configured user (attempt %d)", label, attempt)
+            return SftpSession(client, sftp, label)
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise TransferError(
+                f"sftp {label}: host key does not match the one pinned in "
+                f"{sftp_config['known_hosts_file']}; refusing to connect") from exc
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise TransferError(f"sftp {label}: the server refused the key "
+                                f"{sftp_config['key_file']}") from exc
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            client.close()
+            if "known_hosts" in str(exc) or "not found in known_hosts" in str(exc):
+                raise TransferError(
+                    f"sftp {label}: host key is unknown (not in "
+                    f"{sftp_config['known_hosts_file']}); refusing to connect") from exc
+            if not _is_retryable(exc) or attempt == attempts:
+                reason = str(exc) or type(exc).__name__
+                raise TransferError(f"sftp {label}: cannot connect after {attempt} "
+                                    f"attempt(s): {reason}") from exc
+            pause = sftp_config["retry_backoff_seconds"] * 2 ** (attempt - 1)
+            log.warning("sftp %s: connection fault (%s); retry %d of %d in %.0fs", label,
+                        type(exc).__name__, attempt, attempts - 1, pause)
+            sleep(pause)
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------
+
+
+def fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_with(path: Path, write: Callable[[Path], None], mode: int = 0o600) -> None:
+    """Write through a temp file in the same folder, fsync, then rename onto path.
+
+    `write` receives the temp path. A crash leaves at most a .tmp file, never a half file
+    under the final name.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        write(temp)
+        os.chmod(temp, mode)
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    fsync_folder(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
+    atomic_write_with(path, lambda temp: temp.write_bytes(data), mode)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def copy_verified(source: Path, target: Path, mode: int = 0o600) -> str:
+    """Copy through a temp file and rename; check the copy's size and SHA-256 match."""
+    import shutil
+
+    expected = sha256_file(source)
+
+    def write(temp: Path) -> None:
+        with open(source, "rb") as src, open(temp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+    atomic_write_with(target, write, mode)
+    if target.stat().st_size != source.stat().st_size or sha256_file(target) != expected:
+        raise DeliveryError(f"{target}: copy does not match {source.name} (size or SHA-256)")
+    return expected
+
+
+def archive_file(source: Path, archive_dir: Path, run_id: str) -> Path:
+    target = archive_dir / f"{run_id}_{source.name}"
+    copy_verified(source, target, 0o600)
+    return target
+
+
+def describe_os_error(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    if exc.errno == errno.EFBIG:
+        return "file too large (file-size limit)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied or read-only"
+    return exc.strerror or type(exc).__name__
+
+
+def plain_dates(values: Any) -> Any:
+    """A pandas Series of dates (datetime64, time of day cut off; NaT where missing or not a
+    real date). Accepts ISO text (SQLite), datetimes (Oracle DATE) or a mix."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.dt.tz_localize(None).dt.normalize() if values.dt.tz else values.dt.normalize()
+    text = values.astype("string").str.strip().str.slice(0, 10)
+    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+
+
+@dataclass
+class Sheet:
+    """One logical sheet of a report: a title, column names and rows (lists of cell values;
+    datetime.date values become real Excel dates)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    chart: Any = None          # an openpyxl chart, anchored right of the data
+    chart_anchor: str = "H2"
+
+
+def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[str]:
+    """Titles for a sheet continued past the row limit: Records, Records (2), Records (3)..."""
+    per_sheet = max(1, max_rows_per_sheet - 1)  # the header takes a row
+    pieces = max(1, -(-row_count // per_sheet))
+    return [title if i == 0 else f"{title} ({i + 1})"[:31] for i in range(pieces)]
+
+
+def write_workbook(path: Path, sheets: list[Sheet], max_rows_per_sheet: int = 1_048_576,
+                   mode: int = 0o600) -> None:
+    """Write an .xlsx atomically with openpyxl's write-only mode (the fastest it has): a bold
+    frozen header, autofilter, column widths from the data, dates as real dates, and sheets
+    continued as "<title> (2)" past the row limit."""
+    from openpyxl import Workbook
+
+    def write(temp: Path) -> None:
+        workbook = Workbook(write_only=True)
+        for sheet in sheets:
+            _write_sheet_pieces(workbook, sheet, max_rows_per_sheet)
+        workbook.save(temp)
+
+    atomic_write_with(path, write, mode)
+
+
+def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int) -> None:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    per_sheet = max(1, max_rows_per_sheet - 1)
+    widths = _column_widths(sheet.columns, sheet.rows)
+    titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
+    for index, title in enumerate(titles):
+        worksheet = workbook.create_sheet(title)
+        chunk = sheet.rows[index * per_sheet:(index + 1) * per_sheet]
+        worksheet.freeze_panes = "A2"  # must be set before the first row in write-only mode
+        for number, width in enumerate(widths, start=1):
+            worksheet.column_dimensions[get_column_letter(number)].width = width
+        header = []
+        for name in sheet.columns:
+            cell = WriteOnlyCell(worksheet, value=name)
+            cell.font = Font(bold=True, color="FFFFFF")
+            cell.fill = PatternFill("solid", fgColor="1F4E78")
+            cell.alignment = Alignment(vertical="center")
+            header.append(cell)
+        worksheet.append(header)
+        for row in chunk:
+            worksheet.append(row)
+        last_column = get_column_letter(max(1, len(sheet.columns)))
+        worksheet.auto_filter.ref = f"A1:{last_column}{len(chunk) + 1}"
+        if sheet.chart is not None and index == 0:
+            worksheet.add_chart(sheet.chart, sheet.chart_anchor)
+
+
+def _column_widths(columns: list[str], rows: list[list[Any]], sample: int = 2000) -> list[float]:
+    widths = [len(str(c)) + 4 for c in columns]
+    for row in rows[:sample]:
+        for i, value in enumerate(row[:len(widths)]):
+            if value is None:
+                continue
+            length = 11 if isinstance(value, dt.date) else len(str(value))
+            widths[i] = max(widths[i], length + 2)
+    return [min(w, 60) for w in widths]
+
+
+# ---------------------------------------------------------------------------
+# Mail and health pings
+# ---------------------------------------------------------------------------
+
+
+def send_mail(mail_config: dict[str, Any], subject: str, text: str, html: str | None = None,
+              attachments: list[Path] | None = None) -> bool:
+    """Send one mail to the configured recipients. Returns False when mail is off.
+
+    Bodies must carry counts and file names only, never a name or a date of birth.
+    Attachments go only when the config allows them and every recipient's domain is allowed.
+    """
+    if not mail_config["enabled"] or not mail_config["recipients"]:
+        log.info("mail is off; nothing sent")
+        return False
+    message = email.message.EmailMessage()
+    message["Subject"] = subject
+    message["From"] = mail_config["sender"]
+    message["To"] = ", ".join(mail_config["recipients"])
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    if attachments and mail_config["attachments"]:
+        allowed = {d.lower() for d in mail_config["allowed_domains"]}
+        domains = {r.rsplit("@", 1)[-1].lower() for r in mail_config["recipients"]}
+        if not allowed or not domains <= allowed:
+            log.warning("attachments left off: a recipient is outside mail.allowed_domains")
+        else:
+            for path in attachments:
+                message.add_attachment(path.read_bytes(), maintype="application",
+                                       subtype="octet-stream", filename=path.name)
+    username = secret_from_env(mail_config, "username", "mail")
+    password = secret_from_env(mail_config, "password", "mail")
+    try:
+        with smtplib.SMTP(mail_config["host"], mail_config["port"],
+                          timeout=mail_config["timeout_seconds"]) as smtp:
+            if mail_config["starttls"]:
+                smtp.starttls(context=ssl.create_default_context())
+            if username and password:
+                smtp.login(username, password)
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DpsError(f"mail {mail_config['host']}:{mail_config['port']}: "
+                       f"cannot send: {type(exc).__name__}: {exc}") from exc
+    log.info("mail sent to %d recipient(s): %s", len(mail_config["recipients"]), subject)
+    return True
+
+
+def ping_health(health_config: dict[str, Any], event: str, run_id: str) -> None:
+    """Call the health-check URL (healthchecks.io style: /start, /fail, or the bare URL on
+    success). Never fails the run."""
+    base = health_config["url"].rstrip("/")
+    if not base:
+        return
+    url = {"start": f"{base}/start", "fail": f"{base}/fail"}.get(event, base)
+    if not url.startswith(("https://", "http://")):
+        log.warning("health.url is not http(s); ping skipped")
+        return
+    try:
+        request = urllib.request.Request(f"{url}?rid={run_id}", method="GET")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=health_config["timeout_seconds"]):  # noqa: S310  # nosec B310
+            pass
+    except (OSError, ValueError) as exc:
+        log.warning("health ping %s failed (%s); the run goes on", event, type(exc).__name__)
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
