@@ -746,6 +746,13 @@ class RemoteFile:
     mtime: int
 
 
+def transfer_faults() -> tuple[type[BaseException], ...]:
+    """What a broken connection raises mid-transfer: OSError, EOFError, paramiko's SSHException."""
+    import paramiko
+
+    return (OSError, EOFError, paramiko.SSHException)
+
+
 class SftpSession:
     """An open, host-key-pinned SFTP connection. Use connect_sftp() to make one."""
 
@@ -755,8 +762,11 @@ class SftpSession:
         self.label = label
 
     def close(self) -> None:
+        """Close quietly: closing a connection that already broke raises EOFError."""
         try:
             self.sftp.close()
+        except transfer_faults():
+            log.debug("sftp %s: connection already broken at close", self.label)
         finally:
             self.client.close()
 
@@ -807,7 +817,7 @@ class SftpSession:
             self.ensure_folder(remote_dir)
             self.sftp.put(str(local), part, confirm=True)
             self._rename_over(part, final)
-        except OSError as exc:
+        except transfer_faults() as exc:
             raise TransferError(f"sftp {self.label}: upload of {local.name} to {final} "
                                 f"failed: {exc or type(exc).__name__}") from exc
         remote = self.stat(final)
@@ -842,7 +852,7 @@ class SftpSession:
                                 max_concurrent_prefetch_requests=max_requests)
                 handle.flush()
                 os.fsync(handle.fileno())
-        except OSError as exc:
+        except transfer_faults() as exc:
             part.unlink(missing_ok=True)
             raise TransferError(f"sftp {self.label}: download of {remote.path} failed: "
                                 f"{exc or type(exc).__name__}") from exc

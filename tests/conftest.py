@@ -1,0 +1,163 @@
+"""Real components for the tests: an OpenSSH sshd on 127.0.0.1, an SMTP server, SQLite files.
+
+Each test gets its own folders and its own remote folders on the one session-wide sshd.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from demo.local_sftp import LocalSftpServer, find_free_port, start_local_sftp_server  # noqa: E402
+from tests.scenario import build_scenario_db  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> LocalSftpServer:
+    """A real OpenSSH sshd. In CI a missing sshd fails the suite instead of skipping."""
+    if not Path("/usr/sbin/sshd").exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("/usr/sbin/sshd is missing: CI must install openssh-server")
+        pytest.skip("/usr/sbin/sshd is not installed (apt-get install openssh-server)")
+    root = tmp_path_factory.mktemp("sftp_root")
+    state = tmp_path_factory.mktemp("sftp_state")
+    server = start_local_sftp_server(root, state, kind="openssh")
+    yield server
+    server.stop()
+
+
+@dataclass
+class Mailbox:
+    messages: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        import email
+        import email.policy
+
+        self.messages.append(email.message_from_bytes(envelope.content,
+                                                      policy=email.policy.default))
+        return "250 OK"
+
+    def bodies(self) -> list[str]:
+        texts = []
+        for message in self.messages:
+            for part in message.walk():
+                if part.get_content_maintype() == "text":
+                    texts.append(part.get_content())
+        return texts
+
+
+@pytest.fixture
+def smtp_server() -> Any:
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port; yields (port, Mailbox)."""
+    from aiosmtpd.controller import Controller
+
+    mailbox = Mailbox()
+    port = find_free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port, mailbox
+    controller.stop()
+
+
+@dataclass
+class Workspace:
+    """One test's world: a config file, a scenario database, folders, remote folders."""
+
+    root: Path
+    config_path: Path
+    db_path: Path
+    server: LocalSftpServer
+    remote_prefix: str
+    settings: dict[str, Any]
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.server.root / self.remote_prefix / "FROM_DFPS"
+
+    @property
+    def answer_dir(self) -> Path:
+        return self.server.root / self.remote_prefix / "TO_DFPS"
+
+    def folder(self, name: str) -> Path:
+        return self.root / name
+
+    def configure(self, **sections: dict[str, Any]) -> None:
+        """Change settings, e.g. configure(sanity={"min_rows": 5})."""
+        for section, values in sections.items():
+            self.settings.setdefault(section, {}).update(values)
+        self.config_path.write_text(yaml.safe_dump(self.settings, allow_unicode=True))
+
+    def send(self, *args: str) -> int:
+        import send2dps
+
+        return send2dps.main(["--config", str(self.config_path), *args])
+
+    def receive(self, *args: str) -> int:
+        import receivedps
+
+        return receivedps.main(["--config", str(self.config_path), *args])
+
+    def cli(self, script: str, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run a script as a user would, in a separate process."""
+        return subprocess.run([sys.executable, str(REPO / script), "--config",
+                               str(self.config_path), *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=self.root, check=False)
+
+    def put_answer(self, results: bytes, counts: bytes) -> None:
+        """Play DPS: write the answer files into TO_DFPS (on the server's disk, as DPS would)."""
+        self.answer_dir.mkdir(parents=True, exist_ok=True)
+        (self.answer_dir / "Dfps-missing-person-results.txt").write_bytes(results)
+        (self.answer_dir / "Dfps-missing-person-counts.txt").write_bytes(counts)
+
+    def manifests(self, step: str) -> list[dict[str, Any]]:
+        import util
+
+        return util.read_manifests(self.folder("state"), step)
+
+    def log_text(self) -> str:
+        return "\n".join(p.read_text(encoding="utf-8") for p in
+                         sorted(self.folder("logs").glob("*.log")))
+
+
+def base_settings(root: Path, db_path: Path, server: LocalSftpServer, prefix: str
+                  ) -> dict[str, Any]:
+    shipped = yaml.safe_load((REPO / "dps_config.yml").read_text(encoding="utf-8"))
+    shipped["database"] = {"url": f"sqlite:///{db_path}", "sql_folder": str(REPO / "sql")}
+    shipped["sftp"].update(
+        host=server.host, port=server.port, username=server.username,
+        key_file=str(server.client_key), known_hosts_file=str(server.known_hosts),
+        upload_folder=f"{prefix}/FROM_DFPS", answer_folder=f"{prefix}/TO_DFPS",
+        processed_folder=f"{prefix}/TO_DFPS/processed", retries=1, retry_backoff_seconds=0.1,
+        connect_timeout_seconds=5, banner_timeout_seconds=5, auth_timeout_seconds=5,
+        channel_timeout_seconds=10)
+    shipped["folders"] = {name: str(root / name) for name in
+                          ("outbox", "staging", "archive", "state", "logs", "share")}
+    shipped["receive"] = {"poll_seconds": 0.2, "settle_seconds": 0.2, "max_wait_hours": 0.002}
+    return shipped
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, sftp_server: LocalSftpServer, request: pytest.FixtureRequest
+              ) -> Workspace:
+    prefix = "t_" + re.sub(r"[^A-Za-z0-9]+", "_", request.node.name)[:60]
+    db_path = build_scenario_db(tmp_path / "impact.sqlite")
+    (tmp_path / "share").mkdir()
+    settings = base_settings(tmp_path, db_path, sftp_server, prefix)
+    space = Workspace(tmp_path, tmp_path / "dps_config.yml", db_path, sftp_server, prefix,
+                      settings)
+    space.configure()
+    return space
