@@ -124,7 +124,7 @@ ID_GAP_P = 0.45  # gaps between consecutive ids: geometric, at least 1 (mean 2.2
 
 # Relative size of each DFPS region (children in care), largest Region 6 to smallest 10.
 REGION_WEIGHTS: dict[int, float] = {
-    6: 20.0, 3: 18.5, 8: 13.5, 7: 12.5, 11: 8.5, 4: 6.5, 5: 5.2, 9: 4.4, 2: 3.9, 1: 3.6, 10: 2.6,
+    6: 21.5, 3: 17.0, 8: 13.5, 7: 12.5, 11: 8.5, 4: 6.5, 5: 5.2, 9: 4.4, 2: 3.9, 1: 3.6, 10: 2.2,
 }
 # Rough county populations in thousands (2020); unlisted counties get the floor weight.
 COUNTY_POPULATION_K: dict[str, float] = {

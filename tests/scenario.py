@@ -39,7 +39,7 @@ EPISODES = [
     (502, 1002, 3, "2025-04-01", None, 227),           # open; DPS has it (DLC 2025-04-20)
     (503, 1003, 4, "2025-04-05", "2025-04-06", 15),    # PID not sent (no DOB)
     (504, 1004, 5, "2025-05-20", "2025-05-25", 71),    # DPS never entered it
-    (505, 1006, 7, "2025-02-20", "2025-03-05", None),  # previous quarter, no county; DPS DLC 2025-03-07
+    (505, 1006, 7, "2025-02-20", "2025-03-05", None),  # last quarter, no county; DLC 2025-03-07
     (506, 1007, 8, "2025-05-01", "2025-05-03", 101),   # DPS DLC 2025-05-07: one day past the window
 ]
 

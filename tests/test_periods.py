@@ -54,7 +54,7 @@ def test_current_quarter_is_allowed_and_future_one_refused():
 
 def test_run_date_is_today_in_the_configured_time_zone_at_midnight():
     # 04:30 UTC on 1 Sep is 23:30 on 31 Aug in Chicago (CDT, UTC-5): the old fiscal year
-    now = dt.datetime(2025, 9, 1, 4, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2025, 9, 1, 4, 30, tzinfo=dt.UTC)
     assert util.run_date("America/Chicago", None, now) == D(2025, 8, 31)
     assert util.run_date("UTC", None, now) == D(2025, 9, 1)
     assert util.run_date("America/Chicago", "2025-06-20", now) == D(2025, 6, 20)

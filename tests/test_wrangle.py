@@ -127,7 +127,8 @@ def test_header_only_file_when_nobody_is_sent():
 def test_layout_is_config_a_partner_can_change():
     config = dict(FILE_CONFIG, columns=[{"PID": "PERSON_ID"}, "DOB", "LAST_NAME"],
                   delimiter=",", line_ending="\n")
-    assert render_dps_text(run(child()).sent, config) == b"PERSON_ID,DOB,LAST_NAME\n1,20090102,DOE\n"
+    assert render_dps_text(run(child()).sent, config) == \
+        b"PERSON_ID,DOB,LAST_NAME\n1,20090102,DOE\n"
 
 
 def test_sanity_limits():
@@ -137,5 +138,6 @@ def test_sanity_limits():
                                               r"sanity.min_rows=100; nothing uploaded"):
         check_sanity(99, None, 100, 25, "End_txt_file.txt")
     with pytest.raises(util.InputError, match=r"126 rows vs 100 in the last upload for the "
-                                              r"period \(26.0% change > sanity.max_change_pct=25\)"):
+                                              r"period \(26.0% change > "
+                                              r"sanity.max_change_pct=25\)"):
         check_sanity(126, 100, 1, 25, "End_txt_file.txt")

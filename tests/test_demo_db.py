@@ -1,0 +1,436 @@
+"""Tests of the synthetic IMPACT demo database builder (demo/build_demo_db.py)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # the tests run from any folder, without installing
+    sys.path.insert(0, str(REPO_ROOT))
+
+from demo.build_demo_db import DEFAULT_OUT, build_demo_database, main  # noqa: E402
+
+SMALL_SCALE = 0.02
+FISCAL_YEARS = (2024, 2025, 2026)
+
+# Contract section 2: (column, declared type, NOT NULL, primary key position).
+EXPECTED_COLUMNS = {
+    "county": [
+        ("county_code", "INTEGER", 0, 1), ("county_name", "TEXT", 1, 0),
+        ("fips", "TEXT", 1, 0), ("region", "INTEGER", 1, 0), ("region_name", "TEXT", 1, 0),
+    ],
+    "person": [
+        ("person_id", "INTEGER", 0, 1), ("last_name", "TEXT", 0, 0),
+        ("first_name", "TEXT", 0, 0), ("middle_name", "TEXT", 0, 0), ("suffix", "TEXT", 0, 0),
+        ("birth_date", "TEXT", 0, 0), ("sex", "TEXT", 0, 0), ("race_ethnicity", "TEXT", 0, 0),
+    ],
+    "removal": [
+        ("removal_id", "INTEGER", 0, 1), ("person_id", "INTEGER", 1, 0),
+        ("removal_date", "TEXT", 1, 0), ("discharge_date", "TEXT", 0, 0),
+        ("county_code", "INTEGER", 0, 0),
+    ],
+    "runaway_episode": [
+        ("episode_id", "INTEGER", 0, 1), ("person_id", "INTEGER", 1, 0),
+        ("removal_id", "INTEGER", 0, 0), ("runaway_date", "TEXT", 1, 0),
+        ("return_date", "TEXT", 0, 0), ("county_code", "INTEGER", 0, 0),
+    ],
+}
+EXPECTED_FOREIGN_KEYS = {
+    "county": set(),
+    "person": set(),
+    "removal": {("person", "person_id"), ("county", "county_code")},
+    "runaway_episode": {("person", "person_id"), ("removal", "removal_id"),
+                        ("county", "county_code")},
+}
+DUMP_QUERIES = {
+    "county": "SELECT * FROM county ORDER BY county_code",
+    "person": "SELECT * FROM person ORDER BY person_id",
+    "removal": "SELECT * FROM removal ORDER BY removal_id",
+    "runaway_episode": "SELECT * FROM runaway_episode ORDER BY episode_id",
+}
+DFPS_RACES = {"African American", "Anglo", "Asian", "Hispanic", "Native American", "Other",
+              "Unknown"}
+REAL_DATE_QUERIES = (
+    "SELECT removal_date FROM removal", "SELECT discharge_date FROM removal",
+    "SELECT runaway_date FROM runaway_episode", "SELECT return_date FROM runaway_episode",
+)
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+CHILDREN_IN_FY = """SELECT COUNT(DISTINCT person_id) FROM removal
+                    WHERE removal_date <= :end
+                      AND (discharge_date IS NULL OR discharge_date >= :start)"""
+EPISODES_IN_FY = """SELECT COUNT(*), COUNT(DISTINCT person_id) FROM runaway_episode
+                    WHERE runaway_date BETWEEN :start AND :end"""
+
+
+def fiscal_year_bounds(fiscal_year: int) -> dict[str, str]:
+    return {"start": date(fiscal_year - 1, 9, 1).isoformat(),
+            "end": date(fiscal_year, 8, 31).isoformat()}
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def dump(path: Path) -> dict[str, list[tuple]]:
+    with closing(connect(path)) as connection:
+        return {table: connection.execute(sql).fetchall() for table, sql in DUMP_QUERIES.items()}
+
+
+def scalar(connection: sqlite3.Connection, sql: str, params: dict | tuple = ()) -> object:
+    return connection.execute(sql, params).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("small") / "impact_demo.sqlite"
+    build_demo_database(path, scale=SMALL_SCALE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_conn(small_db: Path) -> Iterator[sqlite3.Connection]:
+    connection = connect(small_db)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def tenth_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    path = tmp_path_factory.mktemp("tenth") / "impact_demo.sqlite"
+    build_demo_database(path, scale=0.1)
+    connection = connect(path)
+    yield connection
+    connection.close()
+
+
+# ------------------------------------------------------------------------- schema
+
+
+def test_schema_has_exactly_the_contract_tables_and_columns(small_conn: sqlite3.Connection):
+    tables = {name for (name,) in small_conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+    assert tables == set(EXPECTED_COLUMNS)
+    for table, expected in EXPECTED_COLUMNS.items():
+        columns = [(name, kind, notnull, pk) for _, name, kind, notnull, _, pk
+                   in small_conn.execute("SELECT * FROM pragma_table_info(?)", (table,))]
+        assert columns == expected, table
+        foreign_keys = {(row[2], row[3]) for row in
+                        small_conn.execute("SELECT * FROM pragma_foreign_key_list(?)", (table,))}
+        assert foreign_keys == EXPECTED_FOREIGN_KEYS[table], table
+
+
+def test_indexes_exist_for_the_query_columns(small_conn: sqlite3.Connection):
+    indexed = {(table, column) for table, column in small_conn.execute(
+        "SELECT m.tbl_name, i.name FROM sqlite_master m, pragma_index_info(m.name) i "
+        "WHERE m.type = 'index' AND m.sql IS NOT NULL")}
+    assert {("removal", "person_id"), ("removal", "removal_date"),
+            ("runaway_episode", "person_id"), ("runaway_episode", "runaway_date")} <= indexed
+
+
+def test_returned_counts_match_the_tables(tmp_path: Path):
+    path = tmp_path / "counts.sqlite"
+    counts = build_demo_database(path, scale=SMALL_SCALE)
+    assert set(counts) == set(DUMP_QUERIES)
+    with closing(connect(path)) as connection:
+        for table, sql in DUMP_QUERIES.items():
+            assert counts[table] == len(connection.execute(sql).fetchall()), table
+    assert counts["county"] == 254
+    assert counts["person"] > 1000 and counts["runaway_episode"] > 100
+
+
+# ------------------------------------------------------------------------ counties
+
+
+def test_county_rows_follow_the_texas_numbering(small_conn: sqlite3.Connection):
+    rows = small_conn.execute("SELECT * FROM county ORDER BY county_code").fetchall()
+    assert [row[0] for row in rows] == list(range(1, 255))
+    by_code = {row[0]: row[1:] for row in rows}
+    assert by_code[15] == ("Bexar", "48029", 8, "8-San Antonio")
+    assert by_code[71] == ("El Paso", "48141", 10, "10-El Paso")
+    assert by_code[101] == ("Harris", "48201", 6, "6-Houston")
+    assert by_code[161] == ("McLennan", "48309", 7, "7-Austin")
+    assert by_code[227] == ("Travis", "48453", 7, "7-Austin")
+    assert {row[3] for row in rows} == set(range(1, 12))
+    for _, _, _, region, region_name in rows:
+        assert re.fullmatch(rf"{region}-[A-Z][A-Za-z ]+", region_name)
+
+
+def test_region_6_has_most_children_and_region_10_fewest(small_conn: sqlite3.Connection):
+    by_region = dict(small_conn.execute(
+        "SELECT c.region, COUNT(DISTINCT r.person_id) FROM removal r "
+        "JOIN county c USING (county_code) GROUP BY c.region"))
+    assert set(by_region) == set(range(1, 12))
+    assert max(by_region, key=by_region.get) == 6
+    assert min(by_region, key=by_region.get) == 10
+
+
+# --------------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_identical_tables_and_other_seed_differs(tmp_path: Path):
+    first, second, other = (tmp_path / name for name in ("a.sqlite", "b.sqlite", "c.sqlite"))
+    build_demo_database(first, seed=7, scale=SMALL_SCALE)
+    build_demo_database(second, seed=7, scale=SMALL_SCALE)
+    build_demo_database(other, seed=8, scale=SMALL_SCALE)
+    assert dump(first) == dump(second)
+    dump_other = dump(other)
+    assert dump_other["county"] == dump(first)["county"]
+    for table in ("person", "removal", "runaway_episode"):
+        assert dump_other[table] != dump(first)[table], table
+
+
+def test_counts_scale_linearly(tmp_path: Path):
+    single = build_demo_database(tmp_path / "single.sqlite", scale=0.02)
+    double = build_demo_database(tmp_path / "double.sqlite", scale=0.04)
+    for table in ("person", "removal", "runaway_episode"):
+        assert double[table] / single[table] == pytest.approx(2.0, rel=0.15), table
+
+
+# ------------------------------------------------------------------ data integrity
+
+
+def test_episodes_belong_to_a_removal_of_the_same_person(small_conn: sqlite3.Connection):
+    assert scalar(small_conn, "SELECT COUNT(*) FROM runaway_episode WHERE removal_id IS NULL") == 0
+    mismatched = scalar(small_conn, """
+        SELECT COUNT(*) FROM runaway_episode e LEFT JOIN removal r USING (removal_id)
+        WHERE r.person_id IS NULL OR r.person_id != e.person_id""")
+    assert mismatched == 0
+    outside = scalar(small_conn, """
+        SELECT COUNT(*) FROM runaway_episode e JOIN removal r USING (removal_id)
+        WHERE e.runaway_date < r.removal_date
+           OR (r.discharge_date IS NOT NULL AND e.runaway_date > r.discharge_date)""")
+    assert outside == 0
+
+
+def test_references_resolve(small_conn: sqlite3.Connection):
+    orphans = {
+        "removal person": "SELECT COUNT(*) FROM removal WHERE person_id NOT IN "
+                          "(SELECT person_id FROM person)",
+        "removal county": "SELECT COUNT(*) FROM removal WHERE county_code IS NULL OR "
+                          "county_code NOT IN (SELECT county_code FROM county)",
+        "episode person": "SELECT COUNT(*) FROM runaway_episode WHERE person_id NOT IN "
+                          "(SELECT person_id FROM person)",
+        "episode county": "SELECT COUNT(*) FROM runaway_episode WHERE county_code NOT IN "
+                          "(SELECT county_code FROM county)",
+        "person without removal": "SELECT COUNT(*) FROM person WHERE person_id NOT IN "
+                                  "(SELECT person_id FROM removal)",
+    }
+    for label, sql in orphans.items():
+        assert scalar(small_conn, sql) == 0, label
+
+
+def test_dates_are_iso_text_and_event_dates_are_real(small_conn: sqlite3.Connection):
+    for sql in REAL_DATE_QUERIES:
+        for (value,) in small_conn.execute(sql):
+            assert value is None or (ISO_DATE.match(value) and _is_real_date(value)), sql
+    births = [b for (b,) in small_conn.execute("SELECT birth_date FROM person")]
+    assert all(b is None or ISO_DATE.match(b) for b in births)
+    early_discharges = scalar(small_conn, "SELECT COUNT(*) FROM removal "
+                                          "WHERE discharge_date < removal_date")
+    assert early_discharges == 0
+
+
+def test_children_are_0_to_17_at_removal(small_conn: sqlite3.Connection):
+    ages = [age for (age,) in small_conn.execute("""
+        SELECT (julianday(r.removal_date) - julianday(p.birth_date)) / 365.25
+        FROM removal r JOIN person p USING (person_id)
+        WHERE p.birth_date IS NOT NULL AND julianday(p.birth_date) IS NOT NULL""")]
+    assert ages and min(ages) >= 0 and max(ages) < 18.01
+    infants = sum(age < 1 for age in ages) / len(ages)
+    teens = sum(age >= 13 for age in ages) / len(ages)
+    assert 0.1 < infants < 0.3 and 0.1 < teens < 0.35
+
+
+def test_person_ids_sort_differently_as_text(small_conn: sqlite3.Connection):
+    numeric = [pid for (pid,) in small_conn.execute("SELECT person_id FROM person")]
+    assert all(isinstance(pid, int) for pid in numeric)
+    assert sorted(numeric) != sorted(numeric, key=str)
+    assert numeric[-1] - numeric[0] > len(numeric)  # not contiguous
+
+
+def test_sex_and_race_values(small_conn: sqlite3.Connection):
+    sexes = dict(small_conn.execute("SELECT sex, COUNT(*) FROM person GROUP BY sex"))
+    total = sum(sexes.values())
+    assert (sexes.get("Male", 0) + sexes.get("Female", 0)) / total > 0.97
+    assert {"M", "F", "", None, "Unknown"} <= set(sexes)
+    races = dict(small_conn.execute(
+        "SELECT race_ethnicity, COUNT(*) FROM person GROUP BY race_ethnicity"))
+    assert set(races) <= DFPS_RACES
+    assert 0.38 < races["Hispanic"] / total < 0.52
+    assert 0.18 < races["Anglo"] / total < 0.33
+    assert 0.15 < races["African American"] / total < 0.29
+
+
+# ---------------------------------------------------------------------- hard cases
+
+
+def test_hard_name_cases_are_present_at_small_scale(small_conn: sqlite3.Connection):
+    people = small_conn.execute(
+        "SELECT last_name, first_name, middle_name, suffix, birth_date FROM person").fetchall()
+    lasts = [p[0] for p in people if p[0]]
+    firsts = [p[1] for p in people if p[1]]
+    names = lasts + firsts
+    assert any(not name.isascii() for name in names)
+    assert "Peña" in lasts and "Nguyễn" in lasts and "Muñoz" in lasts and "Zoë" in firsts
+    assert any("-" in name for name in lasts)
+    assert any("'" in name for name in lasts)
+    assert any("\u2019" in name for name in lasts)
+    assert "De La Cruz" in lasts and "Van der Berg" in lasts
+    assert any(name.startswith(" ") or name.endswith(" ") for name in names)
+    assert any("\u00a0" in name for name in names)
+    assert any(len(name) > 30 for name in lasts)
+    assert any(len(name) > 20 for name in firsts)
+    assert any(any(ord(ch) > 0x2000 and ch.isalpha() for ch in name) for name in names)
+    assert {"Jr", "Jr.", "III"} <= {p[3] for p in people}
+    assert any(p[2] is None for p in people) and any(p[2] for p in people)
+    assert any(p[4] is None for p in people)
+    assert any(p[1] is None for p in people) and any(p[1] == "" for p in people)
+    assert any(p[0] is None or p[0] == "" for p in people)
+    impossible = [p[4] for p in people if p[4] and not _is_real_date(p[4])]
+    assert impossible and all(ISO_DATE.match(b) for b in impossible)
+
+
+def _is_real_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_hard_episode_cases_are_present_at_small_scale(small_conn: sqlite3.Connection):
+    assert scalar(small_conn, "SELECT COUNT(*) FROM runaway_episode WHERE return_date IS NULL") > 0
+    assert scalar(small_conn, "SELECT COUNT(*) FROM runaway_episode "
+                              "WHERE return_date < runaway_date") > 0
+    assert scalar(small_conn, "SELECT COUNT(*) FROM runaway_episode "
+                              "WHERE county_code IS NULL") > 0
+    other_county = scalar(small_conn, """
+        SELECT COUNT(*) FROM runaway_episode e JOIN removal r USING (removal_id)
+        JOIN county ce ON ce.county_code = e.county_code
+        JOIN county cr ON cr.county_code = r.county_code
+        WHERE e.county_code != r.county_code AND ce.region = cr.region""")
+    assert other_county > 0
+    awkward_runners = set(small_conn.execute("""
+        SELECT DISTINCT p.last_name, p.first_name FROM runaway_episode e
+        JOIN person p USING (person_id)"""))
+    assert {("Peña", "José"), ("Nguyễn", "Ngọc Anh"), ("Smith-Jones", "Zoë"),
+            ("De La Cruz", "María"), ("D\u2019Angelo", "Mia")} <= awkward_runners
+
+
+# ----------------------------------------------------------------- realism at 0.1
+
+
+def test_fiscal_year_targets_at_scale_0_1(tenth_conn: sqlite3.Connection):
+    for fiscal_year in FISCAL_YEARS:
+        bounds = fiscal_year_bounds(fiscal_year)
+        children = scalar(tenth_conn, CHILDREN_IN_FY, bounds)
+        episodes, runners = tenth_conn.execute(EPISODES_IN_FY, bounds).fetchone()
+        assert children == pytest.approx(5_000, rel=0.2), fiscal_year
+        assert episodes == pytest.approx(350, rel=0.2), fiscal_year
+        assert episodes / runners == pytest.approx(1.9, rel=0.2), fiscal_year
+
+
+def test_many_children_span_fiscal_years_and_some_return_to_care(
+        tenth_conn: sqlite3.Connection):
+    both = scalar(tenth_conn, """
+        SELECT COUNT(DISTINCT person_id) FROM removal
+        WHERE removal_date <= '2024-08-31' AND (discharge_date IS NULL
+                                                OR discharge_date >= '2025-09-01')""")
+    assert both > 1_000
+    removals_per_child = [n for (n,) in tenth_conn.execute(
+        "SELECT COUNT(*) FROM removal GROUP BY person_id")]
+    several = sum(n > 1 for n in removals_per_child) / len(removals_per_child)
+    assert 0.04 < several < 0.13
+
+
+def test_runners_are_mostly_older_teens_and_often_girls(tenth_conn: sqlite3.Connection):
+    ages = [age for (age,) in tenth_conn.execute("""
+        SELECT (julianday(e.runaway_date) - julianday(p.birth_date)) / 365.25
+        FROM runaway_episode e JOIN person p USING (person_id)
+        WHERE julianday(p.birth_date) IS NOT NULL""")]
+    assert sum(15 <= age < 18 for age in ages) / len(ages) > 0.7
+    assert sum(12 <= age < 15 for age in ages) / len(ages) > 0.05
+    assert min(ages) >= 11.9 and max(ages) < 18.01
+    female_share = scalar(tenth_conn, """
+        SELECT AVG(sex IN ('Female', 'F')) FROM person
+        WHERE person_id IN (SELECT person_id FROM runaway_episode)""")
+    assert 0.45 <= female_share <= 0.65
+
+
+def test_runaway_durations_are_mostly_short(tenth_conn: sqlite3.Connection):
+    days = [d for (d,) in tenth_conn.execute(
+        "SELECT julianday(return_date) - julianday(runaway_date) FROM runaway_episode "
+        "WHERE return_date >= runaway_date")]
+    assert sum(d <= 60 for d in days) / len(days) > 0.97
+    assert sum(1 <= d <= 7 for d in days) / len(days) > 0.5
+    total = scalar(tenth_conn, "SELECT COUNT(*) FROM runaway_episode")
+    still_open = scalar(tenth_conn,
+                        "SELECT COUNT(*) FROM runaway_episode WHERE return_date IS NULL")
+    assert 0.01 < still_open / total < 0.06
+    county_null = scalar(tenth_conn,
+                         "SELECT COUNT(*) FROM runaway_episode WHERE county_code IS NULL")
+    assert county_null / total < 0.02
+
+
+# ----------------------------------------------------------------------- the CLI
+
+
+def test_build_replaces_an_existing_file_atomically(tmp_path: Path):
+    path = tmp_path / "impact_demo.sqlite"
+    path.write_bytes(b"old")
+    build_demo_database(path, scale=SMALL_SCALE)
+    assert path.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert not path.with_suffix(".tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["impact_demo.sqlite"]
+
+
+def test_main_keeps_an_existing_file_unless_forced(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture):
+    path = tmp_path / "out" / "impact_demo.sqlite"
+    path.parent.mkdir()
+    path.write_bytes(b"keep me")
+    with caplog.at_level(logging.INFO):
+        assert main(["--out", str(path), "--scale", "0.01"]) == 0
+    assert path.read_bytes() == b"keep me"
+    assert "already exists" in caplog.text
+    assert main(["--out", str(path), "--scale", "0.01", "--force", "--seed", "3"]) == 0
+    with closing(connect(path)) as connection:
+        assert scalar(connection, "SELECT COUNT(*) FROM county") == 254
+
+
+def test_main_rejects_bad_arguments():
+    with pytest.raises(SystemExit):
+        main(["--scale", "0"])
+    with pytest.raises(SystemExit):
+        main(["--first-fy", "2026", "--last-fy", "2024"])
+
+
+def test_default_output_is_var_under_the_repo_root():
+    assert DEFAULT_OUT == REPO_ROOT / "var" / "impact_demo.sqlite"
+
+
+@pytest.mark.parametrize("command", [["demo/build_demo_db.py"], ["-m", "demo.build_demo_db"]])
+def test_runs_as_script_and_as_module(tmp_path: Path, command: list[str]):
+    path = tmp_path / "cli.sqlite"
+    result = subprocess.run(
+        [sys.executable, *command, "--out", str(path), "--scale", "0.01", "--first-fy", "2025",
+         "--last-fy", "2025"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "built demo database" in result.stderr
+    with closing(connect(path)) as connection:
+        assert scalar(connection, "SELECT MIN(runaway_date) FROM runaway_episode "
+                                  "WHERE person_id IN (SELECT person_id FROM person "
+                                  "WHERE last_name = 'Peña')") == "2024-09-26"

@@ -1,0 +1,279 @@
+"""The receive step end to end: real sshd, real SMTP, real files (contract §4-§7)."""
+
+import datetime as dt
+import os
+import threading
+import time
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests.scenario import DOBS, NAMES, RESULTS_HEADER, results_line, scenario_answer
+
+AS_OF = ("--as-of", "2025-06-20")
+D = dt.datetime
+REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
+           "IMPACT_not_in_DPS_FY2025_Q3.xlsx"]
+
+
+def sheet_rows(path, title):
+    workbook = openpyxl.load_workbook(path)
+    return [list(row) for row in workbook[title].iter_rows(values_only=True)]
+
+
+@pytest.fixture
+def mailed(workspace, smtp_server):
+    port, mailbox = smtp_server
+    workspace.configure(mail={"enabled": True, "host": "127.0.0.1", "port": port,
+                              "recipients": ["analyst@dfps.example"]})
+    return mailbox
+
+
+@pytest.fixture
+def sent(workspace):
+    assert workspace.send(*AS_OF) == 0
+    return workspace
+
+
+def test_three_reports_from_the_scenario(sent, mailed):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    share = sent.folder("share")
+    assert sorted(p.name for p in share.iterdir()) == REPORTS
+
+    impact = sheet_rows(share / REPORTS[2], "IMPACT not in DPS")
+    assert impact == [
+        ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
+         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE"],
+        ["6-Houston", "Harris", 1007, 506, "Quiñónez", "Dulce", D(2008, 3, 3), D(2025, 5, 1),
+         D(2025, 5, 3), 2, None],
+        ["8-San Antonio", "Bexar", 1003, 503, "De La Cruz", "José", None, D(2025, 4, 5),
+         D(2025, 4, 6), 1, "PID not in file sent to DPS"],
+        ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", D(2010, 7, 20), D(2025, 5, 20),
+         D(2025, 5, 25), 5, None],
+    ]
+    dps = sheet_rows(share / REPORTS[0], "DPS not in IMPACT")
+    assert dps == [
+        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
+         "ENTRY_DATE", "DLC", "CLEAR_DATE"],
+        ["6-Houston", "Harris", 1007, "M000000007", "QUINONEZ", "DULCE", None, "EMJ",
+         "TX2270000", D(2025, 5, 7), D(2025, 5, 7), None],
+        ["7-Austin", "McLennan", 1005, "M000000005", "SMITH-JONES", "AMELIA", None, "EMJ",
+         "TX2270000", D(2025, 4, 15), D(2025, 4, 15), None],
+    ]
+    totals = sheet_rows(share / REPORTS[1], "Totals by region")
+    assert totals[0] == ["REGION", "2025-03", "2025-04", "2025-05", "TOTAL"]
+    assert [row[0] for row in totals[1:]] == [
+        "1-Lubbock", "2-Abilene", "3-Arlington", "4-Tyler", "5-Beaumont", "6-Houston", "7-Austin",
+        "8-San Antonio", "9-Midland", "10-El Paso", "11-Edinburg", "STATEWIDE"]
+    assert totals[6] == ["6-Houston", 2, 0, 1, 3]
+    assert totals[7] == ["7-Austin", 0, 2, 0, 2]
+    assert totals[-1] == ["STATEWIDE", 2, 2, 1, 5]
+    assert all(row[1:] == [0, 0, 0, 0] for row in totals[1:6] + totals[8:12])
+    records = sheet_rows(share / REPORTS[1], "Records")
+    assert [(r[2], r[3], r[-1]) for r in records[1:]] == [
+        (1006, "M000000006", "Y"), (1001, "M000000001", "Y"), (1007, "M000000007", "N"),
+        (1005, "M000000005", "N"), (1002, "M000000002", "Y")]
+    workbook = openpyxl.load_workbook(share / REPORTS[1])
+    assert len(workbook["Totals by region"]._charts) == 1
+
+
+def test_every_report_has_about_and_exceptions_and_a_styled_frozen_header(sent):
+    results, counts = scenario_answer()
+    results += b"1001|M00000000X|PENA|ZOE||F|W|EMJ|TX2270000|20250311|20250311|\r\n"
+    counts = counts.replace(b"RESULT_RECORDS|5", b"RESULT_RECORDS|6")
+    sent.put_answer(results, counts)
+    assert sent.receive(*AS_OF) == 0
+    for name in REPORTS:
+        workbook = openpyxl.load_workbook(sent.folder("share") / name)
+        assert workbook.sheetnames[-2:] == ["Exceptions", "About"]
+        first = workbook[workbook.sheetnames[0]]
+        assert first.freeze_panes == "A2"
+        assert first.auto_filter.ref.startswith("A1:")
+        assert first["A1"].font.bold
+        about = dict(row for row in sheet_rows(sent.folder("share") / name, "About")[1:])
+        assert about["period"] == "FY2025Q3"
+        assert about["match window (days)"] == 3
+        assert about["exceptions"] == 1
+        assert about["input Dfps-missing-person-results.txt data lines"] == 6
+        assert len(about["input Dfps-missing-person-results.txt SHA-256"]) == 64
+        exceptions = sheet_rows(sent.folder("share") / name, "Exceptions")
+        assert exceptions == [["FILE", "LINE", "KIND", "REASON"],
+                              ["Dfps-missing-person-results.txt", 7, "row left out",
+                               "column NIC: missing or not M followed by 9 digits"]]
+
+
+def test_success_mail_has_counts_per_region_and_no_personal_detail(sent, mailed):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    [message] = mailed.messages
+    assert message["Subject"] == "[DPS exchange] reports for FY2025Q3 are ready"
+    [text, html] = mailed.bodies()
+    assert "6-Houston" in text and str(sent.folder("share") / REPORTS[2]) in text
+    assert "<table" in html
+    assert [v for v in NAMES + DOBS if v in text + html] == []
+    assert not any(part.get_filename() for part in message.walk())
+
+
+def test_remote_files_move_only_after_publishing_and_are_archived(sent):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    manifest = sent.manifests("receive")[-1]
+    assert manifest["outcome"] == "reported"
+    assert sorted(os.listdir(sent.answer_dir)) == ["processed"]
+    run_id = manifest["run_id"]
+    assert sorted(os.listdir(sent.answer_dir / "processed")) == [
+        f"{run_id}_Dfps-missing-person-counts.txt", f"{run_id}_Dfps-missing-person-results.txt"]
+    archive = sent.folder("archive") / "receive" / "FY2025_Q3"
+    results, counts = scenario_answer()
+    assert (archive / f"{run_id}_Dfps-missing-person-results.txt").read_bytes() == results
+    assert (archive / f"{run_id}_Dfps-missing-person-counts.txt").read_bytes() == counts
+    assert not (sent.folder("staging") / run_id).exists()
+
+
+def test_control_totals_that_disagree_publish_nothing(sent, mailed):
+    results, counts = scenario_answer()
+    sent.put_answer(results, counts.replace(b"RESULT_RECORDS|5", b"RESULT_RECORDS|4"))
+    result = sent.cli("receivedps.py", *AS_OF)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-2].endswith(
+        "Dfps-missing-person-counts.txt: RESULT_RECORDS=4 but there are 5 data lines in "
+        "Dfps-missing-person-results.txt; control totals disagree, nothing published")
+    assert list(sent.folder("share").iterdir()) == []
+    assert not (sent.folder("outbox") / "reports").exists()
+    assert sorted(os.listdir(sent.answer_dir)) == ["Dfps-missing-person-counts.txt",
+                                                   "Dfps-missing-person-results.txt"]
+    [alert] = mailed.messages
+    assert alert["Subject"] == "[DPS exchange] receive FAILED FY2025Q3"
+    assert "RESULT_RECORDS=4 but there are 5 data lines" in mailed.bodies()[0]
+
+
+def test_records_received_must_match_the_upload(sent):
+    results, counts = scenario_answer()
+    sent.put_answer(results, counts.replace(b"RECORDS_RECEIVED|6", b"RECORDS_RECEIVED|7"))
+    result = sent.cli("receivedps.py", *AS_OF, "--no-wait")
+    assert result.returncode == 3
+    assert result.stderr.splitlines()[-1].endswith(
+        "counts file says RECORDS_RECEIVED=7, we sent 6 (--no-wait)")
+
+
+def test_no_answer_yet_exits_3(sent):
+    result = sent.cli("receivedps.py", *AS_OF, "--no-wait")
+    assert result.returncode == 3
+    assert result.stderr.splitlines()[-1].endswith(
+        f"DPS answer not complete yet in {sent.remote_prefix}/TO_DFPS: waiting for "
+        f"Dfps-missing-person-results.txt and Dfps-missing-person-counts.txt (--no-wait)")
+
+
+def test_an_answer_older_than_the_upload_is_not_ours(sent):
+    sent.put_answer(*scenario_answer())
+    old = time.time() - 3600
+    for path in sent.answer_dir.iterdir():
+        os.utime(path, (old, old))
+    assert sent.receive(*AS_OF, "--no-wait") == 3
+    assert "only an older answer is there" in sent.manifests("receive")[-1]["error"]
+
+
+def test_maximum_wait_ends_in_exit_3(sent):
+    sent.configure(receive={"max_wait_hours": 0.0003, "poll_seconds": 0.3})
+    assert sent.receive(*AS_OF) == 3
+    assert sent.manifests("receive")[-1]["error"].startswith(
+        "DPS answer not complete after 0.0003 h")
+
+
+def test_receive_waits_for_a_file_that_is_still_growing(sent):
+    sent.configure(receive={"poll_seconds": 0.2, "settle_seconds": 0.6, "max_wait_hours": 0.02})
+    results, counts = scenario_answer()
+    sent.answer_dir.mkdir(parents=True)
+
+    def dps_writes_slowly():
+        with open(sent.answer_dir / "Dfps-missing-person-counts.txt", "wb") as handle:
+            handle.write(counts)
+        with open(sent.answer_dir / "Dfps-missing-person-results.txt", "wb") as handle:
+            for line in results.splitlines(keepends=True):
+                handle.write(line)
+                handle.flush()
+                time.sleep(0.4)
+
+    writer = threading.Thread(target=dps_writes_slowly)
+    writer.start()
+    assert sent.receive(*AS_OF) == 0
+    writer.join()
+    archived = sent.manifests("receive")[-1]["archived"]
+    assert [Path(p).read_bytes() for p in archived] == [results, counts]
+    assert "answer there; checking it has stopped changing" in sent.log_text()
+
+
+def test_rerun_with_the_same_inputs_publishes_nothing_new(sent, mailed):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    assert sent.receive(*AS_OF) == 0
+    assert sent.manifests("receive")[-1]["outcome"] == "nothing new"
+    assert len(mailed.messages) == 1
+
+
+def test_rerun_with_force_regenerates_from_the_archive(sent, mailed):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    (sent.folder("share") / REPORTS[0]).unlink()
+    assert sent.receive(*AS_OF, "--force") == 0
+    assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
+    assert len(mailed.messages) == 2
+
+
+def test_dry_run_leaves_remote_files_and_delivers_nothing(sent, mailed):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF, "--dry-run") == 0
+    assert sorted(p.name for p in (sent.folder("outbox") / "dry-run" / "FY2025_Q3").iterdir()) \
+        == REPORTS
+    assert list(sent.folder("share").iterdir()) == []
+    assert sorted(os.listdir(sent.answer_dir)) == ["Dfps-missing-person-counts.txt",
+                                                   "Dfps-missing-person-results.txt"]
+    assert mailed.messages == []
+
+
+def test_offline_share_queues_reports_and_the_next_run_delivers(sent, mailed):
+    sent.put_answer(*scenario_answer())
+    sent.folder("share").rmdir()
+    assert sent.receive(*AS_OF) == 1
+    error = sent.manifests("receive")[-1]["error"]
+    assert error.startswith(f"share {sent.folder('share')}: not reachable (no such folder)")
+    queued = sent.folder("outbox") / "reports" / "FY2025_Q3"
+    assert sorted(p.name for p in queued.iterdir()) == REPORTS
+    assert sorted(os.listdir(sent.answer_dir)) == ["Dfps-missing-person-counts.txt",
+                                                   "Dfps-missing-person-results.txt"]
+    assert mailed.messages[-1]["Subject"] == "[DPS exchange] receive FAILED FY2025Q3"
+    sent.folder("share").mkdir()
+    assert sent.receive(*AS_OF) == 0
+    assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
+    assert list(queued.iterdir()) == []
+
+
+def test_no_upload_recorded_is_refused(workspace):
+    assert workspace.receive(*AS_OF) == 1
+    assert workspace.manifests("receive")[-1]["error"] == \
+        "no upload recorded in the send manifests; run send2dps.py first"
+
+
+def test_period_other_than_the_latest_upload_is_refused(sent):
+    result = sent.cli("receivedps.py", *AS_OF, "--period", "FY2025Q2")
+    assert result.returncode == 2
+    assert "--period FY2025Q2: the latest upload is FY2025Q3" in result.stderr
+
+
+def test_header_only_answer_is_valid(sent):
+    sent.put_answer((RESULTS_HEADER + "\r\n").encode(),
+                    b"RECORDS_RECEIVED|6\r\nPERSONS_WITH_RECORDS|0\r\nRESULT_RECORDS|0\r\n")
+    assert sent.receive(*AS_OF) == 0
+    impact = sheet_rows(sent.folder("share") / REPORTS[2], "IMPACT not in DPS")
+    assert [row[3] for row in impact[1:]] == [501, 506, 502, 503, 504]
+
+
+def test_logs_and_mails_of_a_run_carry_no_names_or_dobs(sent, mailed):
+    results, counts = scenario_answer()
+    results += results_line(1001, "M000000001", "20250312", last="PENA").encode() + b"\r\n"
+    sent.put_answer(results, counts.replace(b"RESULT_RECORDS|5", b"RESULT_RECORDS|6"))
+    assert sent.receive(*AS_OF, "-v") == 0
+    text = sent.log_text() + "".join(mailed.bodies())
+    assert [v for v in NAMES + DOBS if v in text] == []
