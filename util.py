@@ -237,6 +237,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> dict[str, 
         raise ConfigError(f"config {path}: expected a mapping of sections at the top")
     expanded = _expand_env(raw, environ, path, "")
     config = _validate(expanded, path)
+    config["database"]["url"] = resolve_sqlite_url(config["database"]["url"], path.resolve().parent)
     config["_path"] = path.resolve()
     config["_dir"] = path.resolve().parent
     return config
@@ -317,6 +318,8 @@ def _check_type(key_name: str, kind: Any, value: Any, path: Path) -> Any:
         return float(value)
     if kind is int and isinstance(value, str) and value.strip().isdigit():
         return int(value)  # ${PORT} expands to text
+    if kind is float and isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+        return float(value)
     if kind is bool and isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if kind in (int, float) and isinstance(value, bool):
@@ -325,6 +328,17 @@ def _check_type(key_name: str, kind: Any, value: Any, path: Path) -> Any:
         raise ConfigError(f"config {path}: {key_name}: expected {kind.__name__}, "
                           f"got {type(value).__name__}")
     return value
+
+
+def resolve_sqlite_url(url: str, base: Path) -> str:
+    """A relative SQLite file in database.url is relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return url
+    rest = url[len(prefix):]
+    if not rest or rest.startswith(":memory:"):
+        return url
+    return prefix + str((base / rest).resolve())
 
 
 def secret_from_env(config_section: dict[str, Any], key: str, section_name: str) -> str | None:
@@ -935,7 +949,7 @@ def connect_sftp(sftp_config: dict[str, Any], sleep: Callable[[float], None] = t
             transport.set_keepalive(sftp_config["keepalive_seconds"])
             sftp = client.open_sftp()
             sftp.get_channel().settimeout(sftp_config["channel_timeout_seconds"])
-            log.info("sftp connected to %s as configured user (attempt %d)", label, attempt)
+            log.debug("sftp connected to %s (attempt %d)", label, attempt)
             return SftpSession(client, sftp, label)
         except paramiko.BadHostKeyException as exc:
             client.close()

@@ -100,7 +100,7 @@ AGE_AT_REMOVAL_WEIGHTS: tuple[float, ...] = (
 )
 
 # Runaway hazard (episodes per year in care) by age 12..17, before and after a first run.
-FIRST_RUN_RATE = 0.256
+FIRST_RUN_RATE = 0.248
 REPEAT_RUN_RATE = 1.3
 RUN_AGE_FACTOR: tuple[float, ...] = (0.08, 0.22, 0.5, 0.85, 1.0, 1.0)
 RUN_FEMALE_FACTOR = 1.33
@@ -1016,9 +1016,14 @@ def county_rows(counties: Sequence[County]) -> Iterator[tuple]:
 # ------------------------------------------------------------------------- database
 
 
-def create_schema(connection: sqlite3.Connection) -> None:
+def configure_for_bulk_load(connection: sqlite3.Connection) -> None:
+    """No journal and no syncs while building a throw-away temporary file."""
     connection.execute("PRAGMA journal_mode=OFF")
     connection.execute("PRAGMA synchronous=OFF")
+
+
+def create_schema(connection: sqlite3.Connection) -> None:
+    """The four tables of contract section 2 (indexes come after the inserts)."""
     for statement in SCHEMA_DDL:
         connection.execute(statement)
 
@@ -1058,6 +1063,69 @@ def first_pid(rng: np.random.Generator, person_count: int) -> int:
     return 1_000_000 - below - int(rng.integers(0, 50))
 
 
+@dataclass(frozen=True)
+class Identifiers:
+    """Database ids: person order and ids, removal ids, episodes in id order."""
+
+    person_order: np.ndarray  # child indices in person_id order
+    person_ids: np.ndarray
+    pid_of_child: np.ndarray
+    removal_order: np.ndarray  # removal indices in removal_id order
+    removal_ids: np.ndarray
+    removal_id_of: np.ndarray
+    episodes: list[Episode]  # in episode_id order
+    episode_ids: np.ndarray
+
+
+def assign_identifiers(rng: np.random.Generator, population: Population,
+                       episodes: list[Episode]) -> Identifiers:
+    """Ids increase with the date of the first removal, removal, runaway (gaps between)."""
+    first_removal = np.full(len(population.birth), np.iinfo(np.int64).max)
+    np.minimum.at(first_removal, population.rem_child, population.rem_start)
+    person_order = np.argsort(first_removal, kind="stable")
+    person_ids = spaced_ids(rng, len(person_order), first_pid(rng, len(person_order)))
+    pid_of_child = np.empty_like(person_ids)
+    pid_of_child[person_order] = person_ids
+
+    removal_order = np.lexsort((pid_of_child[population.rem_child], population.rem_start))
+    removal_ids = spaced_ids(rng, len(removal_order), REMOVAL_ID_START)
+    removal_id_of = np.empty_like(removal_ids)
+    removal_id_of[removal_order] = removal_ids
+
+    ordered = sorted(episodes, key=lambda e: (e.runaway_day, int(pid_of_child[e.child]),
+                                              e.removal))
+    episode_ids = spaced_ids(rng, len(ordered), EPISODE_ID_START)
+    return Identifiers(person_order, person_ids, pid_of_child, removal_order, removal_ids,
+                       removal_id_of, ordered, episode_ids)
+
+
+def write_database(db_path: Path, counties: Sequence[County], population: Population,
+                   ids: Identifiers, names_random: random.Random) -> dict[str, int]:
+    connection = sqlite3.connect(db_path)
+    try:
+        configure_for_bulk_load(connection)
+        create_schema(connection)
+        counts = {
+            "county": insert_rows(connection, INSERT_COUNTY, county_rows(counties)),
+            "person": insert_rows(connection, INSERT_PERSON, person_rows(
+                names_random, population, ids.person_order, ids.person_ids)),
+            "removal": insert_rows(connection, INSERT_REMOVAL, removal_rows(
+                population, ids.removal_order, ids.removal_ids, ids.pid_of_child)),
+            "runaway_episode": insert_rows(connection, INSERT_EPISODE, episode_rows(
+                ids.episodes, ids.episode_ids, ids.pid_of_child, ids.removal_id_of)),
+        }
+        create_indexes(connection)
+        connection.commit()
+    finally:
+        connection.close()
+    return counts
+
+
+def temporary_path_for(path: Path) -> Path:
+    temporary = path.with_suffix(".tmp")
+    return path.with_name(f"{path.name}.tmp") if temporary == path else temporary
+
+
 def build_demo_database(path: Path, *, seed: int = 20250, scale: float = 1.0,
                         first_fiscal_year: int = 2024, last_fiscal_year: int = 2026,
                         ) -> dict[str, int]:
@@ -1071,8 +1139,9 @@ def build_demo_database(path: Path, *, seed: int = 20250, scale: float = 1.0,
     counties = load_counties()
     window = fiscal_window(first_fiscal_year, last_fiscal_year)
     rng = np.random.default_rng(seed)
-    runaway_random = random.Random(int(rng.integers(0, 2**62)))
-    names_random = random.Random(int(rng.integers(0, 2**62)))
+    # Seeded generators for synthetic data, not for security.
+    runaway_random = random.Random(int(rng.integers(0, 2**62)))  # nosec B311
+    names_random = random.Random(int(rng.integers(0, 2**62)))  # nosec B311
 
     population = add_hard_cases(simulate_population(rng, counties, window, scale),
                                 counties, window)
@@ -1080,41 +1149,13 @@ def build_demo_database(path: Path, *, seed: int = 20250, scale: float = 1.0,
     episodes = add_data_entry_noise(runaway_random, episodes)
     episodes = assign_episode_counties(runaway_random, episodes, counties)
     episodes += hard_case_episodes(population, counties, window)
-
-    first_removal = np.full(len(population.birth), np.iinfo(np.int64).max)
-    np.minimum.at(first_removal, population.rem_child, population.rem_start)
-    person_order = np.argsort(first_removal, kind="stable")
-    person_ids = spaced_ids(rng, len(person_order), first_pid(rng, len(person_order)))
-    pid_of_child = np.empty_like(person_ids)
-    pid_of_child[person_order] = person_ids
-
-    removal_order = np.lexsort((pid_of_child[population.rem_child], population.rem_start))
-    removal_ids = spaced_ids(rng, len(removal_order), REMOVAL_ID_START)
-    removal_id_of = np.empty_like(removal_ids)
-    removal_id_of[removal_order] = removal_ids
-
-    episodes.sort(key=lambda e: (e.runaway_day, int(pid_of_child[e.child]), e.removal))
-    episode_ids = spaced_ids(rng, len(episodes), EPISODE_ID_START)
+    ids = assign_identifiers(rng, population, episodes)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
+    temporary = temporary_path_for(path)
     temporary.unlink(missing_ok=True)
-    counts: dict[str, int] = {}
     try:
-        connection = sqlite3.connect(temporary)
-        try:
-            create_schema(connection)
-            counts["county"] = insert_rows(connection, INSERT_COUNTY, county_rows(counties))
-            counts["person"] = insert_rows(connection, INSERT_PERSON, person_rows(
-                names_random, population, person_order, person_ids))
-            counts["removal"] = insert_rows(connection, INSERT_REMOVAL, removal_rows(
-                population, removal_order, removal_ids, pid_of_child))
-            counts["runaway_episode"] = insert_rows(connection, INSERT_EPISODE, episode_rows(
-                episodes, episode_ids, pid_of_child, removal_id_of))
-            create_indexes(connection)
-            connection.commit()
-        finally:
-            connection.close()
+        counts = write_database(temporary, counties, population, ids, names_random)
         replace_atomically(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

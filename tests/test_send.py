@@ -253,3 +253,14 @@ def test_log_and_manifest_carry_no_names_or_dates_of_birth(workspace):
         p.read_text() for p in (workspace.folder("state") / "manifests").rglob("*.json"))
     found = [value for value in NAMES + DOBS if value in text]
     assert found == []
+
+
+def test_relative_paths_resolve_against_the_config_folder(workspace, tmp_path, monkeypatch):
+    workspace.configure(database={"url": "sqlite:///impact.sqlite"},
+                        folders={"outbox": "out"})
+    monkeypatch.chdir("/")
+    config = util.load_config(workspace.config_path)
+    assert config["database"]["url"] == f"sqlite:///{workspace.root}/impact.sqlite"
+    assert config["folders"]["outbox"] == workspace.root / "out"
+    assert workspace.send(*AS_OF, "--dry-run") == 0
+    assert (workspace.root / "out" / "send" / "End_txt_file.txt").read_bytes() == EXPECTED_FILE
