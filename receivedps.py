@@ -36,7 +36,8 @@ SA98_COLUMNS = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_
 COUNTY_COLUMNS = ["COUNTY_CODE", "COUNTY_NAME", "REGION", "REGION_NAME"]
 REQUIRED_RESULT_FIELDS = ["PID", "NIC", "ENTRY_DATE", "DLC"]
 MKE_CODES = {"EMD", "EME", "EMI", "EMJ", "EMV", "EMO"}
-NIC_PATTERN = re.compile(r"^M\d{9}$")
+NIC_PATTERN = re.compile(r"^M[0-9]{9}$")
+DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: str.isdigit() also accepts "²", which int() refuses
 UNKNOWN_REGION = "Unknown"
 IMPACT_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
                   "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE"]
@@ -111,11 +112,13 @@ def decode_partner_text(data: bytes, file_name: str) -> str:
     if nul >= 0:
         line = data.count(b"\n", 0, nul) + 1
         raise util.InputError(f"{file_name}: binary content (NUL byte) on line {line}")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 BOM, also in front of a file that is not valid UTF-8
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="surrogateescape")
-        return text.translate({0xDC00 + b: b for b in CP1252_UNDEFINED}).lstrip("\ufeff")
+        return text.translate({0xDC00 + b: b for b in CP1252_UNDEFINED})
 
 
 def split_physical_lines(text: str) -> tuple[list[str], bool]:
@@ -164,11 +167,12 @@ def parse_results(data: bytes, file_name: str, file_config: dict[str, Any], toda
     width = len(header)
 
     data_line_numbers = [i for i in range(header_index + 1, len(lines)) if lines[i].strip()]
-    if data_line_numbers and not ends_with_newline:
-        last = data_line_numbers[-1]
-        if len(lines[last].split(delimiter)) != width:
+    last = len(lines) - 1
+    if not ends_with_newline and last > header_index and lines[last].strip():
+        fields = len(lines[last].split(delimiter))
+        if fields != width:
             raise util.InputError(f"{file_name}: truncated last line {last + 1} (no line end "
-                                  f"and {len(lines[last].split(delimiter))} of {width} fields)")
+                                  f"and {fields} of {width} fields)")
 
     problems: list[Problem] = []
     records: list[dict[str, Any]] = []
@@ -188,16 +192,19 @@ def parse_results(data: bytes, file_name: str, file_config: dict[str, Any], toda
             continue
         values = {name: fields[position[name]] for name in wanted}
         record, reason, warnings = check_result_row(values, date_format, today)
+        nic = values["NIC"]
+        if NIC_PATTERN.match(nic):
+            if nic in first_line_of_nic:
+                reason = f"NIC repeated (first on line {first_line_of_nic[nic]})"
+            else:
+                first_line_of_nic[nic] = line_number
         if reason is None and record["PID"] not in sent_pids:
             reason = "PID not in the file sent to DPS"
-        if reason is None and record["NIC"] in first_line_of_nic:
-            reason = f"NIC repeated (first on line {first_line_of_nic[record['NIC']]})"
         if reason is not None:
             problems.append(Problem(file_name, line_number, "row left out", reason))
             _note_fault_pid(fields, position, fault_pids)
             continue
         problems.extend(Problem(file_name, line_number, "warning", w) for w in warnings)
-        first_line_of_nic[record["NIC"]] = line_number
         record["LINE"] = line_number
         records.append(record)
 
@@ -212,7 +219,7 @@ def parse_results(data: bytes, file_name: str, file_config: dict[str, Any], toda
 
 def _note_fault_pid(fields: list[str], position: dict[str, int], fault_pids: set[int]) -> None:
     pid_index = position["PID"]
-    if len(fields) > pid_index and fields[pid_index].isdigit():
+    if len(fields) > pid_index and DIGITS.match(fields[pid_index]):
         fault_pids.add(int(fields[pid_index]))
 
 
@@ -225,7 +232,7 @@ def check_results_header(header: list[str], wanted: list[str], file_name: str, l
                                   f"(found {other!r}, expected {delimiter!r})")
         raise util.InputError(f"{file_name}: no header line (line {line} is not a "
                               f"{delimiter!r}-delimited header)")
-    if header and header[0].isdigit():
+    if header and DIGITS.match(header[0]):
         raise util.InputError(f"{file_name}: no header line (line {line} looks like data)")
     for name in wanted:
         if name not in header:
@@ -238,7 +245,7 @@ def check_result_row(values: dict[str, str], date_format: str, today: dt.date
     """Check one row: (record, reason it is left out or None, warnings for blanked fields)."""
     record: dict[str, Any] = dict(values)
     pid = values["PID"]
-    if not pid.isdigit():
+    if not DIGITS.match(pid):
         return record, "column PID: missing or not a whole number", []
     record["PID"] = int(pid)
     if not NIC_PATTERN.match(values["NIC"]):
@@ -290,7 +297,7 @@ def parse_counts(data: bytes, file_name: str, file_config: dict[str, Any]) -> di
         if key in seen_on:
             raise util.InputError(f"{file_name}: line {index + 1}: {key} repeated "
                                   f"(first on line {seen_on[key]})")
-        if not fields[1].isdigit():
+        if not DIGITS.match(fields[1]):
             raise util.InputError(f"{file_name}: line {index + 1}: value of {key} is not a "
                                   f"whole number")
         seen_on[key] = index + 1
@@ -385,6 +392,8 @@ def build_regions(county_region: Any) -> Regions:
         label = region_label(row.REGION, row.REGION_NAME)
         by_county[int(row.COUNTY_CODE)] = (label, str(row.COUNTY_NAME), int(row.REGION))
         labels[int(row.REGION)] = label
+    for number in range(1, 12):  # regions 1-11 are always listed, even if the lookup lacks one
+        labels.setdefault(number, str(number))
     return Regions(by_county, sorted(labels.items()))
 
 
@@ -456,7 +465,8 @@ def impact_report_rows(missing: Any, sent_county: dict[int, Any], regions: Regio
     import pandas as pd
 
     def county_of(row: Any) -> Any:
-        if not pd.isna(row.COUNTY_CODE) and int(row.COUNTY_CODE) in regions.by_county:
+        """The episode's county; the child's county from the sent data only when it has none."""
+        if not pd.isna(row.COUNTY_CODE):
             return row.COUNTY_CODE
         return sent_county.get(int(row.PID))
 

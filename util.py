@@ -636,19 +636,20 @@ def run_step(step: str, run_id: str, config: dict[str, Any],
 
 def _fail(step: str, run_id: str, config: dict[str, Any], timer: StepTimer, message: str,
           code: int, rerun_hint: str) -> int:
+    """Record the failure, alert, and log the one-line reason last, so it closes stderr."""
     log.debug("traceback of the failure", exc_info=True)
-    if code == EXIT_NOT_READY:
-        log.warning("%s", message)
-        timer.manifest.update(outcome="not ready", error=message, exit_code=code)
-    else:
-        log.error("%s", message)
-        timer.manifest.update(outcome="failed", error=message, exit_code=code)
-    timer.manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+    outcome = "not ready" if code == EXIT_NOT_READY else "failed"
+    timer.manifest.update(outcome=outcome, error=message, exit_code=code,
+                          finished_at=dt.datetime.now(dt.UTC).isoformat())
     if timer.state_dir is not None:
         timer.save()
-    if code != EXIT_NOT_READY and code != EXIT_USAGE:
+    if code not in (EXIT_NOT_READY, EXIT_USAGE):
         send_failure_alert(config, step, run_id, timer.manifest, message, rerun_hint)
         ping_health(config["health"], "fail", run_id)
+    if code == EXIT_NOT_READY:
+        log.warning("%s", message)
+    else:
+        log.error("%s", message)
     return code
 
 
@@ -1085,7 +1086,11 @@ def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[st
     """Titles for a sheet continued past the row limit: Records, Records (2), Records (3)..."""
     per_sheet = max(1, max_rows_per_sheet - 1)  # the header takes a row
     pieces = max(1, -(-row_count // per_sheet))
-    return [title if i == 0 else f"{title} ({i + 1})"[:31] for i in range(pieces)]
+    titles = [title[:31]]
+    for number in range(2, pieces + 1):
+        suffix = f" ({number})"
+        titles.append(title[:31 - len(suffix)] + suffix)  # Excel allows 31 characters
+    return titles
 
 
 def write_workbook(path: Path, sheets: list[Sheet], max_rows_per_sheet: int = 1_048_576,
@@ -1158,7 +1163,7 @@ def send_mail(mail_config: dict[str, Any], subject: str, text: str, html: str | 
     Attachments go only when the config allows them and every recipient's domain is allowed.
     """
     if not mail_config["enabled"] or not mail_config["recipients"]:
-        log.info("mail is off; nothing sent")
+        log.debug("mail is off; nothing sent")
         return False
     message = email.message.EmailMessage()
     message["Subject"] = subject

@@ -137,7 +137,7 @@ def test_control_totals_that_disagree_publish_nothing(sent, mailed):
     sent.put_answer(results, counts.replace(b"RESULT_RECORDS|5", b"RESULT_RECORDS|4"))
     result = sent.cli("receivedps.py", *AS_OF)
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-2].endswith(
+    assert result.stderr.splitlines()[-1].endswith(
         "Dfps-missing-person-counts.txt: RESULT_RECORDS=4 but there are 5 data lines in "
         "Dfps-missing-person-results.txt; control totals disagree, nothing published")
     assert list(sent.folder("share").iterdir()) == []
@@ -277,3 +277,101 @@ def test_logs_and_mails_of_a_run_carry_no_names_or_dobs(sent, mailed):
     assert sent.receive(*AS_OF, "-v") == 0
     text = sent.log_text() + "".join(mailed.bodies())
     assert [v for v in NAMES + DOBS if v in text] == []
+
+
+def test_sa98_from_a_csv_extract_with_mapped_columns(sent):
+    extract = sent.root / "sa98_extract.csv"
+    extract.write_text(
+        "Episode,Child PID,Last,First,Birth,Ran,Back,County\n"
+        "504,1004,Nguyễn,Thị Lan,2010-07-20,2025-05-20,2025-05-25,71\n"
+        "507,1005,Smith-Jones,Amelia,2009-09-09,2025-01-02,2025-01-03,161\n"   # outside window
+        "508,1005,Smith-Jones,Amelia,2009-09-09,,2025-04-20,161\n",             # no runaway date
+        encoding="utf-8")
+    sent.configure(sa_98={"source": "file", "extract_file": str(extract), "columns": {
+        "Episode": "EPISODE_ID", "Child PID": "PID", "Last": "LAST_NAME", "First": "FIRST_NAME",
+        "Birth": "DOB", "Ran": "RUNAWAY_DATE", "Back": "RETURN_DATE", "County": "COUNTY_CODE"}})
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    impact = sheet_rows(sent.folder("share") / REPORTS[2], "IMPACT not in DPS")
+    assert [row[3] for row in impact[1:]] == [504]
+    assert sheet_rows(sent.folder("share") / REPORTS[2], "Exceptions")[1:] == [
+        ["sa98_extract.csv", 3, "row left out", "column RUNAWAY_DATE: missing"]]
+
+
+def test_a_share_target_that_cannot_be_replaced_keeps_the_queue(sent):
+    sent.put_answer(*scenario_answer())
+    (sent.folder("share") / REPORTS[1]).mkdir()   # something in the way, like an open file
+    assert sent.receive(*AS_OF) == 1
+    error = sent.manifests("receive")[-1]["error"]
+    assert error.startswith(f"share {sent.folder('share') / REPORTS[1]}: cannot write")
+    assert error.endswith(f"reports stay queued in {sent.folder('outbox') / 'reports'}"
+                          f"/FY2025_Q3")
+    queued = sent.folder("outbox") / "reports" / "FY2025_Q3"
+    assert REPORTS[1] in [p.name for p in queued.iterdir()]
+    assert sorted(os.listdir(sent.answer_dir)) == ["Dfps-missing-person-counts.txt",
+                                                   "Dfps-missing-person-results.txt"]
+    (sent.folder("share") / REPORTS[1]).rmdir()
+    assert sent.receive(*AS_OF) == 0
+    assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
+
+
+def test_a_file_that_keeps_changing_during_the_fetch_is_a_whole_file_fault(sent):
+    import receivedps
+    import util
+
+    results, counts = scenario_answer()
+    sent.put_answer(results, counts)
+    config = util.load_config(sent.config_path)
+    names = ("Dfps-missing-person-results.txt", "Dfps-missing-person-counts.txt")
+    with util.connect_sftp(config["sftp"]) as session:
+        look = receivedps.look_at_answer(session, config["sftp"]["answer_folder"], names,
+                                         config["dps_file"])
+    stop = threading.Event()
+
+    def dps_keeps_appending():
+        with open(sent.answer_dir / names[0], "ab") as handle:
+            while not stop.is_set():
+                handle.write(b"\r\n")
+                handle.flush()
+                time.sleep(0.002)
+
+    writer = threading.Thread(target=dps_keeps_appending)
+    writer.start()
+    try:
+        with pytest.raises(util.InputError, match="Dfps-missing-person-results.txt: changed "
+                                                  "while it was fetched, twice in a row; "
+                                                  "nothing published"):
+            receivedps.fetch_answer(config, look, sent.root / "staging")
+    finally:
+        stop.set()
+        writer.join()
+    assert not (sent.root / "staging" / names[0]).exists()
+    assert not (sent.root / "staging" / (names[0] + ".part")).exists()
+
+
+def test_a_file_that_changed_once_is_fetched_again(sent):
+    import receivedps
+    import util
+
+    results, counts = scenario_answer()
+    sent.put_answer(results[:50], counts)
+    config = util.load_config(sent.config_path)
+    names = ("Dfps-missing-person-results.txt", "Dfps-missing-person-counts.txt")
+    with util.connect_sftp(config["sftp"]) as session:
+        look = receivedps.look_at_answer(session, config["sftp"]["answer_folder"], names,
+                                         config["dps_file"])
+    sent.put_answer(results, counts)   # DPS finished writing after our look
+    fetched = receivedps.fetch_answer(config, look, sent.root / "staging")
+    assert fetched[names[0]].read_bytes() == results
+
+
+def test_attachments_go_only_when_enabled_and_to_allowed_domains(sent, mailed):
+    sent.put_answer(*scenario_answer())
+    sent.configure(mail={"attachments": True, "allowed_domains": ["dfps.example"]})
+    assert sent.receive(*AS_OF) == 0
+    attached = sorted(p.get_filename() for p in mailed.messages[-1].walk() if p.get_filename())
+    assert attached == REPORTS
+    sent.configure(mail={"recipients": ["analyst@dfps.example", "someone@gmail.example"]})
+    assert sent.receive(*AS_OF, "--force") == 0
+    assert [p.get_filename() for p in mailed.messages[-1].walk() if p.get_filename()] == []
+    assert "attachments left off: a recipient is outside mail.allowed_domains" in sent.log_text()

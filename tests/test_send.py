@@ -116,7 +116,7 @@ def test_unknown_host_key_is_refused(workspace):
     result = workspace.cli("send2dps.py", *AS_OF)
     assert result.returncode == 1
     assert f"host key is unknown (not in {empty}); refusing to connect" in \
-        result.stderr.splitlines()[-2]
+        result.stderr.splitlines()[-1]
     assert not workspace.upload_dir.exists()
 
 

@@ -1,0 +1,77 @@
+"""run_send.sh / run_receive.sh as cron runs them: bare environment, lock, exit codes."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.scenario import scenario_answer
+
+REPO = Path(__file__).resolve().parent.parent
+AS_OF = ("--as-of", "2025-06-20")
+CRON_PATH = "/usr/bin:/bin"
+
+
+def cron_env(workspace) -> dict[str, str]:
+    """cron's environment: PATH=/usr/bin:/bin, SHELL=/bin/sh, HOME, nothing else."""
+    env = {"PATH": CRON_PATH, "SHELL": "/bin/sh", "HOME": str(workspace.root),
+           "LOGNAME": "cron", "DPS_SEND_LOCK": str(workspace.root / "send.lock"),
+           "DPS_RECEIVE_LOCK": str(workspace.root / "receive.lock")}
+    if not (REPO / ".venv" / "bin" / "python").exists():
+        env["DPS_PYTHON"] = sys.executable
+    return env
+
+
+def wrapper(workspace, script, *args):
+    return subprocess.Popen(["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in
+                                                      cron_env(workspace).items()],
+                             str(REPO / script), "--config", str(workspace.config_path), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd="/")
+
+
+def test_send_then_receive_from_cron_in_a_bare_environment(workspace):
+    send = wrapper(workspace, "run_send.sh", *AS_OF)
+    assert send.wait(120) == 0, send.stderr.read()
+    workspace.put_answer(*scenario_answer())
+    receive = wrapper(workspace, "run_receive.sh", *AS_OF)
+    assert receive.wait(120) == 0, receive.stderr.read()
+    assert len(list(workspace.folder("share").glob("*.xlsx"))) == 3
+
+
+def test_wrapper_passes_the_exit_code_through(workspace):
+    receive = wrapper(workspace, "run_receive.sh", *AS_OF, "--no-wait")
+    assert receive.wait(120) == 1     # no upload recorded yet
+    assert receive.stderr.read().splitlines()[-1].endswith(
+        "no upload recorded in the send manifests; run send2dps.py first")
+
+
+def test_ten_simultaneous_sends_one_works_nine_exit_75(workspace):
+    runs = [wrapper(workspace, "run_send.sh", *AS_OF) for _ in range(10)]
+    codes = [run.wait(180) for run in runs]
+    assert sorted(codes) == [0] + [75] * 9
+    for run, code in zip(runs, codes, strict=True):
+        if code == 75:
+            assert run.stderr.read().splitlines() == [
+                f"run_send.sh: another send run holds {workspace.root / 'send.lock'}; "
+                f"not starting"]
+    assert [m["outcome"] for m in workspace.manifests("send")] == ["uploaded"]
+
+
+def test_ten_simultaneous_receives_one_works_nine_exit_75(workspace):
+    assert workspace.send(*AS_OF) == 0
+    workspace.put_answer(*scenario_answer())
+    runs = [wrapper(workspace, "run_receive.sh", *AS_OF) for _ in range(10)]
+    codes = [run.wait(180) for run in runs]
+    assert sorted(codes) == [0] + [75] * 9
+    assert [m["outcome"] for m in workspace.manifests("receive")] == ["reported"]
+
+
+def test_missing_venv_is_one_line_and_exit_2(workspace):
+    env = cron_env(workspace)
+    env["DPS_PYTHON"] = "/nonexistent/python"
+    result = subprocess.run(["/usr/bin/env", "-i", *[f"{k}={v}" for k, v in env.items()],
+                             str(REPO / "run_send.sh")], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 2
+    assert result.stderr == ("run_send.sh: /nonexistent/python not found; set up first: "
+                             f"bash {REPO}/demo/setup_venv.sh\n")

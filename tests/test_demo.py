@@ -1,0 +1,56 @@
+"""The README's first command, in a copy of the repository: send -> simulated DPS -> receive."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from demo.local_sftp import find_free_port
+
+REPO = Path(__file__).resolve().parent.parent
+REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
+           "IMPACT_not_in_DPS_FY2025_Q3.xlsx"]
+
+
+@pytest.fixture
+def clone(tmp_path, sftp_server):  # sftp_server: the same sshd check (fail in CI, never skip)
+    target = tmp_path / "clone"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target / name)
+    return target
+
+
+def run_demo(clone, *args):
+    env = dict(os.environ, DPS_SFTP_PORT=str(find_free_port()))
+    return subprocess.run([sys.executable, "-m", "demo.run_demo", "--scale", "0.05",
+                           "--delay", "1", "--kind", "openssh", *args], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_demo_produces_the_three_reports(clone):
+    result = run_demo(clone)
+    assert result.returncode == 0, result.stderr[-3000:]
+    share = clone / "var" / "share"
+    assert sorted(p.name for p in share.iterdir()) == REPORTS
+    assert f"  reports (share):  {share}" in result.stdout
+    totals = openpyxl.load_workbook(share / REPORTS[1])["Totals by region"]
+    assert totals.cell(row=13, column=1).value == "STATEWIDE"
+    assert totals.cell(row=13, column=5).value > 0
+    sent = (clone / "var" / "demo_sftp" / "root" / "FROM_DFPS" / "End_txt_file.txt").read_bytes()
+    assert sent.startswith(b"PID|LAST_NAME|FIRST_NAME|MIDDLE_NAME|SUFFIX|DOB|SEX|RACE\r\n")
+
+
+def test_demo_with_broken_totals_publishes_nothing(clone):
+    result = run_demo(clone, "--break-totals")
+    assert result.returncode == 1
+    assert "control totals disagree, nothing published" in result.stderr
+    assert list((clone / "var" / "share").iterdir()) == []
+    assert "the receive step exited 1: no report published" in result.stdout
