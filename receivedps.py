@@ -517,28 +517,6 @@ def exception_rows(problems: list[Problem]) -> list[list[Any]]:
     return [p.as_row() for p in problems]
 
 
-def frame_rows(frame: Any) -> list[list[Any]]:
-    """DataFrame rows as lists of plain Python values (dates as datetime.date, gaps as None)."""
-    import pandas as pd
-
-    out = []
-    for record in frame.itertuples(index=False, name=None):
-        row = []
-        for value in record:
-            if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
-                row.append(None)
-            elif isinstance(value, pd.Timestamp):
-                row.append(value.date())
-            elif value is pd.NA:
-                row.append(None)
-            elif hasattr(value, "item"):
-                row.append(value.item())
-            else:
-                row.append(value)
-        out.append(row)
-    return out
-
-
 def report_file_names(period: util.Period) -> dict[str, str]:
     label = period.file_label
     return {"impact": f"IMPACT_not_in_DPS_{label}.xlsx",
@@ -569,13 +547,13 @@ def build_report_sheets(recon: Reconciliation, about: list[list[Any]],
     chart.width, chart.height = 22, 11
     return {
         "impact": [util.Sheet("IMPACT not in DPS", IMPACT_COLUMNS,
-                              frame_rows(recon.impact_not_in_dps)), exceptions, about_sheet],
+                              util.frame_rows(recon.impact_not_in_dps)), exceptions, about_sheet],
         "dps": [util.Sheet("DPS not in IMPACT", DPS_COLUMNS,
-                           frame_rows(recon.dps_not_in_impact)), exceptions, about_sheet],
+                           util.frame_rows(recon.dps_not_in_impact)), exceptions, about_sheet],
         "totals": [util.Sheet("Totals by region", ["REGION", *recon.months, "TOTAL"],
                               recon.totals, chart=chart, chart_anchor=f"{_col(total_column + 2)}2"),
                    util.Sheet("Records", [*DPS_COLUMNS, "IN_IMPACT"],
-                              frame_rows(recon.period_records)), exceptions, about_sheet],
+                              util.frame_rows(recon.period_records)), exceptions, about_sheet],
     }
 
 
@@ -599,6 +577,24 @@ def last_report_for(state_dir: Path, period_label: str) -> dict[str, Any] | None
     done = [m for m in util.read_manifests(state_dir, STEP)
             if m.get("outcome") == "reported" and m.get("period") == period_label]
     return done[-1] if done else None
+
+
+def interrupted_attempt(state_dir: Path, send_run_id: str, run_id: str
+                        ) -> dict[str, Any] | None:
+    """The latest earlier receive of this upload when it archived DPS's answer but never
+    finished (killed, or failed later, e.g. at delivery): a rerun goes on from its files."""
+    attempts = [m for m in util.read_manifests(state_dir, STEP)
+                if m.get("send_run_id") == send_run_id and m.get("run_id") != run_id]
+    if not attempts:
+        return None
+    latest = attempts[-1]
+    archived = latest.get("steps", {}).get("archive", {}).get("status") == "done"
+    unfinished = latest.get("outcome") not in ("reported", "nothing new", "dry run")
+    return latest if archived and unfinished and latest.get("archived") else None
+
+
+def step_done(manifest: dict[str, Any] | None, step: str) -> bool:
+    return bool(manifest) and manifest.get("steps", {}).get(step, {}).get("status") == "done"
 
 
 def choose_exchange(state_dir: Path, period_text: str | None
@@ -708,11 +704,21 @@ def wait_for_answer(config: dict[str, Any], upload: dict[str, Any], names: tuple
                                      f"{state or 'still changing'} (--no-wait)")
         pause = receive["settle_seconds"] if (not state or no_wait) else receive["poll_seconds"]
         if time.monotonic() + pause > deadline:
-            raise util.NotReadyError(f"DPS answer not complete after "
+            raise util.WaitExpiredError(f"DPS answer not complete after "
                                      f"{receive['max_wait_hours']:g} h in {folder}: "
                                      f"{state or 'still changing'}")
         previous = look
         time.sleep(pause)
+
+
+def answer_still_on_server(config: dict[str, Any], upload: dict[str, Any],
+                           names: tuple[str, str]) -> Look | None:
+    """DPS's files when they are still in TO_DFPS (to clean them up after an interrupted run)."""
+    with util.connect_sftp(config["sftp"]) as session:
+        look = look_at_answer(session, config["sftp"]["answer_folder"], names,
+                              config["dps_file"])
+    present = all(f is not None and f.mtime >= upload["remote_mtime"] for f in look.files.values())
+    return look if present else None
 
 
 def fetch_answer(config: dict[str, Any], look: Look, staging: Path) -> dict[str, Path]:
@@ -867,10 +873,11 @@ def deliver_reports(config: dict[str, Any], run_id: str) -> list[str]:
         target = share / report.name
         try:
             util.copy_verified(report, target, mode)
-        except OSError as exc:
-            raise util.DeliveryError(f"share {target}: cannot write "
-                                     f"({util.describe_os_error(exc)}); reports stay queued in "
-                                     f"{report.parent}") from exc
+        except util.LocalFileError as exc:
+            reason = util.describe_os_error(exc.__cause__) \
+                if isinstance(exc.__cause__, OSError) else str(exc)
+            raise util.DeliveryError(f"share {target}: cannot write ({reason}); reports stay "
+                                     f"queued in {report.parent}") from exc
         archive_folder = config["folders"]["archive"] / STEP / report.parent.name
         util.archive_file(report, archive_folder, run_id)
         report.unlink()
@@ -931,10 +938,18 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
              upload["rows_sent"])
 
     look = None
+    prior = None if reported else interrupted_attempt(state_dir, upload["run_id"], run_id)
     if reported is not None:
         log.info("upload %s was answered before (run %s); using the archived DPS files",
                  upload["run_id"], reported["run_id"])
         local = archived_answer(reported)
+    elif prior is not None:
+        log.info("run %s stopped after archiving DPS's answer; going on from its archived files",
+                 prior["run_id"])
+        manifest["resumes_run"] = prior["run_id"]
+        local = archived_answer(prior)
+        if not args.dry_run:
+            look = answer_still_on_server(config, upload, names)
     else:
         with timer.step("wait"):
             look = wait_for_answer(config, upload, names, args.no_wait)
@@ -993,24 +1008,30 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
                  report_dir)
         return finish(timer, util.EXIT_OK)
 
-    if reported is None:
+    if reported is None and prior is None:
         with timer.step("archive"):
             archive_folder = folders["archive"] / STEP / period.file_label
             manifest["archived"] = [str(util.archive_file(p, archive_folder, run_id))
                                     for p in (results_path, counts_path)]
     else:
-        manifest["archived"] = reported["archived"]
+        manifest["archived"] = (reported or prior)["archived"]
     with timer.step("deliver"):
         manifest["delivered"] = deliver_reports(config, run_id)
-    with timer.step("mail"):
-        subject, text, html_text = success_mail(period, recon, manifest["delivered"],
-                                                len(problems), run_id)
-        attachments = [folders["share"] / n for n in report_names.values()]
-        manifest["mailed"] = util.send_mail(config["mail"], subject, text, html_text, attachments)
+    if step_done(prior, "mail"):
+        # The one gap no protocol closes: killed after the SMTP server took the mail but before
+        # that was recorded. Then the mail goes twice; once recorded, never again.
+        log.info("the summary mail was sent by run %s; not sent again", prior["run_id"])
+    else:
+        with timer.step("mail"):
+            subject, text, html_text = success_mail(period, recon, manifest["delivered"],
+                                                    len(problems), run_id)
+            attachments = [folders["share"] / n for n in report_names.values()]
+            manifest["mailed"] = util.send_mail(config["mail"], subject, text, html_text,
+                                                attachments)
     if look is not None:
         with timer.step("remote_cleanup"):
             clean_up_remote(config, look, run_id)
-        shutil.rmtree(folders["staging"] / run_id, ignore_errors=True)
+    shutil.rmtree(folders["staging"] / run_id, ignore_errors=True)
     manifest["outcome"] = "reported"
     return finish(timer, util.EXIT_OK)
 
@@ -1054,26 +1075,6 @@ def finish(timer: util.StepTimer, code: int) -> int:
     return code
 
 
-# ---------------------------------------------------------------------------
-# Run history (--status)
-# ---------------------------------------------------------------------------
-
-
-def print_status(config: dict[str, Any], limit: int = 10) -> int:
-    """Print the recent runs of both steps; exit 0 when the latest run of each step succeeded."""
-    state_dir = config["folders"]["state"]
-    healthy = True
-    for step in ("send", "receive"):
-        runs = util.read_manifests(state_dir, step)
-        print(f"{step}: {len(runs)} run(s) recorded")
-        for run in runs[-limit:]:
-            print(f"  {run.get('run_id', '?'):32} {run.get('period', '-'):9} "
-                  f"{run.get('outcome', '?'):22} exit {run.get('exit_code', '-')}")
-        if runs and runs[-1].get("outcome") in ("failed", "running"):
-            healthy = False
-    return util.EXIT_OK if healthy else util.EXIT_FAILED
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config_path = args.config or util.default_config_path(__file__)
@@ -1084,7 +1085,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"receivedps: error: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.status:
-        return print_status(config)
+        try:
+            return util.print_status(config, args.period)
+        except util.DpsError as exc:
+            print(f"receivedps: error: {exc}", file=sys.stderr)
+            return exc.exit_code
     util.set_private_umask()
     with util.run_logging(STEP, run_id, config["folders"]["logs"], args.verbose):
         return util.run_step(STEP, run_id, config,

@@ -259,6 +259,21 @@ def answered_send_runs(state_dir: Path) -> set[str]:
             if m.get("outcome") in done}
 
 
+def interrupted_upload(state_dir: Path, period: util.Period, checksum: str, run_id: str
+                       ) -> dict[str, Any] | None:
+    """The latest earlier send of this period when it began uploading this same file but
+    never recorded the outcome (killed, or the connection broke)."""
+    runs = [m for m in util.read_manifests(state_dir, STEP)
+            if m.get("period") == period.label and m.get("run_id") != run_id]
+    if not runs:
+        return None
+    latest = runs[-1]
+    began = "upload" in latest.get("steps", {})
+    if began and latest.get("outcome") != "uploaded" and latest.get("sha256") == checksum:
+        return latest
+    return None
+
+
 def unanswered_upload_in_flight(state_dir: Path, max_wait_hours: float,
                                 now: dt.datetime) -> dict[str, Any] | None:
     """The latest upload when it is unanswered and younger than the receive's maximum wait."""
@@ -292,42 +307,54 @@ def query_children(config: dict[str, Any], period: util.Period) -> Any:
 
 def write_export_workbook(path: Path, wrangled: Wrangled, about: list[list[Any]],
                           max_rows: int) -> None:
-    def rows(frame: Any) -> list[list[Any]]:
-        out = []
-        for record in frame.itertuples(index=False, name=None):
-            out.append([None if _missing(v) else v.date() if hasattr(v, "date") else v
-                        for v in record])
-        return out
-
-    sent_columns = list(wrangled.sent.columns)
-    excluded_columns = list(wrangled.excluded.columns)
     util.write_workbook(path, [
-        util.Sheet("Sent", sent_columns, rows(wrangled.sent)),
-        util.Sheet("Excluded", excluded_columns, rows(wrangled.excluded)),
+        util.Sheet("Sent", list(wrangled.sent.columns), util.frame_rows(wrangled.sent)),
+        util.Sheet("Excluded", list(wrangled.excluded.columns),
+                   util.frame_rows(wrangled.excluded)),
         util.Sheet("About", ["ITEM", "VALUE"], about),
     ], max_rows)
 
 
-def _missing(value: Any) -> bool:
-    try:
-        return value is None or value != value or str(value) in ("NaT", "<NA>")
-    except (TypeError, ValueError):
-        return False
+def upload_to_dps(config: dict[str, Any], text_file: Path, checksum: str,
+                  check_remote_first: bool) -> tuple[util.RemoteFile, bool]:
+    """Upload the file; returns (the remote file, whether bytes were transferred).
 
-
-def upload_to_dps(config: dict[str, Any], text_file: Path) -> util.RemoteFile:
+    After an interrupted run, the file on the server is compared with ours first (size, then
+    SHA-256 of its content): when it is the same, it is not uploaded again.
+    """
     sftp_config = config["sftp"]
     with util.connect_sftp(sftp_config) as session:
+        if check_remote_first:
+            final = util.join_remote(sftp_config["upload_folder"], text_file.name)
+            remote = session.stat_file(final)
+            if remote and remote.size == text_file.stat().st_size \
+                    and util.sha256_bytes(session.read_bytes(final)) == checksum:
+                log.info("%s on the server is identical to ours (size and SHA-256): not "
+                         "uploaded again", remote.path)
+                return remote, False
         remote = session.upload(text_file, sftp_config["upload_folder"], text_file.name)
     log.info("uploaded %s (%d bytes) to %s; server mtime %d", text_file.name, remote.size,
              remote.path, remote.mtime)
-    return remote
+    return remote, True
 
 
 def archive_sent_files(config: dict[str, Any], period: util.Period, run_id: str,
                        files: list[Path]) -> list[str]:
     folder = config["folders"]["archive"] / STEP / period.file_label
     return [str(util.archive_file(path, folder, run_id)) for path in files]
+
+
+def complete_missing_archive(config: dict[str, Any], period: util.Period,
+                             upload: dict[str, Any], files: list[Path]) -> None:
+    """An upload killed before its archive step: archive the identical files under that
+    upload's run id and record it in that upload's manifest."""
+    if upload.get("archived"):
+        return
+    upload["archived"] = archive_sent_files(config, period, upload["run_id"], files)
+    upload.setdefault("steps", {})["archive"] = {"status": "done", "completed_by_later_run": True}
+    util.write_manifest(config["folders"]["state"], upload)
+    log.info("archived the files of upload %s, which was interrupted before its archive step",
+             upload["run_id"])
 
 
 # ---------------------------------------------------------------------------
@@ -392,10 +419,12 @@ def run_send(args: argparse.Namespace, config: dict[str, Any], timer: util.StepT
         log.info("dry run: files written to %s; nothing uploaded, nothing archived", outbox)
         return finish(timer, util.EXIT_OK)
 
+    sent_files = [text_path, export_path, index_path]
     if not args.force and previous and previous.get("sha256") == checksum:
         manifest.update(outcome="skipped as identical", same_as_run=previous["run_id"])
         log.info("identical to upload %s for %s; not uploaded again (use --force to resend)",
                  previous["run_id"], period.label)
+        complete_missing_archive(config, period, previous, sent_files)
         return finish(timer, util.EXIT_OK)
 
     in_flight = unanswered_upload_in_flight(state_dir, config["receive"]["max_wait_hours"], now)
@@ -404,15 +433,16 @@ def run_send(args: argparse.Namespace, config: dict[str, Any], timer: util.StepT
             f"upload {in_flight['run_id']} ({in_flight['period']}) at {in_flight['uploaded_at']} "
             f"is still unanswered; one exchange at a time (use --force to send anyway)")
 
+    interrupted = interrupted_upload(state_dir, period, checksum, run_id)
+    if interrupted:
+        manifest["resumes_run"] = interrupted["run_id"]
     with timer.step("upload"):
-        remote = upload_to_dps(config, text_path)
-    manifest.update(outcome="uploaded", remote_path=remote.path, remote_size=remote.size,
-                    remote_mtime=remote.mtime,
-                    uploaded_at=dt.datetime.now(dt.UTC).isoformat())
-    timer.save()
+        remote, transferred = upload_to_dps(config, text_path, checksum, bool(interrupted))
+        manifest.update(outcome="uploaded", remote_path=remote.path, remote_size=remote.size,
+                        remote_mtime=remote.mtime, upload_transferred=transferred,
+                        uploaded_at=dt.datetime.now(dt.UTC).isoformat())
     with timer.step("archive"):
-        manifest["archived"] = archive_sent_files(config, period, run_id,
-                                                  [text_path, export_path, index_path])
+        manifest["archived"] = archive_sent_files(config, period, run_id, sent_files)
     log.info("archived to %s", Path(manifest["archived"][0]).parent)
     return finish(timer, util.EXIT_OK)
 
@@ -435,9 +465,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"send2dps: error: {exc}", file=sys.stderr)
         return exc.exit_code
     if args.status:
-        import receivedps
-
-        return receivedps.print_status(config)
+        try:
+            return util.print_status(config, args.period)
+        except util.DpsError as exc:
+            print(f"send2dps: error: {exc}", file=sys.stderr)
+            return exc.exit_code
     util.set_private_umask()
     with util.run_logging(STEP, run_id, config["folders"]["logs"], args.verbose):
         return util.run_step(STEP, run_id, config, lambda timer: run_send(args, config, timer))

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import smtplib
 import socket
 import ssl
@@ -46,6 +47,10 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_READY = 3
 EXIT_LOCKED = 75
+
+# The reliability suite sets this to a step name to have the run killed (SIGKILL) right after
+# that step is recorded as done: the crash-and-resume tests. Never set it in production.
+FAULT_KILL_AFTER_ENV = "DPS_FAULT_KILL_AFTER"
 
 
 class DpsError(Exception):
@@ -78,8 +83,16 @@ class DeliveryError(DpsError):
     pass
 
 
+class LocalFileError(DpsError):
+    """A local file or folder could not be written (disk full, size limit, read-only)."""
+
+
 class NotReadyError(DpsError):
     exit_code = EXIT_NOT_READY
+
+
+class WaitExpiredError(NotReadyError):
+    """The maximum wait passed without a complete answer: alert, unlike a --no-wait look."""
 
 
 class LockHeldError(DpsError):
@@ -237,6 +250,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> dict[str, 
         raise ConfigError(f"config {path}: expected a mapping of sections at the top")
     expanded = _expand_env(raw, environ, path, "")
     config = _validate(expanded, path)
+    check_file_names(config["dps_file"], path)
     config["database"]["url"] = resolve_sqlite_url(config["database"]["url"], path.resolve().parent)
     config["_path"] = path.resolve()
     config["_dir"] = path.resolve().parent
@@ -328,6 +342,14 @@ def _check_type(key_name: str, kind: Any, value: Any, path: Path) -> Any:
         raise ConfigError(f"config {path}: {key_name}: expected {kind.__name__}, "
                           f"got {type(value).__name__}")
     return value
+
+
+def check_file_names(file_config: dict[str, Any], path: Path) -> None:
+    """The exchanged files' names are names in their folder, never paths out of it."""
+    for key in ("send_name", "export_name", "results_name", "counts_name"):
+        name = file_config[key]
+        if not name or "/" in name or "\\" in name or name.strip(".") == "":
+            raise ConfigError(f"config {path}: dps_file.{key}: a file name, not a path")
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:
@@ -567,6 +589,99 @@ def read_manifests(state_dir: Path, step: str) -> list[dict[str, Any]]:
     return manifests
 
 
+def _seconds_between(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return "-"
+    seconds = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+    return f"{seconds:.1f}s"
+
+
+def _process_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _run_summary(run: dict[str, Any]) -> str:
+    """Rows and files of one run, for the status table (counts and paths only)."""
+    if run.get("step") == "send":
+        rows = f"{run.get('rows_sent', '-')} sent/{run.get('rows_excluded', '-')} excl"
+        where = run.get("remote_path") or run.get("file") or ""
+    else:
+        rows = (f"{run.get('impact_not_in_dps', '-')}/{run.get('dps_not_in_impact', '-')}/"
+                f"{run.get('dps_events', '-')}")
+        delivered = run.get("delivered") or []
+        where = f"{len(delivered)} report(s) -> {Path(delivered[0]).parent}" if delivered else ""
+    return f"{rows:18} {where}"
+
+
+def period_progress(state_dir: Path, period_label: str) -> str:
+    """Where a period stands: sent, answered, reported, delivered, mailed."""
+    sends = [m for m in read_manifests(state_dir, "send")
+             if m.get("period") == period_label and m.get("outcome") == "uploaded"]
+    if not sends:
+        return f"{period_label}: not sent"
+    upload = sends[-1]
+    receives = [m for m in read_manifests(state_dir, "receive")
+                if m.get("send_run_id") == upload["run_id"]]
+    done = [m for m in receives if m.get("outcome") == "reported"]
+    parts = [f"sent (upload {upload['run_id']}, {upload.get('rows_sent')} rows, "
+             f"{upload.get('uploaded_at', '')[:16]})"]
+    if not done:
+        last = receives[-1]["outcome"] if receives else "no receive run yet"
+        parts.append(f"not answered yet ({last})")
+    else:
+        report = done[-1]
+        parts.append("answered")
+        parts.append(f"reported ({len(report.get('reports', []))} files)")
+        parts.append(f"delivered ({len(report.get('delivered', []))} to the share)")
+        parts.append("mailed" if report.get("mailed") else "not mailed (mail off)")
+    return f"{period_label}: " + ", ".join(parts)
+
+
+def print_status(config: dict[str, Any], period_text: str | None = None, limit: int = 10) -> int:
+    """Print the recent runs of both steps and where a period stands.
+
+    Exit 0 when the latest run of each step succeeded (or is still running), else 1, so
+    monitoring can call it.
+    """
+    state_dir = config["folders"]["state"]
+    runs = read_manifests(state_dir, "send") + read_manifests(state_dir, "receive")
+    runs.sort(key=lambda m: m.get("started_at", ""))
+    print(f"Recent runs (newest last), from {manifest_dir(state_dir, '*').parent}:")
+    print(f"  {'step':8} {'run id':30} {'period':9} {'started (UTC)':17} {'took':>7}  "
+          f"{'outcome':21} {'rows':18} where")
+    for run in runs[-limit:]:
+        outcome = run.get("outcome", "?")
+        if outcome == "running" and not _process_alive(run.get("pid")):
+            outcome = "crashed (rerun it)"
+        print(f"  {run.get('step', '?'):8} {run.get('run_id', '?'):30} "
+              f"{run.get('period', '-'):9} {run.get('started_at', '')[:16].replace('T', ' '):17} "
+              f"{_seconds_between(run.get('started_at'), run.get('finished_at')):>7}  "
+              f"{outcome:21} {_run_summary(run)}")
+    periods = [m["period"] for m in runs if m.get("period")]
+    if period_text or periods:
+        label = parse_period(period_text).label if period_text else periods[-1]
+        print(period_progress(state_dir, label))
+    healthy = True
+    for step in ("send", "receive"):
+        step_runs = [m for m in runs if m.get("step") == step]
+        if not step_runs:
+            print(f"latest {step}: none recorded")
+            continue
+        latest = step_runs[-1]
+        running = latest.get("outcome") == "running" and _process_alive(latest.get("pid"))
+        ok = running or latest.get("exit_code") == EXIT_OK
+        healthy = healthy and ok
+        state = "running" if running else f"{'ok' if ok else 'FAILED'} (exit " \
+            f"{latest.get('exit_code', '-')})"
+        error = f": {latest['error']}" if latest.get("error") and not ok else ""
+        print(f"latest {step}: {state}{error}")
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
 class StepTimer:
     """Records per-step timings and progress into a run manifest as the run goes."""
 
@@ -592,6 +707,8 @@ class StepTimer:
         finally:
             record["seconds"] = round(time.monotonic() - started, 3)
             self.save()
+        if os.environ.get(FAULT_KILL_AFTER_ENV) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def save(self) -> None:
         if self.state_dir is not None:
@@ -604,7 +721,7 @@ def set_private_umask() -> None:
 
 
 def run_step(step: str, run_id: str, config: dict[str, Any],
-             body: Callable[[StepTimer], int], rerun_hint: str = "") -> int:
+             body: Callable[[StepTimer], int]) -> int:
     """Run one step the same way for send and receive: hold the lock, ping health, record the
     outcome in the manifest, and turn any error into one line, an alert and an exit code.
 
@@ -619,33 +736,78 @@ def run_step(step: str, run_id: str, config: dict[str, Any],
         with run_lock(state_dir, step):
             timer.state_dir = state_dir
             ping_health(config["health"], "start", run_id)
+            remove_expired_files(config)
             code = body(timer)
     except LockHeldError as exc:
         log.error("%s", exc)
         return exc.exit_code
     except DpsError as exc:
-        return _fail(step, run_id, config, timer, str(exc), exc.exit_code, rerun_hint)
+        alert = not isinstance(exc, NotReadyError) or isinstance(exc, WaitExpiredError)
+        code = _fail(step, run_id, config, timer, str(exc), exc.exit_code, alert)
     except KeyboardInterrupt:
-        return _fail(step, run_id, config, timer, "interrupted", EXIT_FAILED, rerun_hint)
+        code = _fail(step, run_id, config, timer, "interrupted", EXIT_FAILED, True)
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and an alert
         message = f"internal error {type(exc).__name__} (details in the log file)"
-        return _fail(step, run_id, config, timer, message, EXIT_FAILED, rerun_hint)
-    ping_health(config["health"], "success" if code in (EXIT_OK,) else "fail", run_id)
+        code = _fail(step, run_id, config, timer, message, EXIT_FAILED, True)
+    else:
+        ping_health(config["health"], "success" if code == EXIT_OK else "fail", run_id)
+    write_audit_line(config["folders"]["logs"], timer.manifest)
     return code
 
 
+def write_audit_line(logs_dir: Path, manifest: dict[str, Any]) -> None:
+    """One JSON line per run in logs/audit.jsonl: what ran, when, on what, with what outcome
+    (counts, checksums, paths; never a field value). Appended whole with O_APPEND."""
+    line = json.dumps(manifest, sort_keys=True, default=str, separators=(",", ":")) + "\n"
+    try:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(logs_dir / "audit.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.warning("audit line not written: %s", describe_os_error(exc))
+
+
+def remove_expired_files(config: dict[str, Any]) -> None:
+    """Log retention: logs and staging leftovers older than logs.retention_days go.
+    Archives, manifests and the audit file are never touched."""
+    import shutil
+
+    days = config["logs"]["retention_days"]
+    if days <= 0:
+        return
+    removed = remove_old_files(config["folders"]["logs"], days, ("*.log",))
+    staging = config["folders"]["staging"]
+    cutoff = time.time() - days * 86400
+    for leftover in staging.iterdir() if staging.is_dir() else []:
+        if leftover.stat().st_mtime < cutoff:
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("retention: removed %d log file(s) and staging leftover(s) older than %d days",
+                 removed, days)
+
+
 def _fail(step: str, run_id: str, config: dict[str, Any], timer: StepTimer, message: str,
-          code: int, rerun_hint: str) -> int:
+          code: int, alert: bool) -> int:
     """Record the failure, alert, and log the one-line reason last, so it closes stderr."""
     log.debug("traceback of the failure", exc_info=True)
     outcome = "not ready" if code == EXIT_NOT_READY else "failed"
+    if timer.manifest.get("outcome") == "uploaded":
+        outcome = "uploaded"   # the file did reach DPS; a later step failed (see error)
     timer.manifest.update(outcome=outcome, error=message, exit_code=code,
                           finished_at=dt.datetime.now(dt.UTC).isoformat())
     if timer.state_dir is not None:
         timer.save()
-    if code not in (EXIT_NOT_READY, EXIT_USAGE):
-        send_failure_alert(config, step, run_id, timer.manifest, message, rerun_hint)
+    if code != EXIT_USAGE:
         ping_health(config["health"], "fail", run_id)
+    if alert and code != EXIT_USAGE:
+        send_failure_alert(config, step, run_id, timer.manifest, message)
     if code == EXIT_NOT_READY:
         log.warning("%s", message)
     else:
@@ -653,15 +815,34 @@ def _fail(step: str, run_id: str, config: dict[str, Any], timer: StepTimer, mess
     return code
 
 
+def rerun_command(config: dict[str, Any], step: str, period: str) -> str:
+    """The exact command an operator runs once the cause is fixed."""
+    command = str(Path(__file__).resolve().parent / f"run_{step}.sh")
+    if config["_path"] != default_config_path(__file__):
+        command += f" --config {config['_path']}"
+    return command + (f" --period {period}" if period else "")
+
+
+def what_was_kept(config: dict[str, Any], step: str, manifest: dict[str, Any]) -> str:
+    folders, sftp = config["folders"], config["sftp"]
+    if step == "send":
+        uploaded = "the file WAS uploaded (see the manifest)" if \
+            manifest.get("outcome") == "uploaded" else "nothing was uploaded"
+        return (f"{uploaded}; the files written are in {folders['outbox'] / 'send'}; "
+                f"earlier uploads stay in {folders['archive'] / 'send'}")
+    return (f"DPS's files stay in {sftp['answer_folder']} on the server and in "
+            f"{folders['archive'] / 'receive'} once archived; nothing was published from inputs "
+            f"that failed their checks; reports not yet delivered wait in "
+            f"{folders['outbox'] / 'reports'}")
+
+
 def send_failure_alert(config: dict[str, Any], step: str, run_id: str, manifest: dict[str, Any],
-                       message: str, rerun_hint: str) -> None:
+                       message: str) -> None:
     """Mail the one-line reason, what was kept and how to rerun. Never raises."""
     period = manifest.get("period", "")
     script = "send2dps.py" if step == "send" else "receivedps.py"
-    command = rerun_hint or (f"{config['_dir'] / ('run_' + step + '.sh')}"
-                             f"{' --period ' + period if period else ''}")
-    kept = manifest.get("kept") or "all inbound and outbound files stay where they were " \
-        "(outbox, staging, archive, remote folder)"
+    command = rerun_command(config, step, period)
+    kept = what_was_kept(config, step, manifest)
     text = "\n".join([
         f"The DPS exchange {step} step FAILED ({script}).",
         "",
@@ -997,18 +1178,28 @@ def atomic_write_with(path: Path, write: Callable[[Path], None], mode: int = 0o6
     `write` receives the temp path. A crash leaves at most a .tmp file, never a half file
     under the final name.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(temp)
         os.chmod(temp, mode)
         with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, path)
+        fsync_folder(path.parent)
+    except OSError as exc:
+        _remove_quietly(temp)
+        raise LocalFileError(f"{path}: cannot write ({describe_os_error(exc)})") from exc
     except BaseException:
-        temp.unlink(missing_ok=True)
+        _remove_quietly(temp)
         raise
-    fsync_folder(path.parent)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        log.debug("could not remove %s", path)
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -1068,6 +1259,28 @@ def plain_dates(values: Any) -> Any:
         return values.dt.tz_localize(None).dt.normalize() if values.dt.tz else values.dt.normalize()
     text = values.astype("string").str.strip().str.slice(0, 10)
     return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+
+
+def frame_rows(frame: Any) -> list[list[Any]]:
+    """DataFrame rows as lists of plain Python values (dates as datetime.date, gaps as None)."""
+    import pandas as pd
+
+    out = []
+    for record in frame.itertuples(index=False, name=None):
+        row = []
+        for value in record:
+            if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+                row.append(None)
+            elif isinstance(value, pd.Timestamp):
+                row.append(value.date())
+            elif value is pd.NA:
+                row.append(None)
+            elif hasattr(value, "item"):
+                row.append(value.item())
+            else:
+                row.append(value)
+        out.append(row)
+    return out
 
 
 @dataclass

@@ -5,6 +5,7 @@ Each test gets its own folders and its own remote folders on the one session-wid
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -153,7 +154,8 @@ def base_settings(root: Path, db_path: Path, server: LocalSftpServer, prefix: st
 @pytest.fixture
 def workspace(tmp_path: Path, sftp_server: LocalSftpServer, request: pytest.FixtureRequest
               ) -> Workspace:
-    prefix = "t_" + re.sub(r"[^A-Za-z0-9]+", "_", request.node.name)[:60]
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    prefix = "t_" + re.sub(r"[^A-Za-z0-9]+", "_", request.node.name)[:50] + "_" + digest
     db_path = build_scenario_db(tmp_path / "impact.sqlite")
     (tmp_path / "share").mkdir()
     settings = base_settings(tmp_path, db_path, sftp_server, prefix)
@@ -161,3 +163,48 @@ def workspace(tmp_path: Path, sftp_server: LocalSftpServer, request: pytest.Fixt
                       settings)
     space.configure()
     return space
+
+
+# ---------------------------------------------------------------------------
+# The reliability figures (issue 4): tests marked @pytest.mark.reliability("category") are
+# counted per category and printed at the end of the run; the README quotes this table.
+# ---------------------------------------------------------------------------
+
+RELIABILITY_CATEGORIES = ["transfer faults", "local faults", "bad inbound corpus",
+                          "bad source rows", "overlapping runs", "crash and resume", "security"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "reliability(category): counted in the reliability "
+                                       "table printed at the end of the run")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("reliability")
+        if marker is not None:
+            assert marker.args[0] in RELIABILITY_CATEGORIES, marker.args[0]
+            item.user_properties.append(("reliability", marker.args[0]))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    table: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            category = dict(getattr(report, "user_properties", [])).get("reliability")
+            if category is None or (outcome == "passed" and report.when != "call"):
+                continue
+            counts = table.setdefault(category, {"cases": 0, "passed": 0, "failed": 0,
+                                                 "skipped": 0})
+            counts["cases"] += 1
+            counts["failed" if outcome in ("failed", "error") else outcome] += 1
+    if not table:
+        return
+    terminalreporter.write_sep("-", "reliability cases (README: Reliability)")
+    terminalreporter.write_line(f"{'category':22} {'cases':>6} {'passed':>7} {'failed':>7} "
+                                f"{'skipped':>8}")
+    for category in RELIABILITY_CATEGORIES:
+        if category in table:
+            c = table[category]
+            terminalreporter.write_line(f"{category:22} {c['cases']:>6} {c['passed']:>7} "
+                                        f"{c['failed']:>7} {c['skipped']:>8}")

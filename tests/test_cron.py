@@ -4,11 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.scenario import scenario_answer
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = ("--as-of", "2025-06-20")
 CRON_PATH = "/usr/bin:/bin"
+
+overlapping = pytest.mark.reliability("overlapping runs")
 
 
 def cron_env(workspace) -> dict[str, str]:
@@ -45,6 +49,7 @@ def test_wrapper_passes_the_exit_code_through(workspace):
         "no upload recorded in the send manifests; run send2dps.py first")
 
 
+@overlapping
 def test_ten_simultaneous_sends_one_works_nine_exit_75(workspace):
     runs = [wrapper(workspace, "run_send.sh", *AS_OF) for _ in range(10)]
     codes = [run.wait(180) for run in runs]
@@ -57,6 +62,7 @@ def test_ten_simultaneous_sends_one_works_nine_exit_75(workspace):
     assert [m["outcome"] for m in workspace.manifests("send")] == ["uploaded"]
 
 
+@overlapping
 def test_ten_simultaneous_receives_one_works_nine_exit_75(workspace):
     assert workspace.send(*AS_OF) == 0
     workspace.put_answer(*scenario_answer())

@@ -98,6 +98,37 @@ def other_ed25519_key(directory: Path) -> Path:
     return client_key
 
 
+def _run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "demo.local_sftp", *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=60,
+        env=env,
+        cwd=PROJECT_ROOT,
+    )
+
+
+def _parent_chain_contains(pid: int, ancestor: int) -> bool:
+    parents = local_sftp._read_parent_pids()
+    current = parents.get(pid)
+    while current not in (None, 0, 1):
+        if current == ancestor:
+            return True
+        current = parents.get(current)
+    return False
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.005)
+
+
 # ------------------------------------------------------------------ file transfer
 
 
@@ -105,8 +136,8 @@ def test_put_read_back_posix_rename_and_list(server: LocalSftpServer) -> None:
     with connect(server) as client, client.open_sftp() as sftp:
         assert sftp.normalize(".") == str(server.root)
         sftp.mkdir("FROM_DFPS")
-        sftp.putfo(_bytes_io(b"first\n"), "FROM_DFPS/x.txt")
-        sftp.putfo(_bytes_io(b"second\x00\xff\n"), "FROM_DFPS/x.txt.part")
+        sftp.putfo(io.BytesIO(b"first\n"), "FROM_DFPS/x.txt")
+        sftp.putfo(io.BytesIO(b"second\x00\xff\n"), "FROM_DFPS/x.txt.part")
         with sftp.open("FROM_DFPS/x.txt", "rb") as remote:
             assert remote.read() == b"first\n"
 
@@ -125,8 +156,8 @@ def test_put_read_back_posix_rename_and_list(server: LocalSftpServer) -> None:
 
 def test_plain_rename_onto_existing_file_fails_like_openssh(server: LocalSftpServer) -> None:
     with connect(server) as client, client.open_sftp() as sftp:
-        sftp.putfo(_bytes_io(b"old"), "a.txt")
-        sftp.putfo(_bytes_io(b"new"), "b.txt")
+        sftp.putfo(io.BytesIO(b"old"), "a.txt")
+        sftp.putfo(io.BytesIO(b"new"), "b.txt")
         with pytest.raises(OSError) as raised:
             sftp.rename("b.txt", "a.txt")
         assert raised.value.args == ("Failure",)
@@ -151,7 +182,7 @@ def test_twenty_mib_round_trip_is_byte_exact(server: LocalSftpServer, tmp_path: 
 
 def test_chmod_and_utime_are_applied(server: LocalSftpServer) -> None:
     with connect(server) as client, client.open_sftp() as sftp:
-        sftp.putfo(_bytes_io(b"abc"), "t.txt")
+        sftp.putfo(io.BytesIO(b"abc"), "t.txt")
         sftp.utime("t.txt", (1_600_000_000, 1_700_000_000))
         sftp.chmod("t.txt", 0o640)
         attrs = sftp.stat("t.txt")
@@ -163,7 +194,7 @@ def test_chmod_and_utime_are_applied(server: LocalSftpServer) -> None:
 def test_remove_and_rmdir(server: LocalSftpServer) -> None:
     with connect(server) as client, client.open_sftp() as sftp:
         sftp.mkdir("FROM_DFPS")
-        sftp.putfo(_bytes_io(b"x"), "FROM_DFPS/gone.txt")
+        sftp.putfo(io.BytesIO(b"x"), "FROM_DFPS/gone.txt")
         sftp.remove("FROM_DFPS/gone.txt")
         sftp.rmdir("FROM_DFPS")
         with pytest.raises(FileNotFoundError):
@@ -412,7 +443,7 @@ def test_paramiko_server_refuses_paths_escaping_root(
     (paramiko_server.root / "link-out").symlink_to(outside_dir)
     with connect(paramiko_server) as client, client.open_sftp() as sftp:
         refusals = {
-            "put ../outside.txt": lambda: sftp.putfo(_bytes_io(b"x"), "../outside.txt"),
+            "put ../outside.txt": lambda: sftp.putfo(io.BytesIO(b"x"), "../outside.txt"),
             "open absolute": lambda: sftp.open(str(outside), "wb"),
             "stat /etc/hostname": lambda: sftp.stat("/etc/hostname"),
             "listdir ..": lambda: sftp.listdir(".."),
@@ -431,7 +462,7 @@ def test_paramiko_server_refuses_paths_escaping_root(
         assert sorted(sftp.listdir(".")) == ["link-out"]
         # ".." that stays inside the root is fine
         sftp.mkdir("FROM_DFPS")
-        sftp.putfo(_bytes_io(b"ok"), "FROM_DFPS/../FROM_DFPS/in.txt")
+        sftp.putfo(io.BytesIO(b"ok"), "FROM_DFPS/../FROM_DFPS/in.txt")
     assert not outside.exists()
     assert not (tmp_path / "x").exists()
     assert (paramiko_server.root / "FROM_DFPS" / "in.txt").read_bytes() == b"ok"
@@ -445,7 +476,7 @@ def test_paramiko_server_serves_several_clients_at_once(
     try:
         sessions = [c.open_sftp() for c in clients]
         for number, sftp in enumerate(sessions):
-            sftp.putfo(_bytes_io(f"client {number}".encode()), f"c{number}.txt")
+            sftp.putfo(io.BytesIO(f"client {number}".encode()), f"c{number}.txt")
         assert sorted(sessions[0].listdir(".")) == ["c0.txt", "c1.txt", "c2.txt"]
     finally:
         for c in clients:
@@ -478,7 +509,7 @@ def test_cli_start_prints_one_line_and_stop_ends_server(kind: str, tmp_path: Pat
     try:
         assert (host, username) == ("127.0.0.1", local_sftp.current_username())
         with connect(srv) as client, client.open_sftp() as sftp:
-            sftp.putfo(_bytes_io(b"cli"), "cli.txt")
+            sftp.putfo(io.BytesIO(b"cli"), "cli.txt")
         assert (root / "cli.txt").read_bytes() == b"cli"
 
         _run_cli("stop", "--state-dir", str(state_dir))
@@ -499,39 +530,73 @@ def test_stop_recorded_server_ignores_unrelated_pid(tmp_path: Path) -> None:
     assert not (state_dir / "server.pid").exists()
 
 
-# ------------------------------------------------------------------ helpers
+def test_cli_start_failure_exits_1_with_reason(tmp_path: Path) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen(1)
+        port = blocker.getsockname()[1]
+        result = _run_cli(
+            "start",
+            "--root",
+            str(tmp_path / "r"),
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--port",
+            str(port),
+            "--kind",
+            "paramiko",
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert str(tmp_path / "s" / "server.log") in result.stderr
+    assert "Address already in use" in result.stderr
 
 
-def _bytes_io(data: bytes) -> io.BytesIO:
-    return io.BytesIO(data)
-
-
-def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
-    return subprocess.run(
-        [sys.executable, "-m", "demo.local_sftp", *args],
+def test_openssh_sftp_client_can_use_the_server(server: LocalSftpServer, tmp_path: Path) -> None:
+    """OpenSSH's own client: pinned key, batch upload, rename onto an existing file."""
+    sftp_binary = shutil.which("sftp")
+    if sftp_binary is None:
+        pytest.skip("OpenSSH's sftp client is not installed")
+    (tmp_path / "a.txt").write_bytes(b"A")
+    (tmp_path / "b.txt").write_bytes(b"B")
+    batch = tmp_path / "batch"
+    batch.write_text(
+        "mkdir FROM_DFPS\n"
+        f"put {tmp_path / 'a.txt'} FROM_DFPS/a.txt\n"
+        f"put {tmp_path / 'b.txt'} FROM_DFPS/b.txt\n"
+        "rename FROM_DFPS/b.txt FROM_DFPS/a.txt\n"
+        "ls -1 FROM_DFPS\n"
+    )
+    result = subprocess.run(
+        [
+            sftp_binary,
+            "-F",
+            "/dev/null",
+            "-b",
+            str(batch),
+            "-P",
+            str(server.port),
+            "-i",
+            str(server.client_key),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={server.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            f"{server.username}@{server.host}",
+        ],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         timeout=60,
-        env=env,
-        cwd=PROJECT_ROOT,
     )
-
-
-def _parent_chain_contains(pid: int, ancestor: int) -> bool:
-    parents = local_sftp._read_parent_pids()
-    current = parents.get(pid)
-    while current not in (None, 0, 1):
-        if current == ancestor:
-            return True
-        current = parents.get(current)
-    return False
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "FROM_DFPS/a.txt"
+    assert (server.root / "FROM_DFPS" / "a.txt").read_bytes() == b"B"
+    assert sorted(p.name for p in (server.root / "FROM_DFPS").iterdir()) == ["a.txt"]

@@ -12,6 +12,8 @@ import pytest
 from tests.scenario import DOBS, NAMES, RESULTS_HEADER, results_line, scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
+
+security = pytest.mark.reliability("security")
 D = dt.datetime
 REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
            "IMPACT_not_in_DPS_FY2025_Q3.xlsx"]
@@ -104,6 +106,7 @@ def test_every_report_has_about_and_exceptions_and_a_styled_frozen_header(sent):
                                "column NIC: missing or not M followed by 9 digits"]]
 
 
+@security
 def test_success_mail_has_counts_per_region_and_no_personal_detail(sent, mailed):
     sent.put_answer(*scenario_answer())
     assert sent.receive(*AS_OF) == 0
@@ -270,6 +273,7 @@ def test_header_only_answer_is_valid(sent):
     assert [row[3] for row in impact[1:]] == [501, 506, 502, 503, 504]
 
 
+@security
 def test_logs_and_mails_of_a_run_carry_no_names_or_dobs(sent, mailed):
     results, counts = scenario_answer()
     results += results_line(1001, "M000000001", "20250312", last="PENA").encode() + b"\r\n"

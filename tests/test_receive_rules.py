@@ -35,6 +35,9 @@ SA98_COLUMNS = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_
                 "RETURN_DATE", "COUNTY_CODE"]
 LEFT_OUT, WARNING = "row left out", "warning"
 
+corpus = pytest.mark.reliability("bad inbound corpus")
+
+
 # Words that may appear in messages because they are names, not values.
 NOT_VALUES = {*COLUMNS, *KEYS.values(), "AGENCY_NOTE", "DATE_LAST_CONTACT"}
 
@@ -202,12 +205,15 @@ def run_reconcile(lines, episodes=(), sent=SENT):
 # --- whole-file faults: the results file ----------------------------------
 
 
+@corpus
 @pytest.mark.parametrize("data", [b"", b"\r\n\r\n", b"   \n\t\n", b"\xef\xbb\xbf"],
                          ids=["zero bytes", "blank lines only", "whitespace only", "BOM only"])
+@corpus
 def test_an_empty_results_file_is_a_whole_file_fault(data):
     assert results_fault(data) == f"{RESULTS}: empty file"
 
 
+@corpus
 @pytest.mark.parametrize("final_end", [True, False], ids=["with line end", "without line end"])
 def test_a_header_only_results_file_is_valid_with_zero_records(final_end):
     parsed = parse(results(final_end=final_end))
@@ -215,19 +221,23 @@ def test_a_header_only_results_file_is_valid_with_zero_records(final_end):
     assert (parsed.problems, parsed.data_lines, parsed.distinct_pids) == ([], 0, 0)
 
 
+@corpus
 def test_no_header_line_is_a_whole_file_fault():
     message = results_fault(results(row(), row(nic=nic(2)), header=None))
     assert message == f"{RESULTS}: no header line (line 1 looks like data)"
 
 
+@corpus
 @pytest.mark.parametrize("delimiter, shown", [(b",", "','"), (b"\t", "'\\t'"), (b";", "';'")],
                          ids=["comma", "tab", "semicolon"])
+@corpus
 def test_a_wrong_delimiter_is_a_whole_file_fault(delimiter, shown):
     data = results(row().replace(b"|", delimiter), header=HEADER.replace(b"|", delimiter))
     assert results_fault(data) == (f"{RESULTS}: wrong delimiter on line 1 "
                                    f"(found {shown}, expected '|')")
 
 
+@corpus
 def test_a_missing_column_is_a_whole_file_fault_naming_the_column():
     header = b"|".join(c.encode() for c in COLUMNS if c != "DLC")
     line = b"|".join(f for i, f in enumerate(row().split(b"|")) if i != COLUMNS.index("DLC"))
@@ -235,39 +245,46 @@ def test_a_missing_column_is_a_whole_file_fault_naming_the_column():
         f"{RESULTS}: missing column DLC in the header on line 1")
 
 
+@corpus
 def test_a_renamed_column_is_a_whole_file_fault_naming_the_expected_column():
     header = HEADER.replace(b"|DLC|", b"|DATE_LAST_CONTACT|")
     assert results_fault(results(row(), header=header)) == (
         f"{RESULTS}: missing column DLC in the header on line 1")
 
 
+@corpus
 def test_a_missing_column_after_blank_lines_names_the_physical_header_line():
     header = HEADER.replace(b"|NIC|", b"|")
     data = b"\r\n\r\n" + results(row().replace(b"|M000000001|", b"|"), header=header)
     assert results_fault(data) == f"{RESULTS}: missing column NIC in the header on line 3"
 
 
+@corpus
 def test_nul_bytes_are_binary_content_a_whole_file_fault_naming_the_line():
     data = results(row(), row(nic=nic(2), last=b"SMI\x00TH"))
     assert results_fault(data) == f"{RESULTS}: binary content (NUL byte) on line 3"
 
 
+@corpus
 def test_a_utf16_file_is_binary_content():
     data = results(row()).decode("ascii").encode("utf-16")
     assert results_fault(data) == f"{RESULTS}: binary content (NUL byte) on line 1"
 
 
+@corpus
 def test_a_truncated_last_line_is_a_whole_file_fault():
     data = results(row(), row(nic=nic(2))[:40], final_end=False)
     assert results_fault(data) == (
         f"{RESULTS}: truncated last line 3 (no line end and 7 of 12 fields)")
 
 
+@corpus
 def test_a_last_line_without_line_end_but_complete_fields_is_fine():
     parsed = parse(results(row(), row(nic=nic(2)), final_end=False))
     assert (kept(parsed), parsed.problems, parsed.data_lines) == ([2, 3], [], 2)
 
 
+@corpus
 def test_a_ragged_row_before_a_blank_last_line_is_a_row_fault_not_a_truncation():
     # The ragged row has its line end; the last physical line is blank (tolerated).
     data = results(row(), row(nic=nic(2))[:40]) + b"   "
@@ -279,6 +296,7 @@ def test_a_ragged_row_before_a_blank_last_line_is_a_row_fault_not_a_truncation()
 # --- the header: tolerated variations --------------------------------------
 
 
+@corpus
 def test_an_extra_column_is_ignored_and_named():
     header = HEADER.replace(b"|NIC|", b"|NIC|AGENCY_NOTE|")
     line = row().replace(b"|M000000001|", b"|M000000001|see file 7|")
@@ -289,6 +307,7 @@ def test_an_extra_column_is_ignored_and_named():
     assert (value(parsed, 2, "NIC"), value(parsed, 2, "LAST_NAME")) == ("M000000001", "SMITH")
 
 
+@corpus
 def test_reordered_columns_are_found_by_name():
     header = b"|".join(reversed(HEADER.split(b"|")))
     line = b"|".join(reversed(row(pid="102", dlc="20250501", entry="20250430").split(b"|")))
@@ -298,6 +317,7 @@ def test_reordered_columns_are_found_by_name():
         (102, "M000000001", "SMITH", D(2025, 4, 30), D(2025, 5, 1), "EMJ")]
 
 
+@corpus
 def test_header_names_are_case_insensitive_and_may_be_padded():
     header = b" | ".join(c.lower().encode() for c in COLUMNS)
     parsed = parse(results(row(), header=header))
@@ -307,12 +327,14 @@ def test_header_names_are_case_insensitive_and_may_be_padded():
 # --- encodings and line ends: tolerated without complaint -------------------
 
 
+@corpus
 def test_a_utf8_bom_is_tolerated():
     parsed = parse(b"\xef\xbb\xbf" + results(row(last="PEÑA")))
     assert (kept(parsed), parsed.problems) == ([2], [])
     assert value(parsed, 2, "LAST_NAME") == "PEÑA"
 
 
+@corpus
 @pytest.mark.parametrize("end", [b"\r\n", b"\n"], ids=["CRLF", "LF"])
 def test_crlf_and_lf_line_ends_are_tolerated(end):
     parsed = parse(results(row(), row(nic=nic(2)), end=end))
@@ -320,6 +342,7 @@ def test_crlf_and_lf_line_ends_are_tolerated(end):
     assert value(parsed, 3, "CLEAR_DATE") is None   # the last field carries no "\r"
 
 
+@corpus
 def test_mixed_crlf_and_lf_line_ends_are_tolerated():
     data = HEADER + b"\r\n" + row() + b"\n" + row(nic=nic(2), clear="20250601") + b"\r\n"
     parsed = parse(data)
@@ -327,6 +350,7 @@ def test_mixed_crlf_and_lf_line_ends_are_tolerated():
     assert value(parsed, 3, "CLEAR_DATE") == D(2025, 6, 1)
 
 
+@corpus
 def test_blank_lines_are_tolerated_and_line_numbers_stay_physical():
     data = results(row(), b"", b"   ", row(nic=nic(2), dlc="20250230"), b"", row(nic=nic(3)))
     parsed = parse(data)
@@ -335,17 +359,20 @@ def test_blank_lines_are_tolerated_and_line_numbers_stay_physical():
     assert parsed.data_lines == 3
 
 
+@corpus
 def test_latin1_names_are_decoded():
     parsed = parse(results(row(last=b"Pe\xf1a", first=b"Zo\xeb")))
     assert parsed.problems == []
     assert (value(parsed, 2, "LAST_NAME"), value(parsed, 2, "FIRST_NAME")) == ("Peña", "Zoë")
 
 
+@corpus
 def test_windows_1252_letters_are_decoded():
     parsed = parse(results(row(last=b"O\x92BRIEN", first=b"\x8aIMON")))
     assert (value(parsed, 2, "LAST_NAME"), value(parsed, 2, "FIRST_NAME")) == ("O’BRIEN", "ŠIMON")
 
 
+@corpus
 def test_the_five_bytes_windows_1252_leaves_undefined_read_as_latin1():
     assert receivedps.decode_partner_text(b"A\x81\x8d\x8f\x90\x9dZ", RESULTS) == (
         "A\x81\x8d\x8f\x90\x9dZ")
@@ -353,6 +380,7 @@ def test_the_five_bytes_windows_1252_leaves_undefined_read_as_latin1():
     assert value(parsed, 2, "LAST_NAME") == "X\x81Y\x9d"
 
 
+@corpus
 def test_invalid_utf8_reads_the_whole_file_as_windows_1252():
     # One row in UTF-8, one in Latin-1: the file is not valid UTF-8, so both rows are 1252.
     data = results(row(last="PEÑA"), row(nic=nic(2), last=b"PE\xd1A"))
@@ -361,18 +389,21 @@ def test_invalid_utf8_reads_the_whole_file_as_windows_1252():
     assert (value(parsed, 2, "LAST_NAME"), value(parsed, 3, "LAST_NAME")) == ("PEÃ‘A", "PEÑA")
 
 
+@corpus
 def test_a_cut_utf8_sequence_is_tolerated_as_windows_1252():
     parsed = parse(results(row(last=b"PE\xc3")))
     assert (kept(parsed), parsed.problems) == ([2], [])
     assert value(parsed, 2, "LAST_NAME") == "PEÃ"
 
 
+@corpus
 def test_a_utf8_bom_with_latin1_names_is_tolerated():
     parsed = parse(b"\xef\xbb\xbf" + results(row(last=b"Pe\xf1a")))
     assert (kept(parsed), parsed.problems, parsed.extra_columns) == ([2], [], [])
     assert value(parsed, 2, "LAST_NAME") == "Peña"
 
 
+@corpus
 def test_spaces_around_fields_are_trimmed():
     line = b"|".join(b"  " + f + b" " for f in row(pid="000123", mke="EMV").split(b"|"))
     parsed = parse(results(line))
@@ -384,6 +415,7 @@ def test_spaces_around_fields_are_trimmed():
 # --- row faults -------------------------------------------------------------
 
 
+@corpus
 def test_too_few_fields_is_a_row_fault():
     short = b"|".join(row(nic=nic(2)).split(b"|")[:11])
     parsed = parse(results(row(), short, row(nic=nic(3))))
@@ -391,15 +423,18 @@ def test_too_few_fields_is_a_row_fault():
     assert kept(parsed) == [2, 4]
 
 
+@corpus
 def test_too_many_fields_is_a_row_fault():
     parsed = parse(results(row(), row(nic=nic(2)) + b"|EXTRA", row(nic=nic(3))))
     assert listed(parsed) == [(3, LEFT_OUT, "wrong number of fields (13, expected 12)")]
     assert kept(parsed) == [2, 4]
 
 
+@corpus
 @pytest.mark.parametrize("column", ["DLC", "ENTRY_DATE"])
 @pytest.mark.parametrize("bad", ["20250230", "2025-03-01", ""],
                          ids=["no 30 February", "ISO form", "blank"])
+@corpus
 def test_a_bad_required_date_is_a_row_fault(column, bad):
     values = {"dlc": bad} if column == "DLC" else {"entry": bad}
     parsed = parse(results(row(), row(nic=nic(2), **values)))
@@ -407,6 +442,7 @@ def test_a_bad_required_date_is_a_row_fault(column, bad):
     assert kept(parsed) == [2]
 
 
+@corpus
 @pytest.mark.parametrize("column", ["DOB", "CLEAR_DATE"])
 @pytest.mark.parametrize("bad", ["20250230", "2025-03-01"], ids=["no 30 February", "ISO form"])
 def test_a_bad_optional_date_is_blanked_with_a_warning_and_the_row_kept(column, bad):
@@ -417,31 +453,37 @@ def test_a_bad_optional_date_is_blanked_with_a_warning_and_the_row_kept(column, 
     assert value(parsed, 2, column) is None
 
 
+@corpus
 def test_blank_dob_and_clear_date_are_fine():
     parsed = parse(results(row(dob="", clear="")))
     assert (kept(parsed), parsed.problems) == ([2], [])
     assert (value(parsed, 2, "DOB"), value(parsed, 2, "CLEAR_DATE")) == (None, None)
 
 
+@corpus
 def test_a_dlc_after_the_run_date_is_a_row_fault():
     parsed = parse(results(row(dlc="20250620"), row(nic=nic(2), dlc="20250621")))
     assert listed(parsed) == [(3, LEFT_OUT, "column DLC: after the run date")]
     assert kept(parsed) == [2]
 
 
+@corpus
 def test_an_entry_date_after_the_run_date_is_a_row_fault():
     parsed = parse(results(row(entry="20250621")))
     assert listed(parsed) == [(2, LEFT_OUT, "column ENTRY_DATE: after the run date")]
 
 
+@corpus
 @pytest.mark.parametrize("bad", ["M12345678", "M1234567890", "X123456789", "M12345678A", ""],
                          ids=["8 digits", "10 digits", "no M", "a letter", "blank"])
+@corpus
 def test_a_malformed_nic_is_a_row_fault(bad):
     parsed = parse(results(row(), row(nic=bad)))
     assert listed(parsed) == [(3, LEFT_OUT, "column NIC: missing or not M followed by 9 digits")]
     assert kept(parsed) == [2]
 
 
+@corpus
 def test_a_repeated_nic_keeps_the_first_and_names_its_line():
     data = results(row(), row(nic=nic(2)), b"", row(pid="102", dlc="20250501"))
     parsed = parse(data)
@@ -450,19 +492,23 @@ def test_a_repeated_nic_keeps_the_first_and_names_its_line():
     assert value(parsed, 2, "PID") == 101
 
 
+@corpus
 def test_a_pid_not_sent_is_a_row_fault():
     parsed = parse(results(row(), row(pid="999", nic=nic(2))))
     assert listed(parsed) == [(3, LEFT_OUT, "PID not in the file sent to DPS")]
     assert parsed.fault_pids == {999}
 
 
+@corpus
 @pytest.mark.parametrize("bad", [b"ABC", b"", b"-5", b"1.5"],
                          ids=["letters", "blank", "negative", "decimal"])
+@corpus
 def test_a_pid_that_is_not_a_whole_number_is_a_row_fault(bad):
     parsed = parse(results(row(pid=bad)))
     assert listed(parsed) == [(2, LEFT_OUT, "column PID: missing or not a whole number")]
 
 
+@corpus
 def test_a_pid_with_a_stray_superscript_digit_is_a_row_fault_not_a_crash():
     # Byte 0xB2 is "²" in Windows-1252: str.isdigit() says yes, int() says no.
     parsed = parse(results(row(), row(pid=b"10\xb2", nic=nic(2))))
@@ -470,12 +516,14 @@ def test_a_pid_with_a_stray_superscript_digit_is_a_row_fault_not_a_crash():
     assert kept(parsed) == [2]
 
 
+@corpus
 def test_a_pid_with_leading_zeros_is_the_same_pid():
     parsed = parse(results(row(pid="000123"), row(pid=" 0101 ", nic=nic(2))))
     assert parsed.problems == []
     assert parsed.records["PID"].tolist() == [123, 101]
 
 
+@corpus
 @pytest.mark.parametrize("bad", ["EMX", "MISSING", "1"], ids=["unknown", "a word", "a digit"])
 def test_a_bad_mke_is_blanked_with_a_warning(bad):
     parsed = parse(results(row(mke=bad)))
@@ -483,32 +531,38 @@ def test_a_bad_mke_is_blanked_with_a_warning(bad):
     assert value(parsed, 2, "MKE") == ""
 
 
+@corpus
 @pytest.mark.parametrize("bad", ["TX227000", "TX22700001", "OK2270000"],
                          ids=["8 characters", "10 characters", "not Texas"])
+@corpus
 def test_a_bad_ori_is_blanked_with_a_warning(bad):
     parsed = parse(results(row(ori=bad)))
     assert listed(parsed) == [(2, WARNING, "column ORI: not 9 characters starting TX; blanked")]
     assert value(parsed, 2, "ORI") == ""
 
 
+@corpus
 @pytest.mark.parametrize("mke", ["EMD", "EME", "EMI", "EMJ", "EMV", "EMO", ""])
 def test_every_mke_code_and_an_empty_mke_are_kept(mke):
     parsed = parse(results(row(mke=mke)))
     assert (parsed.problems, value(parsed, 2, "MKE")) == ([], mke)
 
 
+@corpus
 def test_one_enormous_line_without_delimiters_is_a_row_fault():
     parsed = parse(results(row(), b"A" * 5_000_000, row(nic=nic(2))))
     assert listed(parsed) == [(3, LEFT_OUT, "wrong number of fields (1, expected 12)")]
     assert kept(parsed) == [2, 4]
 
 
+@corpus
 def test_one_enormous_name_field_is_read_without_a_crash():
     parsed = parse(results(row(last=b"A" * 5_000_000)))
     assert (kept(parsed), parsed.problems) == ([2], [])
     assert len(value(parsed, 2, "LAST_NAME")) == 5_000_000
 
 
+@corpus
 def test_a_file_ten_times_the_usual_size_parses():
     # ~6,000 result lines is a large nightly answer; this is 60,000 lines (about 5 MB).
     count = 60_000
@@ -518,6 +572,7 @@ def test_a_file_ten_times_the_usual_size_parses():
     assert parsed.distinct_pids == count
 
 
+@corpus
 def test_messages_never_carry_field_values():
     data = results(
         row(pid="101", last="PEÑA", first="ZOË", dob="20090401"),
@@ -539,6 +594,7 @@ def test_messages_never_carry_field_values():
         assert text not in reasons
 
 
+@corpus
 def test_the_value_scan_itself_catches_a_repeated_value():
     data = results(row(last="PEÑA", dob="20090401"))
     for leaky in ["column LAST_NAME: PEÑA", "DOB 2009-04-01 in the future", "NIC M000000001"]:
@@ -550,6 +606,7 @@ def test_the_value_scan_itself_catches_a_repeated_value():
 # --- the counts file and the control totals ---------------------------------
 
 
+@corpus
 def test_a_good_counts_file_is_read():
     data = b"\xef\xbb\xbf" + counts(b" RECORDS_RECEIVED | 3 ", b"", b"PERSONS_WITH_RECORDS|2",
                                     b"RESULT_RECORDS|2", end=b"\n")
@@ -557,6 +614,7 @@ def test_a_good_counts_file_is_read():
         "records_received": 3, "persons_with_records": 2, "result_records": 2}
 
 
+@corpus
 @pytest.mark.parametrize("missing", list(KEYS.values()))
 def test_a_counts_file_without_a_key_is_a_whole_file_fault(missing):
     data = counts(*[line for line in GOOD_COUNTS.splitlines() if not line.startswith(
@@ -564,29 +622,35 @@ def test_a_counts_file_without_a_key_is_a_whole_file_fault(missing):
     assert counts_fault(data) == f"{COUNTS}: key {missing} is missing"
 
 
+@corpus
 @pytest.mark.parametrize("bad", [b"12a", b"", b"-1", b"3.0", b"\xc2\xb2"],
                          ids=["letters", "blank", "negative", "decimal", "superscript two"])
+@corpus
 def test_a_non_numeric_count_is_a_whole_file_fault(bad):
     data = counts(b"RECORDS_RECEIVED|3", b"PERSONS_WITH_RECORDS|" + bad, b"RESULT_RECORDS|2")
     message = counts_fault(data)
     assert message == f"{COUNTS}: line 2: value of PERSONS_WITH_RECORDS is not a whole number"
 
 
+@corpus
 def test_a_repeated_count_key_is_a_whole_file_fault():
     data = GOOD_COUNTS + b"RECORDS_RECEIVED|3\r\n"
     assert counts_fault(data) == f"{COUNTS}: line 4: RECORDS_RECEIVED repeated (first on line 1)"
 
 
+@corpus
 def test_a_counts_file_with_a_wrong_delimiter_is_a_whole_file_fault():
     data = GOOD_COUNTS.replace(b"|", b",")
     assert counts_fault(data) == f"{COUNTS}: line 1: expected KEY|VALUE"
 
 
+@corpus
 def test_a_truncated_counts_file_is_a_whole_file_fault():
     data = counts(b"RECORDS_RECEIVED|3", b"PERSONS_WITH_RECORDS|2", b"RESULT_REC", final_end=False)
     assert counts_fault(data) == f"{COUNTS}: truncated last line 3"
 
 
+@corpus
 def test_an_empty_counts_file_is_a_whole_file_fault():
     assert counts_fault(b"") == f"{COUNTS}: empty file"
 
@@ -600,16 +664,19 @@ def check_totals(counts_data, results_data, sent_rows=3):
 TWO_ROWS = results(row(), row(pid="102", nic=nic(2)))
 
 
+@corpus
 def test_control_totals_that_agree_pass():
     check_totals(GOOD_COUNTS, TWO_ROWS)
 
 
+@corpus
 @pytest.mark.parametrize("line, message", [
     (b"RECORDS_RECEIVED|4", "RECORDS_RECEIVED=4 but there are 3 data lines in the file we sent"),
     (b"PERSONS_WITH_RECORDS|1",
      f"PERSONS_WITH_RECORDS=1 but there are 2 distinct PIDs in {RESULTS}"),
     (b"RESULT_RECORDS|3", f"RESULT_RECORDS=3 but there are 2 data lines in {RESULTS}"),
 ], ids=["records received", "persons with records", "result records"])
+@corpus
 def test_control_totals_that_disagree_stop_the_run_naming_the_key_and_both_numbers(line, message):
     key = line.split(b"|")[0]
     data = counts(*[line if old.startswith(key) else old for old in GOOD_COUNTS.splitlines()])
@@ -619,11 +686,13 @@ def test_control_totals_that_disagree_stop_the_run_naming_the_key_and_both_numbe
                                  f"nothing published")
 
 
+@corpus
 def test_a_header_only_answer_with_zero_result_records_is_valid():
     check_totals(counts(b"RECORDS_RECEIVED|3", b"PERSONS_WITH_RECORDS|0", b"RESULT_RECORDS|0"),
                  results())
 
 
+@corpus
 def test_control_totals_count_raw_non_blank_lines_faulty_and_repeated_included():
     data = results(row(), b"", row(), b" 102 |M000000002|SHORT", row(pid="999", nic=nic(3)),
                    row(pid=" 101 ", nic=nic(4), dlc="20250230"), b"  ")

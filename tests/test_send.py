@@ -12,6 +12,8 @@ import util
 from tests.scenario import DOBS, NAMES
 
 AS_OF = ("--as-of", "2025-06-20")
+
+security = pytest.mark.reliability("security")
 EXPECTED_FILE = (
     b"PID|LAST_NAME|FIRST_NAME|MIDDLE_NAME|SUFFIX|DOB|SEX|RACE\r\n"
     b"1001|PENA|ZOE|||20090401|F|W\r\n"
@@ -109,6 +111,7 @@ def test_sanity_limit_stops_the_upload_unless_forced(workspace):
     assert (workspace.upload_dir / "End_txt_file.txt").read_bytes() == EXPECTED_FILE
 
 
+@security
 def test_unknown_host_key_is_refused(workspace):
     empty = workspace.root / "empty_known_hosts"
     empty.write_text("")
@@ -120,6 +123,7 @@ def test_unknown_host_key_is_refused(workspace):
     assert not workspace.upload_dir.exists()
 
 
+@security
 def test_changed_host_key_is_refused(workspace, tmp_path):
     from demo.local_sftp import ensure_keys, public_key_line
 
@@ -134,6 +138,7 @@ def test_changed_host_key_is_refused(workspace, tmp_path):
     assert not workspace.upload_dir.exists()
 
 
+@security
 def test_refused_client_key_is_one_line(workspace, tmp_path):
     from demo.local_sftp import ensure_keys
 
@@ -247,6 +252,7 @@ def test_second_run_while_one_holds_the_lock_exits_75(workspace):
                                                    f"not starting")
 
 
+@security
 def test_log_and_manifest_carry_no_names_or_dates_of_birth(workspace):
     assert workspace.send(*AS_OF, "-v") == 0
     text = workspace.log_text() + "".join(

@@ -14,6 +14,8 @@ from receivedps import COUNTY_COLUMNS, SA98_COLUMNS
 from send2dps import QUERY_COLUMNS
 
 SQL = Path(__file__).resolve().parent.parent / "sql"
+
+security = pytest.mark.reliability("security")
 CONTRACT = {"send_children": (QUERY_COLUMNS, {"period_start", "period_end_next"}),
             "sa_98": (SA98_COLUMNS, {"from_date", "to_date_next"}),
             "county_region": (COUNTY_COLUMNS, set())}
@@ -32,6 +34,7 @@ def test_query_parses_as_oracle_sql_with_the_contract_columns(name):
     assert binds == CONTRACT[name][1]
 
 
+@security
 @pytest.mark.parametrize("name", sorted(CONTRACT))
 def test_query_binds_every_value_and_holds_no_literal_dates(name):
     text = util.read_sql_file(SQL, name)

@@ -1,0 +1,189 @@
+"""Issue 6: what cron, an analyst and ops get: status, health pings, logs, alerts, help."""
+
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import receivedps
+import send2dps
+import util
+from tests.scenario import DOBS, NAMES, scenario_answer
+
+REPO = Path(__file__).resolve().parent.parent
+AS_OF = ("--as-of", "2025-06-20")
+
+
+def test_status_after_a_full_exchange(workspace, capsys):
+    assert workspace.send(*AS_OF) == 0
+    workspace.put_answer(*scenario_answer())
+    assert workspace.receive(*AS_OF) == 0
+    capsys.readouterr()
+    assert workspace.send("--status") == 0
+    out = capsys.readouterr().out
+    send_run, receive_run = workspace.manifests("send")[0], workspace.manifests("receive")[0]
+    assert re.search(rf"  send     {send_run['run_id']} +FY2025Q3 .* uploaded +6 sent/1 excl +"
+                     rf"{workspace.remote_prefix}/FROM_DFPS/End_txt_file.txt", out)
+    assert re.search(rf"  receive  {receive_run['run_id']} +FY2025Q3 .* reported +3/2/5 +"
+                     rf"3 report\(s\) -> {workspace.folder('share')}", out)
+    assert (f"FY2025Q3: sent (upload {send_run['run_id']}, 6 rows, "
+            f"{send_run['uploaded_at'][:16]}), answered, reported (3 files), delivered "
+            f"(3 to the share), not mailed (mail off)") in out
+    assert out.rstrip().endswith("latest send: ok (exit 0)\nlatest receive: ok (exit 0)")
+
+
+def test_status_exit_code_says_the_latest_run_failed(workspace, capsys):
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.receive(*AS_OF, "--no-wait") == 3
+    capsys.readouterr()
+    assert workspace.receive("--status", "--period", "FY2025Q3") == 1
+    out = capsys.readouterr().out
+    assert "FY2025Q3: sent (upload" in out and "not answered yet (not ready)" in out
+    assert "latest receive: FAILED (exit 3): DPS answer not complete yet" in out
+
+
+def test_status_shows_a_crashed_run(workspace, capsys):
+    env = dict(os.environ, **{util.FAULT_KILL_AFTER_ENV: "wrangle"})
+    assert workspace.cli("send2dps.py", *AS_OF, env=env).returncode == -9
+    assert workspace.send("--status") == 1
+    assert "crashed (rerun it)" in capsys.readouterr().out
+
+
+def test_status_with_a_bad_period_is_one_line(workspace):
+    result = workspace.cli("receivedps.py", "--status", "--period", "Q3")
+    assert (result.returncode, result.stderr) == (
+        2, "receivedps: error: --period 'Q3': expected a fiscal quarter like FY2025Q3\n")
+
+
+class PingServer:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        handler = self._handler()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/ping/abc"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _handler(self):
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                outer.paths.append(self.path.split("?")[0])
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"OK")
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def pings():
+    server = PingServer()
+    yield server
+    server.server.shutdown()
+
+
+def test_health_pings_on_start_success_and_failure(workspace, pings):
+    workspace.configure(health={"url": pings.url})
+    assert workspace.send(*AS_OF) == 0
+    assert pings.paths == ["/ping/abc/start", "/ping/abc"]
+    assert workspace.receive(*AS_OF, "--no-wait") == 3
+    assert pings.paths[2:] == ["/ping/abc/start", "/ping/abc/fail"]
+
+
+def test_a_health_url_that_hangs_never_fails_the_run(workspace):
+    import socket
+
+    hang = socket.create_server(("127.0.0.1", 0))      # accepts, never answers
+    workspace.configure(health={"url": f"http://127.0.0.1:{hang.getsockname()[1]}/x",
+                                "timeout_seconds": 0.5})
+    started = time.monotonic()
+    assert workspace.send(*AS_OF) == 0
+    assert time.monotonic() - started < 10
+    assert "health ping start failed" in workspace.log_text()
+    hang.close()
+
+
+def test_log_lines_carry_run_id_step_and_elapsed_time(workspace):
+    assert workspace.send(*AS_OF) == 0
+    run_id = workspace.manifests("send")[0]["run_id"]
+    [log_file] = workspace.folder("logs").glob("*.log")
+    assert log_file.name == f"send_{run_id}.log"
+    for line in log_file.read_text().splitlines():
+        if line.startswith("20"):
+            assert re.match(rf"^\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}} {run_id} send "
+                            rf"\+\d+\.\ds (DEBUG|INFO|WARNING|ERROR) ", line), line
+
+
+def test_one_json_audit_line_per_run(workspace):
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.receive(*AS_OF, "--no-wait") == 3
+    lines = (workspace.folder("logs") / "audit.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [(r["step"], r["outcome"], r["exit_code"]) for r in records] == [
+        ("send", "uploaded", 0), ("receive", "not ready", 3)]
+    assert records[0]["sha256"] == workspace.manifests("send")[0]["sha256"]
+    assert [v for v in NAMES + DOBS if v in "".join(lines)] == []
+
+
+def test_retention_removes_old_logs_and_staging_but_never_archives(workspace):
+    workspace.configure(logs={"retention_days": 30})
+    assert workspace.send(*AS_OF) == 0
+    old = time.time() - 40 * 86400
+    old_log = workspace.folder("logs") / "send_20240101T000000Z-send-aaaa.log"
+    old_log.write_text("old")
+    leftover = workspace.folder("staging") / "20240101T000000Z-receive-bbbb"
+    leftover.mkdir(parents=True)
+    (leftover / "Dfps-missing-person-results.txt.part").write_text("x")
+    archived = Path(workspace.manifests("send")[0]["archived"][0])
+    for path in (old_log, leftover, archived):
+        os.utime(path, (old, old))
+    assert workspace.send(*AS_OF) == 0
+    assert not old_log.exists() and not leftover.exists()
+    assert archived.exists()
+    assert "retention: removed 2 log file(s) and staging leftover(s) older than 30 days" in \
+        workspace.log_text()
+
+
+def test_send_failure_alert_says_what_failed_what_was_kept_and_how_to_rerun(workspace,
+                                                                            smtp_server):
+    port, mailbox = smtp_server
+    workspace.configure(mail={"enabled": True, "host": "127.0.0.1", "port": port,
+                              "recipients": ["ops@dfps.example"]},
+                        sanity={"min_rows": 100})
+    assert workspace.send(*AS_OF) == 1
+    [alert] = mailbox.messages
+    assert alert["Subject"] == "[DPS exchange] send FAILED FY2025Q3"
+    body = mailbox.bodies()[0]
+    assert "Reason: End_txt_file.txt: 6 rows, fewer than sanity.min_rows=100" in body
+    assert (f"Kept: nothing was uploaded; the files written are in "
+            f"{workspace.folder('outbox') / 'send'}") in body
+    assert (f"To rerun once the cause is fixed: {REPO}/run_send.sh --config "
+            f"{workspace.config_path} --period FY2025Q3") in body
+    assert [v for v in NAMES + DOBS if v in body] == []
+
+
+@pytest.mark.parametrize("script", ["send2dps.py", "receivedps.py"])
+def test_version(script):
+    result = subprocess.run([sys.executable, str(REPO / script), "--version"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout == f"{script} {util.__version__}\n"
+
+
+@pytest.mark.parametrize("parser", [send2dps.build_parser(), receivedps.build_parser()])
+def test_every_flag_in_help_is_documented_in_the_readme(parser):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    flags = [option for action in parser._actions for option in action.option_strings
+             if option.startswith("--")]
+    assert "--period" in flags
+    assert [flag for flag in flags if f"`{flag}" not in readme] == []
