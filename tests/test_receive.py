@@ -186,7 +186,7 @@ def test_maximum_wait_ends_in_exit_3(sent):
 
 
 def test_receive_waits_for_a_file_that_is_still_growing(sent):
-    sent.configure(receive={"poll_seconds": 0.2, "settle_seconds": 0.6, "max_wait_hours": 0.02})
+    sent.configure(receive={"poll_seconds": 0.2, "settle_seconds": 1.5, "max_wait_hours": 0.02})
     results, counts = scenario_answer()
     sent.answer_dir.mkdir(parents=True)
 
@@ -197,7 +197,7 @@ def test_receive_waits_for_a_file_that_is_still_growing(sent):
             for line in results.splitlines(keepends=True):
                 handle.write(line)
                 handle.flush()
-                time.sleep(0.4)
+                time.sleep(0.3)   # well inside settle_seconds, also on a loaded machine
 
     writer = threading.Thread(target=dps_writes_slowly)
     writer.start()
@@ -320,37 +320,47 @@ def test_a_share_target_that_cannot_be_replaced_keeps_the_queue(sent):
 
 
 def test_a_file_that_keeps_changing_during_the_fetch_is_a_whole_file_fault(sent):
+    """DPS appends to the results file while each of our two fetches is under way."""
     import receivedps
     import util
 
     results, counts = scenario_answer()
-    sent.put_answer(results, counts)
+    sent.put_answer(results + b"x" * (8 << 20), counts)
     config = util.load_config(sent.config_path)
     names = ("Dfps-missing-person-results.txt", "Dfps-missing-person-counts.txt")
     with util.connect_sftp(config["sftp"]) as session:
         look = receivedps.look_at_answer(session, config["sftp"]["answer_folder"], names,
                                          config["dps_file"])
+    staging = sent.root / "staging"
+    part = staging / (names[0] + ".part")
     stop = threading.Event()
+    appended = []
 
-    def dps_keeps_appending():
-        with open(sent.answer_dir / names[0], "ab") as handle:
-            while not stop.is_set():
-                handle.write(b"\r\n")
-                handle.flush()
-                time.sleep(0.002)
+    def dps_appends_during_each_fetch():
+        seen = False
+        while not stop.is_set():
+            if part.exists() and not seen:
+                with open(sent.answer_dir / names[0], "ab") as handle:
+                    handle.write(b"\r\n")
+                appended.append(1)
+                seen = True
+            elif not part.exists():
+                seen = False
+            time.sleep(0.0005)
 
-    writer = threading.Thread(target=dps_keeps_appending)
+    writer = threading.Thread(target=dps_appends_during_each_fetch)
     writer.start()
     try:
         with pytest.raises(util.InputError, match="Dfps-missing-person-results.txt: changed "
                                                   "while it was fetched, twice in a row; "
                                                   "nothing published"):
-            receivedps.fetch_answer(config, look, sent.root / "staging")
+            receivedps.fetch_answer(config, look, staging)
     finally:
         stop.set()
         writer.join()
-    assert not (sent.root / "staging" / names[0]).exists()
-    assert not (sent.root / "staging" / (names[0] + ".part")).exists()
+    assert len(appended) == 2
+    assert not (staging / names[0]).exists()
+    assert not part.exists()
 
 
 def test_a_file_that_changed_once_is_fetched_again(sent):
