@@ -54,3 +54,34 @@ def test_demo_with_broken_totals_publishes_nothing(clone):
     assert "control totals disagree, nothing published" in result.stderr
     assert list((clone / "var" / "share").iterdir()) == []
     assert "the receive step exited 1: no report published" in result.stdout
+
+
+@pytest.mark.reliability("security")
+def test_no_name_or_dob_of_the_demo_database_in_any_log_or_manifest(clone):
+    import re
+    import sqlite3
+
+    result = run_demo(clone)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with sqlite3.connect(clone / "var" / "impact_demo.sqlite") as db:
+        people = db.execute("SELECT last_name, first_name, birth_date FROM person").fetchall()
+    words = set()
+    for last, first, _ in people:
+        for name in (last, first):
+            for word in re.split(r"[\s\-']+", name or ""):
+                if len(word) >= 4:
+                    words.update({word, word.upper()})
+    legit_dates = {"2025-03-01", "2025-05-31", "2025-06-20"}   # period and run date
+    dobs = {dob for *_, dob in people if dob and dob not in legit_dates}
+    dobs |= {dob.replace("-", "") for dob in dobs}
+    texts = [p.read_text(encoding="utf-8") for p in (clone / "logs").glob("*")
+             if p.is_file()]
+    texts += [p.read_text(encoding="utf-8") for p in
+              (clone / "var" / "state" / "manifests").rglob("*.json")]
+    texts.append(result.stdout + result.stderr)
+    assert len(texts) >= 6
+    tokens = set()
+    for text in texts:
+        tokens.update(re.findall(r"[A-Za-zÀ-ɏ]{4,}|\d{4}-\d\d-\d\d|\d{8}", text))
+    assert len(words) > 1000 and len(dobs) > 1000 and len(tokens) > 50   # the scan has teeth
+    assert sorted(tokens & (words | dobs)) == []
