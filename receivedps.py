@@ -20,7 +20,6 @@ import html
 import logging
 import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -982,7 +981,7 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
                  period.label, reported["run_id"])
         if not args.dry_run and queued_reports(folders["outbox"]):
             manifest["delivered"] = deliver_reports(config, run_id)
-        return finish(timer, util.EXIT_OK)
+        return timer.finish(util.EXIT_OK)
 
     with timer.step("reconcile"):
         window = config["matching"]["match_window_days"]
@@ -1006,7 +1005,7 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
         manifest["outcome"] = "dry run"
         log.info("dry run: reports in %s; remote files left, nothing delivered or mailed",
                  report_dir)
-        return finish(timer, util.EXIT_OK)
+        return timer.finish(util.EXIT_OK)
 
     if reported is None and prior is None:
         with timer.step("archive"):
@@ -1033,7 +1032,7 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
             clean_up_remote(config, look, run_id)
     shutil.rmtree(folders["staging"] / run_id, ignore_errors=True)
     manifest["outcome"] = "reported"
-    return finish(timer, util.EXIT_OK)
+    return timer.finish(util.EXIT_OK)
 
 
 def about_rows(period: util.Period, run_id: str, today: dt.date, window: int,
@@ -1067,33 +1066,10 @@ def write_reports(recon: Reconciliation, about: list[list[Any]], problems: list[
     return written
 
 
-def finish(timer: util.StepTimer, code: int) -> int:
-    timer.manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
-    timer.manifest["exit_code"] = code
-    timer.save()
-    log.info("outcome: %s", timer.manifest["outcome"])
-    return code
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config_path = args.config or util.default_config_path(__file__)
-    run_id = util.new_run_id(STEP)
-    try:
-        config = util.load_config(config_path)
-    except util.DpsError as exc:
-        print(f"receivedps: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if args.status:
-        try:
-            return util.print_status(config, args.period)
-        except util.DpsError as exc:
-            print(f"receivedps: error: {exc}", file=sys.stderr)
-            return exc.exit_code
-    util.set_private_umask()
-    with util.run_logging(STEP, run_id, config["folders"]["logs"], args.verbose):
-        return util.run_step(STEP, run_id, config,
-                             lambda timer: run_receive(args, config, timer))
+    return util.run_command(STEP, args, __file__,
+                            lambda config, timer: run_receive(args, config, timer))
 
 
 if __name__ == "__main__":

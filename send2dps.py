@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,7 +416,7 @@ def run_send(args: argparse.Namespace, config: dict[str, Any], timer: util.StepT
     if args.dry_run:
         manifest["outcome"] = "dry run"
         log.info("dry run: files written to %s; nothing uploaded, nothing archived", outbox)
-        return finish(timer, util.EXIT_OK)
+        return timer.finish(util.EXIT_OK)
 
     sent_files = [text_path, export_path, index_path]
     if not args.force and previous and previous.get("sha256") == checksum:
@@ -425,7 +424,7 @@ def run_send(args: argparse.Namespace, config: dict[str, Any], timer: util.StepT
         log.info("identical to upload %s for %s; not uploaded again (use --force to resend)",
                  previous["run_id"], period.label)
         complete_missing_archive(config, period, previous, sent_files)
-        return finish(timer, util.EXIT_OK)
+        return timer.finish(util.EXIT_OK)
 
     in_flight = unanswered_upload_in_flight(state_dir, config["receive"]["max_wait_hours"], now)
     if in_flight and not args.force:
@@ -444,35 +443,13 @@ def run_send(args: argparse.Namespace, config: dict[str, Any], timer: util.StepT
     with timer.step("archive"):
         manifest["archived"] = archive_sent_files(config, period, run_id, sent_files)
     log.info("archived to %s", Path(manifest["archived"][0]).parent)
-    return finish(timer, util.EXIT_OK)
-
-
-def finish(timer: util.StepTimer, code: int) -> int:
-    timer.manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
-    timer.manifest["exit_code"] = code
-    timer.save()
-    log.info("outcome: %s", timer.manifest["outcome"])
-    return code
+    return timer.finish(util.EXIT_OK)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config_path = args.config or util.default_config_path(__file__)
-    run_id = util.new_run_id(STEP)
-    try:
-        config = util.load_config(config_path)
-    except util.DpsError as exc:
-        print(f"send2dps: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    if args.status:
-        try:
-            return util.print_status(config, args.period)
-        except util.DpsError as exc:
-            print(f"send2dps: error: {exc}", file=sys.stderr)
-            return exc.exit_code
-    util.set_private_umask()
-    with util.run_logging(STEP, run_id, config["folders"]["logs"], args.verbose):
-        return util.run_step(STEP, run_id, config, lambda timer: run_send(args, config, timer))
+    return util.run_command(STEP, args, __file__,
+                            lambda config, timer: run_send(args, config, timer))
 
 
 if __name__ == "__main__":

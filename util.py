@@ -714,10 +714,38 @@ class StepTimer:
         if self.state_dir is not None:
             write_manifest(self.state_dir, self.manifest)
 
+    def finish(self, code: int) -> int:
+        """Record how the run ended; returns the exit code."""
+        self.manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+        self.manifest["exit_code"] = code
+        self.save()
+        log.info("outcome: %s", self.manifest["outcome"])
+        return code
+
 
 def set_private_umask() -> None:
     """Files we create are readable by the owner only (archive 0600); the data is personal."""
     os.umask(0o077)
+
+
+def run_command(step: str, args: Any, script_file: str,
+                body: Callable[[dict[str, Any], StepTimer], int]) -> int:
+    """What main() does for either script once the arguments are parsed: load the config (an
+    error is one line and exit 2), answer --status, or run the step with logging and a lock."""
+    import sys
+
+    program = Path(script_file).stem
+    try:
+        config = load_config(args.config or default_config_path(script_file))
+        if args.status:
+            return print_status(config, args.period)
+    except DpsError as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    set_private_umask()
+    run_id = new_run_id(step)
+    with run_logging(step, run_id, config["folders"]["logs"], args.verbose):
+        return run_step(step, run_id, config, lambda timer: body(config, timer))
 
 
 def run_step(step: str, run_id: str, config: dict[str, Any],
@@ -972,25 +1000,27 @@ class SftpSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def stat(self, remote_path: str) -> RemoteFile | None:
+    def _attributes(self, remote_path: str, follow_links: bool) -> Any:
         try:
-            attrs = self.sftp.stat(remote_path)
+            return (self.sftp.stat if follow_links else self.sftp.lstat)(remote_path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise TransferError(f"sftp {self.label}: cannot stat {remote_path}: {exc}") from exc
+
+    def stat(self, remote_path: str) -> RemoteFile | None:
+        attrs = self._attributes(remote_path, follow_links=True)
+        if attrs is None:
+            return None
         return RemoteFile(remote_path, int(attrs.st_size or 0), int(attrs.st_mtime or 0))
 
     def stat_file(self, remote_path: str) -> RemoteFile | None:
         """Like stat, but a folder, link or device under that name is a whole-file fault."""
         import stat as stat_module
 
-        try:
-            attrs = self.sftp.lstat(remote_path)
-        except FileNotFoundError:
+        attrs = self._attributes(remote_path, follow_links=False)
+        if attrs is None:
             return None
-        except OSError as exc:
-            raise TransferError(f"sftp {self.label}: cannot stat {remote_path}: {exc}") from exc
         if attrs.st_mode is not None and not stat_module.S_ISREG(attrs.st_mode):
             raise InputError(f"{remote_path}: not a regular file on the server")
         return RemoteFile(remote_path, int(attrs.st_size or 0), int(attrs.st_mtime or 0))
