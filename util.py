@@ -106,7 +106,8 @@ class LockHeldError(DpsError):
 REQUIRED = object()
 
 # Each leaf is (kind, default). Kinds: str, int, float, bool, list, dict, "path" (resolved
-# against the config file's folder), "file" (a path that must exist).
+# against the config file's folder), "optional_path" (the same, or "" for none), "file" (a
+# path that must exist).
 CONFIG_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     "run": {
         "time_zone": (str, "America/Chicago"),
@@ -200,6 +201,7 @@ CONFIG_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "host": (str, "localhost"),
         "port": (int, 25),
         "starttls": (bool, False),
+        "ca_file": ("optional_path", ""),
         "username_env": (str, ""),
         "password_env": (str, ""),
         "sender": (str, "dps-exchange@localhost"),
@@ -321,6 +323,8 @@ def _validate_section(section: str, schema: dict[str, tuple[Any, Any]], given: d
 
 def _check_type(key_name: str, kind: Any, value: Any, path: Path) -> Any:
     base = path.resolve().parent
+    if kind == "optional_path":
+        return _check_type(key_name, "path", value, path) if value else ""
     if kind in ("path", "file"):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"config {path}: {key_name}: expected a path")
@@ -1430,7 +1434,9 @@ def send_mail(mail_config: dict[str, Any], subject: str, text: str, html: str | 
         with smtplib.SMTP(mail_config["host"], mail_config["port"],
                           timeout=mail_config["timeout_seconds"]) as smtp:
             if mail_config["starttls"]:
-                smtp.starttls(context=ssl.create_default_context())
+                ca_file = mail_config["ca_file"]   # a private CA, else the system's
+                context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+                smtp.starttls(context=context)
             if username and password:
                 smtp.login(username, password)
             smtp.send_message(message)

@@ -389,3 +389,103 @@ def test_attachments_go_only_when_enabled_and_to_allowed_domains(sent, mailed):
     assert sent.receive(*AS_OF, "--force") == 0
     assert [p.get_filename() for p in mailed.messages[-1].walk() if p.get_filename()] == []
     assert "attachments left off: a recipient is outside mail.allowed_domains" in sent.log_text()
+
+
+@pytest.fixture
+def tls_smtp_server(tmp_path):
+    """A real SMTP server that requires STARTTLS and AUTH, with a self-signed certificate."""
+    import datetime
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from demo.local_sftp import find_free_port
+    from tests.conftest import Mailbox
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    logins = []
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.login == b"mailer" and
+                          auth_data.password == b"s3cret")
+
+    mailbox = Mailbox()
+    port = find_free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, tls_context=context,
+                            require_starttls=True, authenticator=authenticate,
+                            auth_require_tls=True)
+    controller.start()
+    yield port, mailbox, cert_file, logins
+    controller.stop()
+
+
+def test_mail_over_starttls_with_credentials_from_the_environment(sent, tls_smtp_server,
+                                                                  monkeypatch):
+    port, mailbox, cert_file, logins = tls_smtp_server
+    monkeypatch.setenv("TEST_SMTP_USER", "mailer")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret")
+    sent.configure(mail={"enabled": True, "host": "127.0.0.1", "port": port, "starttls": True,
+                         "ca_file": str(cert_file), "username_env": "TEST_SMTP_USER",
+                         "password_env": "TEST_SMTP_PASSWORD",
+                         "recipients": ["analyst@dfps.example"]})
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    assert logins == [(b"mailer", b"s3cret")]
+    assert [m["Subject"] for m in mailbox.messages] == \
+        ["[DPS exchange] reports for FY2025Q3 are ready"]
+    assert "s3cret" not in sent.log_text()
+
+
+def test_sa98_from_an_xlsx_extract(sent):
+    extract = sent.root / "sa98.xlsx"
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.append(["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_DATE",
+                  "RETURN_DATE", "COUNTY_CODE"])
+    sheet.append([504, 1004, "Nguyễn", "Thị Lan", D(2010, 7, 20), D(2025, 5, 20), D(2025, 5, 25),
+                  71])
+    sheet.append([509, 1005, "Smith-Jones", "Amelia", D(2009, 9, 9), D(2025, 4, 14), None, 161])
+    workbook.save(extract)
+    sent.configure(sa_98={"source": "file", "extract_file": "sa98.xlsx"})   # relative to config
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    impact = sheet_rows(sent.folder("share") / REPORTS[2], "IMPACT not in DPS")
+    assert [row[3] for row in impact[1:]] == [504]          # 509 matches DPS's DLC 2025-04-15
+    dps = sheet_rows(sent.folder("share") / REPORTS[0], "DPS not in IMPACT")
+    # region 6 by DLC: 1006 (03-07), 1001 (03-11), 1007 (05-07); then region 7: 1002
+    assert [row[2] for row in dps[1:]] == [1006, 1001, 1007, 1002]
+
+
+def test_remote_answer_names_may_carry_period_and_date(sent):
+    sent.configure(dps_file={"results_name": "results_{period}_{date}.txt",
+                             "counts_name": "counts_{period}.txt"})
+    results, counts = scenario_answer()
+    sent.answer_dir.mkdir(parents=True)
+    (sent.answer_dir / "results_FY2025_Q3_20250620.txt").write_bytes(results)
+    (sent.answer_dir / "counts_FY2025_Q3.txt").write_bytes(counts)
+    assert sent.receive(*AS_OF) == 0
+    assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
