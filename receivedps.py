@@ -995,7 +995,10 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
              len(recon.period_records), len(problems))
 
     with timer.step("reports"):
-        about = about_rows(period, run_id, today, window, inputs, results, sa98, problems)
+        input_rows = {names[0]: results.data_lines,
+                      names[1]: len([x for x in counts_bytes.splitlines() if x.strip()]),
+                      sa98_name: len(sa98)}
+        about = about_rows(period, run_id, today, window, inputs, input_rows, results, problems)
         report_dir = folders["outbox"] / ("dry-run" if args.dry_run else "reports") / \
             period.file_label
         written = write_reports(recon, about, problems, report_names := report_file_names(period),
@@ -1036,18 +1039,16 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
 
 
 def about_rows(period: util.Period, run_id: str, today: dt.date, window: int,
-               inputs: dict[str, str], results: ResultsFile, sa98: Any,
+               inputs: dict[str, str], input_rows: dict[str, int], results: ResultsFile,
                problems: list[Problem]) -> list[list[Any]]:
     rows: list[list[Any]] = [
         ["period", period.label], ["period start", period.start], ["period end", period.end],
         ["run id", run_id], ["run date", today],
         ["generated at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")],
         ["match window (days)", window]]
-    row_counts = list(inputs)
-    for name in row_counts:
+    for name in inputs:
         rows.append([f"input {name} SHA-256", inputs[name]])
-    rows.append([f"input {row_counts[0]} data lines", results.data_lines])
-    rows.append([f"input {row_counts[2]} rows", len(sa98)])
+        rows.append([f"input {name} rows", input_rows[name]])
     rows.append(["extra columns in the results file (ignored)",
                  ", ".join(results.extra_columns) or "none"])
     rows.append(["exceptions", len(problems)])

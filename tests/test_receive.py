@@ -98,7 +98,9 @@ def test_every_report_has_about_and_exceptions_and_a_styled_frozen_header(sent):
         assert about["period"] == "FY2025Q3"
         assert about["match window (days)"] == 3
         assert about["exceptions"] == 1
-        assert about["input Dfps-missing-person-results.txt data lines"] == 6
+        assert about["input Dfps-missing-person-results.txt rows"] == 6
+        assert about["input Dfps-missing-person-counts.txt rows"] == 3
+        assert about["input sa_98 query rows"] == 6
         assert len(about["input Dfps-missing-person-results.txt SHA-256"]) == 64
         exceptions = sheet_rows(sent.folder("share") / name, "Exceptions")
         assert exceptions == [["FILE", "LINE", "KIND", "REASON"],
