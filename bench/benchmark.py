@@ -27,6 +27,7 @@ import logging
 import os
 import pickle
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,6 +66,8 @@ SEND_ORDER = ("query", "wrangle", "text_file", "workbook", "upload", "archive")
 RECEIVE_ORDER = ("wait", "fetch", "checks", "sources", "reconcile", "reports", "archive",
                  "deliver", "mail", "remote_cleanup")
 EXCLUDED_STEPS = {"wait"}
+# What the receive does between the answer being seen complete and the reports on the share.
+REPORT_PATH_STEPS = {"fetch", "checks", "sources", "reconcile", "reports", "archive", "deliver"}
 STARTUP_ROW = "start-up, imports, bookkeeping"
 
 # Pipeline runs: the simulated DPS answers 0.5 s after our upload; the receive polls often.
@@ -105,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the SFTP throughput part (while iterating on a fix)")
     parser.add_argument("--no-ttr", action="store_true",
                         help="skip the time-to-report part (while iterating on a fix)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="after the timed runs, profile send2dps.py --dry-run and "
+                             "receivedps.py --dry-run --force once per scale with pyinstrument "
+                             "(untimed) and write the text reports to DIR")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary work folder (its path is logged)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines")
@@ -122,6 +129,7 @@ class Options:
     keep: bool
     sftp: bool = True
     ttr: bool = True
+    profile: Path | None = None
 
     def repeats_for(self, scale: float) -> int:
         return self.large_repeats if scale >= MEMORY_TARGET_FROM_SCALE else self.repeats
@@ -138,7 +146,8 @@ def resolve_options(args: argparse.Namespace) -> Options:
     repeats = args.repeats or (1 if args.quick else 3)
     large = args.large_repeats or 1
     return Options(args.quick, sorted(set(scales)), max(1, repeats), max(1, large),
-                   max(1, args.sftp_mib), args.keep, not args.no_sftp, not args.no_ttr)
+                   max(1, args.sftp_mib), args.keep, not args.no_sftp, not args.no_ttr,
+                   args.profile)
 
 
 def scale_label(scale: float) -> str:
@@ -605,9 +614,12 @@ def measure_floors(exchange: Exchange, work: Path, server: Any, name: str
     scratch_receive = work / f"{name}_floor_receive"
     scratch_send.mkdir()
     scratch_receive.mkdir()
-    send = run_floor_worker(send_floor_spec(exchange, scratch_send, server), scratch_send, "send")
-    receive = run_floor_worker(receive_floor_spec(exchange, scratch_receive, server),
-                               scratch_receive, "receive")
+    started = time.perf_counter()
+    send_spec = send_floor_spec(exchange, scratch_send, server)
+    receive_spec = receive_floor_spec(exchange, scratch_receive, server)
+    log.debug("floors of %s: cells read back in %.1f s", name, time.perf_counter() - started)
+    send = run_floor_worker(send_spec, scratch_send, "send")
+    receive = run_floor_worker(receive_spec, scratch_receive, "receive")
     return send, receive
 
 
@@ -794,11 +806,21 @@ def make_big_file(path: Path, mib: int) -> Path:
     return path
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process (all threads) and of its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 @contextmanager
-def stopwatch(into: list[float]) -> Iterator[None]:
-    started = time.perf_counter()
+def stopwatch(times: dict[str, list[float]], cpu: dict[str, list[float]], key: str
+              ) -> Iterator[None]:
+    """Wall and client CPU seconds of one transfer (sftp's ssh child included)."""
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     yield
-    into.append(time.perf_counter() - started)
+    times[key].append(time.perf_counter() - started)
+    cpu[key].append(cpu_seconds() - cpu_started)
 
 
 def openssh_transfer(server: Any, batch: Path, line: str) -> None:
@@ -835,26 +857,27 @@ def measure_sftp(work: Path, servers: Servers, db_path: Path, mib: int, repeats:
     big = make_big_file(local / "big.bin", mib)
     remote_dir = f"{workspace.prefix}/big"
     (server.root / remote_dir).mkdir(parents=True)
-    times: dict[str, list[float]] = {key: [] for key in (
-        "openssh_up", "paramiko_up", "paramiko_raw_up",
-        "openssh_down", "paramiko_down", "paramiko_raw_down")}
+    keys = ("openssh_up", "paramiko_up", "paramiko_raw_up",
+            "openssh_down", "paramiko_down", "paramiko_raw_down")
+    times: dict[str, list[float]] = {key: [] for key in keys}
+    cpu: dict[str, list[float]] = {key: [] for key in keys}
     batch = workspace.root / "sftp.batch"
     paramiko_cipher = ""
     for repeat in range(repeats):
-        with stopwatch(times["openssh_up"]):
+        with stopwatch(times, cpu, "openssh_up"):
             openssh_transfer(server, batch, f'put "{big}" "{remote_dir}/openssh.bin"')
-        with stopwatch(times["paramiko_up"]), util.connect_sftp(config) as session:
+        with stopwatch(times, cpu, "paramiko_up"), util.connect_sftp(config) as session:
             session.upload(big, remote_dir, "paramiko.bin")
             paramiko_cipher = session.client.get_transport().local_cipher
-        with stopwatch(times["paramiko_raw_up"]), util.connect_sftp(config) as session:
+        with stopwatch(times, cpu, "paramiko_raw_up"), util.connect_sftp(config) as session:
             session.sftp.put(str(big), f"{remote_dir}/raw.bin", confirm=True)
-        with stopwatch(times["openssh_down"]):
+        with stopwatch(times, cpu, "openssh_down"):
             openssh_transfer(server, batch, f'get "{remote_dir}/openssh.bin" "{local}/o.bin"')
-        with stopwatch(times["paramiko_down"]), util.connect_sftp(config) as session:
+        with stopwatch(times, cpu, "paramiko_down"), util.connect_sftp(config) as session:
             remote = session.stat_file(f"{remote_dir}/paramiko.bin")
             session.download(remote, local / "p", config["download_prefetch"],
                              config["max_concurrent_prefetch_requests"])
-        with stopwatch(times["paramiko_raw_down"]), util.connect_sftp(config) as session, \
+        with stopwatch(times, cpu, "paramiko_raw_down"), util.connect_sftp(config) as session, \
                 open(local / "raw.bin", "wb") as handle:
             session.sftp.getfo(f"{remote_dir}/raw.bin", handle, prefetch=True)
         for leftover in (local / "o.bin", local / "p" / "paramiko.bin", local / "raw.bin"):
@@ -863,6 +886,7 @@ def measure_sftp(work: Path, servers: Servers, db_path: Path, mib: int, repeats:
                  ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
     medians = {key: statistics.median(values) for key, values in times.items()}
     return {"mib": mib, "repeats": repeats, "seconds": medians, "runs": times,
+            "client_cpu_seconds": {key: statistics.median(values) for key, values in cpu.items()},
             "mib_per_s": {key: mib / value for key, value in medians.items()},
             "ratio_up": medians["openssh_up"] / medians["paramiko_up"],
             "ratio_down": medians["openssh_down"] / medians["paramiko_down"],
@@ -893,13 +917,37 @@ def measure_time_to_report(work: Path, servers: Servers, db_path: Path, scale: f
     on_share = max(p.stat().st_mtime for p in reports)
     seconds = on_share - exchange.answer_complete_at
     steps = exchange.receive.steps
-    processing = sum(v for k, v in steps.items() if k not in EXCLUDED_STEPS
-                     and k not in ("mail", "remote_cleanup"))
+    processing = sum(v for k, v in steps.items() if k in REPORT_PATH_STEPS)
     log.info("time-to-report: %.1f s (processing after the wait %.1f s)", seconds, processing)
     return {"scale": scale, "seconds": seconds, "poll_seconds": poll, "settle_seconds": settle,
             "phase": "answer complete just after the first look (worst case)",
             "wait_step_seconds": steps.get("wait", 0.0),
             "processing_seconds": processing, "reports": len(reports)}
+
+
+# ---------------------------------------------------------------------------
+# Profiles (untimed, on request): where the time of a step goes
+# ---------------------------------------------------------------------------
+
+
+def profile_scripts(scale_runs: list[ScaleRun], folder: Path) -> None:
+    """pyinstrument over a dry-run send and a forced dry-run receive (from the archived
+    answer, so no waiting) of each scale's last exchange."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for run in scale_runs:
+        workspace = run.samples[-1].exchange.workspace
+        label = scale_label(run.scale)
+        for script, extra in (("send2dps.py", ["--dry-run"]),
+                              ("receivedps.py", ["--dry-run", "--force"])):
+            report = folder / f"{script.split('.')[0]}_scale{label}.txt"
+            command = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(report),
+                       str(REPO / script), "--config", str(workspace.config_path),
+                       "--as-of", AS_OF, *extra]
+            measured = run_measured(command, workspace.root, workspace.root / "profile.out")
+            if measured.code != 0:
+                raise BenchError(f"profiling {script} exited {measured.code}:\n"
+                                 f"{tail(measured.output)}")
+            log.info("profile of %s at scale %s: %s", script, label, report)
 
 
 # ---------------------------------------------------------------------------
@@ -1075,9 +1123,14 @@ def sftp_table(sftp: dict[str, Any]) -> list[str]:
     lines = [f"### SFTP, {sftp['mib']} MiB, connect included, median of {sftp['repeats']} "
              f"(cipher: paramiko {sftp['cipher']['paramiko']}, OpenSSH "
              f"{sftp['cipher']['openssh']})", "",
-             "| transfer | s | MiB/s |", "|---|---:|---:|"]
+             "| transfer | s | MiB/s | client CPU s |", "|---|---:|---:|---:|"]
     for key, label in labels.items():
-        lines.append(f"| {label} | {sftp['seconds'][key]:.2f} | {sftp['mib_per_s'][key]:.0f} |")
+        lines.append(f"| {label} | {sftp['seconds'][key]:.2f} | {sftp['mib_per_s'][key]:.0f} | "
+                     f"{sftp['client_cpu_seconds'][key]:.2f} |")
+    lines += ["", f"paramiko ÷ OpenSSH throughput: upload {sftp['ratio_up']:.2f}, download "
+                  f"{sftp['ratio_down']:.2f} (download_prefetch "
+                  f"{sftp['download_prefetch']}, max_concurrent_prefetch_requests "
+                  f"{sftp['max_concurrent_prefetch_requests']})."]
     return lines
 
 
@@ -1091,9 +1144,24 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
 
 
 def ttr_lines(ttr: dict[str, Any]) -> list[str]:
-    return [f"Time-to-report (scale {scale_label(ttr['scale'])}, poll {ttr['poll_seconds']:g} s, "
-            f"settle {ttr['settle_seconds']:g} s, {ttr['phase']}): **{ttr['seconds']:.1f} s**, "
-            f"of which {ttr['processing_seconds']:.1f} s is the receive's work after the wait."]
+    lines = [f"Time-to-report (scale {scale_label(ttr['scale'])}, poll {ttr['poll_seconds']:g} "
+             f"s, settle {ttr['settle_seconds']:g} s, {ttr['phase']}): "
+             f"**{ttr['seconds']:.1f} s**, of which {ttr['processing_seconds']:.1f} s is the "
+             f"receive's work after the wait."]
+    for label, bound in ttr.get("bounds", {}).items():
+        lines.append(f"Worst case at scale {label}: poll + settle + the receive's work after "
+                     f"the wait (median) = {bound:.1f} s.")
+    return lines
+
+
+def ttr_bounds(ttr: dict[str, Any], scales: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """poll + settle + the median work after the wait (up to delivery) at every scale."""
+    bounds = {}
+    for label, summary in scales.items():
+        work = sum(row["pipeline"] or 0.0 for row in summary["receive"]["rows"]
+                   if row["step"] in REPORT_PATH_STEPS)
+        bounds[label] = ttr["poll_seconds"] + ttr["settle_seconds"] + work
+    return bounds
 
 
 def render_markdown(results: dict[str, Any]) -> str:
@@ -1160,6 +1228,10 @@ def run_benchmark(work: Path, options: Options) -> dict[str, Any]:
                             options.repeats) if options.sftp else None
         ttr = measure_time_to_report(work, servers, smallest.db_path,
                                      smallest.scale) if options.ttr else None
+        if ttr:
+            ttr["bounds"] = ttr_bounds(ttr, scales)
+        if options.profile:
+            profile_scripts(scale_runs, options.profile)
     return {"scales": scales, "sftp": sftp, "time_to_report": ttr,
             "targets": evaluate_targets(scales, sftp, ttr)}
 
