@@ -5,7 +5,22 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 PYTHON=${DPS_PYTHON:-$HERE/.venv/bin/python}
-LOCK=${DPS_RECEIVE_LOCK:-$HERE/var/run_receive.lock}
+# The lock belongs to the config file in use, so two installations (say test and production)
+# that share this code never block each other: beside --config's file, else in var/.
+CONFIG_DIR=$HERE/var
+prev=""
+for arg in "$@"; do
+  config=""
+  case "$arg" in
+    --config=*) config=${arg#--config=} ;;
+    *) [ "$prev" = "--config" ] && config=$arg ;;
+  esac
+  if [ -n "$config" ]; then
+    dir=$(cd "$(dirname "$config")" 2>/dev/null && pwd) && CONFIG_DIR=$dir
+  fi
+  prev=$arg
+done
+LOCK=${DPS_RECEIVE_LOCK:-$CONFIG_DIR/.run_receive.lock}
 if [ ! -x "$PYTHON" ]; then
   echo "run_receive.sh: $PYTHON not found; set up first: bash $HERE/demo/setup_venv.sh" >&2
   exit 2

@@ -18,8 +18,7 @@ overlapping = pytest.mark.reliability("overlapping runs")
 def cron_env(workspace) -> dict[str, str]:
     """cron's environment: PATH=/usr/bin:/bin, SHELL=/bin/sh, HOME, nothing else."""
     env = {"PATH": CRON_PATH, "SHELL": "/bin/sh", "HOME": str(workspace.root),
-           "LOGNAME": "cron", "DPS_SEND_LOCK": str(workspace.root / "send.lock"),
-           "DPS_RECEIVE_LOCK": str(workspace.root / "receive.lock")}
+           "LOGNAME": "cron"}
     if not (REPO / ".venv" / "bin" / "python").exists():
         env["DPS_PYTHON"] = sys.executable
     return env
@@ -57,7 +56,7 @@ def test_ten_simultaneous_sends_one_works_nine_exit_75(workspace):
     for run, code in zip(runs, codes, strict=True):
         if code == 75:
             assert run.stderr.read().splitlines() == [
-                f"run_send.sh: another send run holds {workspace.root / 'send.lock'}; "
+                f"run_send.sh: another send run holds {workspace.root / '.run_send.lock'}; "
                 f"not starting"]
     assert [m["outcome"] for m in workspace.manifests("send")] == ["uploaded"]
 
@@ -81,3 +80,22 @@ def test_missing_venv_is_one_line_and_exit_2(workspace):
     assert result.returncode == 2
     assert result.stderr == ("run_send.sh: /nonexistent/python not found; set up first: "
                              f"bash {REPO}/demo/setup_venv.sh\n")
+
+
+@overlapping
+def test_two_installations_sharing_the_code_do_not_block_each_other(workspace, tmp_path):
+    """The wrapper's lock lives beside the config file: test and production run side by side."""
+    import yaml
+
+    other = tmp_path / "second_install"
+    other.mkdir()
+    settings = yaml.safe_load(workspace.config_path.read_text())
+    settings["folders"] = {name: str(other / name) for name in settings["folders"]}
+    (other / "dps_config.yml").write_text(yaml.safe_dump(settings, allow_unicode=True))
+    runs = [wrapper(workspace, "run_send.sh", *AS_OF, "--dry-run"),
+            subprocess.Popen([str(REPO / "run_send.sh"), f"--config={other / 'dps_config.yml'}",
+                              *AS_OF, "--dry-run"], env=cron_env(workspace),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    assert [run.wait(120) for run in runs] == [0, 0]
+    assert (workspace.root / ".run_send.lock").exists()
+    assert (other / ".run_send.lock").exists()
