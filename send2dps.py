@@ -119,10 +119,12 @@ def sex_code(value: Any) -> str:
     return {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}.get(text, "U")
 
 
-def race_code(value: Any, race_mapping: dict[str, str]) -> str:
-    lookup = {k.strip().lower(): v for k, v in race_mapping.items()}
-    text = str(value).strip().lower() if value is not None else ""
-    return lookup.get(text, "U")
+def race_codes(values: Any, race_mapping: dict[str, str]) -> Any:
+    """NCIC race codes from DFPS labels (any case, spaces trimmed); anything unmapped is U."""
+    lookup = {label.strip().lower(): code for label, code in race_mapping.items()}
+    codes = {raw: lookup.get(str(raw).strip().lower() if raw is not None else "", "U")
+             for raw in values.unique()}
+    return values.map(codes).fillna("U")
 
 
 def pick_latest_removal(children: Any) -> Any:
@@ -161,7 +163,7 @@ def wrangle(children: Any, today: dt.date, race_mapping: dict[str, str],
     usable_dob = dob.notna() & (dob <= pd.Timestamp(today))
     frame["DOB"] = dob.dt.strftime("%Y%m%d").where(usable_dob, "")
     frame["SEX"] = frame["SEX"].map(sex_code)
-    frame["RACE"] = frame["RACE_ETHNICITY"].map(lambda v: race_code(v, race_mapping))
+    frame["RACE"] = race_codes(frame["RACE_ETHNICITY"], race_mapping)
     frame["COUNTY_CODE"] = pd.to_numeric(frame["COUNTY_CODE"], errors="coerce").astype("Int64")
 
     reasons = exclusion_reasons(usable_dob, frame["LAST_NAME"] != "", frame["FIRST_NAME"] != "")
@@ -177,14 +179,14 @@ def exclusion_reasons(has_dob: Any, has_last: Any, has_first: Any) -> Any:
     """'; '-joined reasons in the order DOB, last name, first name ('' = the row is sent)."""
     import pandas as pd
 
-    parts = pd.DataFrame({
-        "dob": (~has_dob.to_numpy()).astype(bool),
-        "last": (~has_last.to_numpy()).astype(bool),
-        "first": (~has_first.to_numpy()).astype(bool),
-    }, index=has_dob.index)
-    labels = {"dob": "no usable DOB", "last": "no last name", "first": "no first name"}
-    return parts.apply(lambda row: "; ".join(labels[k] for k in labels if row[k]), axis=1) \
-        if len(parts) else pd.Series([], dtype=object)
+    checks = [(has_dob.to_numpy(dtype=bool), "no usable DOB"),
+              (has_last.to_numpy(dtype=bool), "no last name"),
+              (has_first.to_numpy(dtype=bool), "no first name")]
+    reasons = pd.Series("", index=has_dob.index, dtype=object)
+    failing = ~(checks[0][0] & checks[1][0] & checks[2][0])
+    for position in failing.nonzero()[0]:   # only the few rows not sent
+        reasons.iloc[position] = "; ".join(label for ok, label in checks if not ok[position])
+    return reasons
 
 
 def output_columns(configured: list[Any]) -> list[tuple[str, str]]:

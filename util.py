@@ -141,7 +141,7 @@ CONFIG_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
         "retries": (int, 3),
         "retry_backoff_seconds": (float, 5.0),
         "download_prefetch": (bool, True),
-        "max_concurrent_prefetch_requests": (int, 64),
+        "max_concurrent_prefetch_requests": (int, 0),
         "disabled_algorithms": (dict, {}),
     },
     "folders": {
@@ -1079,7 +1079,7 @@ class SftpSession:
         try:
             with open(part, "wb") as handle:
                 self.sftp.getfo(remote.path, handle, prefetch=prefetch,
-                                max_concurrent_prefetch_requests=max_requests)
+                                max_concurrent_prefetch_requests=max_requests or None)
                 handle.flush()
                 os.fsync(handle.fileno())
         except transfer_faults() as exc:
@@ -1130,6 +1130,19 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, (OSError, EOFError, paramiko.SSHException))
 
 
+def gcm_first_transport(sock: Any, **kwargs: Any) -> Any:
+    """A paramiko Transport that prefers AES-GCM (no separate MAC pass: faster in Python).
+    A preference only: a server without GCM still connects with what it offers."""
+    import paramiko
+
+    transport = paramiko.Transport(sock, **kwargs)
+    options = transport.get_security_options()
+    gcm = [c for c in ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+           if c in options.ciphers]
+    options.ciphers = tuple(gcm + [c for c in options.ciphers if c not in gcm])
+    return transport
+
+
 def connect_sftp(sftp_config: dict[str, Any], sleep: Callable[[float], None] = time.sleep
                  ) -> SftpSession:
     """Connect with the pinned host key and the configured client key.
@@ -1160,6 +1173,7 @@ def connect_sftp(sftp_config: dict[str, Any], sleep: Callable[[float], None] = t
                 auth_timeout=sftp_config["auth_timeout_seconds"],
                 channel_timeout=sftp_config["channel_timeout_seconds"],
                 disabled_algorithms=sftp_config["disabled_algorithms"] or None,
+                transport_factory=gcm_first_transport,
             )
             transport = client.get_transport()
             transport.set_keepalive(sftp_config["keepalive_seconds"])
@@ -1296,25 +1310,25 @@ def plain_dates(values: Any) -> Any:
 
 
 def frame_rows(frame: Any) -> list[list[Any]]:
-    """DataFrame rows as lists of plain Python values (dates as datetime.date, gaps as None)."""
+    """DataFrame rows as lists of plain Python values for a workbook: dates as datetime.date,
+    and missing values and empty text as None (a blank cell). Column by column, for speed."""
     import pandas as pd
 
-    out = []
-    for record in frame.itertuples(index=False, name=None):
-        row = []
-        for value in record:
-            if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
-                row.append(None)
-            elif isinstance(value, pd.Timestamp):
-                row.append(value.date())
-            elif value is pd.NA:
-                row.append(None)
-            elif hasattr(value, "item"):
-                row.append(value.item())
-            else:
-                row.append(value)
-        out.append(row)
-    return out
+    columns = []
+    for name in frame.columns:
+        series = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(series):
+            values = series.dt.date.to_numpy(dtype=object, copy=True)
+        else:
+            values = series.to_numpy(dtype=object, copy=True)
+        blank = series.isna().to_numpy(copy=True)
+        if not pd.api.types.is_numeric_dtype(series) and not \
+                pd.api.types.is_datetime64_any_dtype(series):
+            blank |= series.eq("").fillna(False).to_numpy(dtype=bool)
+        values[blank] = None
+        columns.append(values)
+    return [list(row) for row in zip(*columns, strict=True)] if columns else \
+        [[] for _ in range(len(frame))]
 
 
 @dataclass
