@@ -34,6 +34,7 @@ SA98_COLUMNS = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_
                 "RETURN_DATE", "COUNTY_CODE"]
 COUNTY_COLUMNS = ["COUNTY_CODE", "COUNTY_NAME", "REGION", "REGION_NAME"]
 REQUIRED_RESULT_FIELDS = ["PID", "NIC", "ENTRY_DATE", "DLC"]
+MAX_COUNTS_BYTES = 100_000   # three KEY|VALUE lines; anything this big is not a counts file
 MKE_CODES = {"EMD", "EME", "EMI", "EMJ", "EMV", "EMO"}
 NIC_PATTERN = re.compile(r"^M[0-9]{9}$")
 DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: str.isdigit() also accepts "²", which int() refuses
@@ -645,6 +646,7 @@ class Look:
     files: dict[str, util.RemoteFile | None]
     at: float
     records_received: int | None = None
+    counts_error: str | None = None      # why the counts file could not be read, if so
 
     def signature(self) -> tuple[Any, ...]:
         return tuple((f.size, f.mtime) if f else None for f in self.files.values())
@@ -655,12 +657,14 @@ def look_at_answer(session: util.SftpSession, folder: str, names: tuple[str, str
     files = {name: session.stat_file(util.join_remote(folder, name)) for name in names}
     look = Look(files, time.monotonic())
     counts_file = files[names[1]]
-    if counts_file is not None and counts_file.size < 100_000:
+    if counts_file is not None and counts_file.size >= MAX_COUNTS_BYTES:
+        look.counts_error = f"{names[1]}: {counts_file.size} bytes, too large for a counts file"
+    elif counts_file is not None:
         try:
             counts = parse_counts(session.read_bytes(counts_file.path), names[1], file_config)
             look.records_received = counts["records_received"]
-        except (util.InputError, OSError):
-            look.records_received = None   # still being written, or broken: judged later
+        except util.InputError as exc:
+            look.counts_error = str(exc)   # still being written, or broken: judged by settling
     return look
 
 
@@ -672,8 +676,8 @@ def answer_state(look: Look, upload: dict[str, Any]) -> str:
     older = [name for name, f in look.files.items() if f and f.mtime < upload["remote_mtime"]]
     if older:
         return "only an older answer is there (" + ", ".join(older) + ")"
-    if look.records_received is None:
-        return "counts file not readable yet"
+    if look.counts_error:
+        return f"counts file not readable yet ({look.counts_error})"
     if look.records_received != upload["rows_sent"]:
         return (f"counts file says RECORDS_RECEIVED={look.records_received}, "
                 f"we sent {upload['rows_sent']}")
@@ -695,12 +699,14 @@ def wait_for_answer(config: dict[str, Any], upload: dict[str, Any], names: tuple
         with util.connect_sftp(config["sftp"]) as session:
             look = look_at_answer(session, folder, names, config["dps_file"])
         state = answer_state(look, upload)
-        settled = (previous is not None and not state and not answer_state(previous, upload)
-                   and previous.signature() == look.signature()
-                   and look.at - previous.at >= receive["settle_seconds"] - 0.01)
-        if settled:
+        unchanged = (previous is not None and previous.signature() == look.signature()
+                     and look.at - previous.at >= receive["settle_seconds"] - 0.01)
+        if unchanged and not state and not answer_state(previous, upload):
             log.info("answer complete after %d look(s), %.0f s", polls, time.monotonic() - started)
             return look
+        if unchanged and look.counts_error and state.startswith("counts file not readable"):
+            # Written completely (it stopped changing) and still unreadable: a broken answer.
+            raise util.InputError(f"{look.counts_error}; nothing published")
         waited = (time.monotonic() - started) / 60
         log.info("poll %d: %s (waited %.1f of %.0f min)", polls,
                  state or "answer there; checking it has stopped changing", waited,
@@ -760,6 +766,17 @@ def archived_answer(reported: dict[str, Any]) -> dict[str, Path]:
     return files
 
 
+def keep_refused_answer(archive_folder: Path, run_id: str, files: list[Path]) -> list[str]:
+    """A refused answer is evidence for DPS: keep a copy before DPS overwrites it."""
+    kept = []
+    for path in files:
+        target = archive_folder / f"{run_id}_refused_{path.name}"
+        util.copy_verified(path, target)
+        kept.append(str(target))
+    log.info("kept the refused answer in %s", archive_folder)
+    return kept
+
+
 def clean_up_remote(config: dict[str, Any], look: Look, run_id: str) -> None:
     """Only after the reports are published: move, delete or keep DPS's files remote-side."""
     sftp = config["sftp"]
@@ -803,7 +820,7 @@ def read_sa98(config: dict[str, Any], period: util.Period) -> tuple[Any, str, in
     from_date, to_date = period.start - window, period.end + window
     source = config["sa_98"]
     if source["source"] == "query":
-        engine = util.open_database(config["database"]["url"])
+        engine = util.open_configured_database(config["database"])
         try:
             frame = util.run_query(engine, config["database"]["sql_folder"], "sa_98",
                                    {"from_date": from_date,
@@ -844,7 +861,7 @@ def read_sa98_extract(config: dict[str, Any], from_date: dt.date, to_date: dt.da
 
 
 def read_county_region(config: dict[str, Any]) -> Any:
-    engine = util.open_database(config["database"]["url"])
+    engine = util.open_configured_database(config["database"])
     try:
         return util.run_query(engine, config["database"]["sql_folder"], "county_region", {},
                               COUNTY_COLUMNS)
@@ -966,10 +983,18 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
     with timer.step("checks"):
         sent = read_sent_file(upload, file_config)
         results_bytes, counts_bytes = results_path.read_bytes(), counts_path.read_bytes()
-        results = parse_results(results_bytes, names[0], file_config, today, set(sent["PID"]))
-        counts = parse_counts(counts_bytes, names[1], file_config)
-        check_control_totals(counts, upload["rows_sent"], results, names[1], names[0],
-                             file_config["counts_keys"])
+        try:
+            results = parse_results(results_bytes, names[0], file_config, today,
+                                    set(sent["PID"]))
+            counts = parse_counts(counts_bytes, names[1], file_config)
+            check_control_totals(counts, upload["rows_sent"], results, names[1], names[0],
+                                 file_config["counts_keys"])
+        except util.InputError:
+            if look is not None and not args.dry_run:
+                manifest["refused_answer"] = keep_refused_answer(
+                    folders["archive"] / STEP / period.file_label, run_id,
+                    [results_path, counts_path])
+            raise
     log.info("%s: %d data lines, %d usable records, %d rows left out, %d warnings", names[0],
              results.data_lines, len(results.records),
              sum(p.kind == "row left out" for p in results.problems),
@@ -982,12 +1007,14 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
     inputs = {names[0]: util.sha256_bytes(results_bytes), names[1]: util.sha256_bytes(counts_bytes),
               sa98_name: frame_checksum(sa98)}
     manifest.update(inputs=inputs, results_lines=results.data_lines, episodes=len(sa98))
-    if reported is not None and reported.get("inputs") == inputs and not args.force:
+    same_inputs = reported is not None and reported.get("inputs") == inputs
+    if same_inputs and not args.force and not args.dry_run:
         manifest["outcome"] = "nothing new"
         log.info("nothing new: %s was already reported from the same inputs (run %s)",
                  period.label, reported["run_id"])
-        if not args.dry_run and queued_reports(folders["outbox"]):
+        if queued_reports(folders["outbox"]):
             manifest["delivered"] = deliver_reports(config, run_id)
+        send_pending_mail(config, reported)
         return timer.finish(util.EXIT_OK)
 
     with timer.step("reconcile"):
@@ -1035,14 +1062,36 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
             subject, text, html_text = success_mail(period, recon, manifest["delivered"],
                                                     len(problems), run_id)
             attachments = [folders["share"] / n for n in report_names.values()]
-            manifest["mailed"] = util.send_mail(config["mail"], subject, text, html_text,
-                                                attachments)
+            try:
+                manifest["mailed"] = util.send_mail(config["mail"], subject, text, html_text,
+                                                    attachments)
+            except util.DpsError as exc:
+                # The reports are published: finish the exchange, keep the mail for a rerun.
+                manifest.update(mailed=False, mail_error=str(exc),
+                                pending_mail={"subject": subject, "text": text,
+                                              "html": html_text})
     if look is not None:
         with timer.step("remote_cleanup"):
             clean_up_remote(config, look, run_id)
     shutil.rmtree(folders["staging"] / run_id, ignore_errors=True)
     manifest["outcome"] = "reported"
+    if manifest.get("mail_error"):
+        code = timer.finish(util.EXIT_FAILED)
+        log.error("reports delivered, but the summary mail was not sent: %s; rerun to send it",
+                  manifest["mail_error"])
+        return code
     return timer.finish(util.EXIT_OK)
+
+
+def send_pending_mail(config: dict[str, Any], reported: dict[str, Any]) -> None:
+    """Send the summary mail a reporting run could not send, and record it in that run."""
+    pending = reported.get("pending_mail")
+    if not pending:
+        return
+    util.send_mail(config["mail"], pending["subject"], pending["text"], pending["html"])
+    reported.update(mailed=True, pending_mail=None, mail_error=None)
+    util.write_manifest(config["folders"]["state"], reported)
+    log.info("sent the summary mail that run %s could not send", reported["run_id"])
 
 
 def about_rows(period: util.Period, run_id: str, today: dt.date, window: int,

@@ -296,7 +296,7 @@ def unanswered_upload_in_flight(state_dir: Path, max_wait_hours: float,
 
 
 def query_children(config: dict[str, Any], period: util.Period) -> Any:
-    engine = util.open_database(config["database"]["url"])
+    engine = util.open_configured_database(config["database"])
     try:
         return util.run_query(engine, config["database"]["sql_folder"], "send_children",
                               {"period_start": period.start,

@@ -115,6 +115,7 @@ CONFIG_SCHEMA: dict[str, dict[str, tuple[Any, Any]]] = {
     },
     "database": {
         "url": (str, REQUIRED),
+        "password_env": (str, ""),
         "sql_folder": ("path", "sql"),
     },
     "sa_98": {
@@ -229,10 +230,13 @@ def default_config_path(script_file: str) -> Path:
     return Path(script_file).resolve().parent / "dps_config.yml"
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
+def load_config(path: Path, environ: dict[str, str] | None = None,
+                lenient: bool = False) -> dict[str, Any]:
     """Read, expand ${VAR} from the environment, validate and resolve paths.
 
-    Raises ConfigError with one line naming the file and the key at fault.
+    Raises ConfigError with one line naming the file and the key at fault. `lenient` (for
+    --status, which only reads the run manifests) lets unset variables be empty and key files
+    be missing, so monitoring needs no secrets.
     """
     environ = dict(os.environ) if environ is None else environ
     path = Path(path)
@@ -250,8 +254,9 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> dict[str, 
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path}: expected a mapping of sections at the top")
-    expanded = _expand_env(raw, environ, path, "")
-    config = _validate(expanded, path)
+    refuse_literal_url_password(raw, path)
+    expanded = _expand_env(raw, environ, path, "", lenient)
+    config = _validate(expanded, path, lenient)
     check_file_names(config["dps_file"], path)
     config["database"]["url"] = resolve_sqlite_url(config["database"]["url"], path.resolve().parent)
     config["_path"] = path.resolve()
@@ -259,12 +264,13 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> dict[str, 
     return config
 
 
-def _expand_env(value: Any, environ: dict[str, str], path: Path, key: str) -> Any:
+def _expand_env(value: Any, environ: dict[str, str], path: Path, key: str,
+                lenient: bool = False) -> Any:
     if isinstance(value, dict):
-        return {k: _expand_env(v, environ, path, f"{key}.{k}" if key else str(k))
+        return {k: _expand_env(v, environ, path, f"{key}.{k}" if key else str(k), lenient)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, environ, path, key) for v in value]
+        return [_expand_env(v, environ, path, key, lenient) for v in value]
     if not isinstance(value, str):
         return value
 
@@ -274,12 +280,14 @@ def _expand_env(value: Any, environ: dict[str, str], path: Path, key: str) -> An
             return environ[name]
         if default is not None:
             return default
+        if lenient:
+            return ""
         raise ConfigError(f"config {path}: {key}: environment variable {name} is not set")
 
     return _ENV_PATTERN.sub(substitute, value)
 
 
-def _validate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+def _validate(raw: dict[str, Any], path: Path, lenient: bool = False) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for section in raw:
         if section not in CONFIG_SCHEMA:
@@ -288,12 +296,12 @@ def _validate(raw: dict[str, Any], path: Path) -> dict[str, Any]:
         given = raw.get(section) or {}
         if not isinstance(given, dict):
             raise ConfigError(f"config {path}: {section}: expected a mapping")
-        config[section] = _validate_section(section, schema, given, path)
+        config[section] = _validate_section(section, schema, given, path, lenient)
     return config
 
 
 def _validate_section(section: str, schema: dict[str, tuple[Any, Any]], given: dict[str, Any],
-                      path: Path) -> dict[str, Any]:
+                      path: Path, lenient: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key in given:
         key_name = f"{section}.{key}"
@@ -317,6 +325,11 @@ def _validate_section(section: str, schema: dict[str, tuple[Any, Any]], given: d
             value = default
         else:
             value = given[key]
+        if lenient and kind == "file":
+            kind = "path"   # --status does not open key files
+        if lenient and value == "" and kind in ("path", "file"):
+            result[key] = ""
+            continue
         result[key] = _check_type(key_name, kind, value, path)
     return result
 
@@ -346,6 +359,16 @@ def _check_type(key_name: str, kind: Any, value: Any, path: Path) -> Any:
         raise ConfigError(f"config {path}: {key_name}: expected {kind.__name__}, "
                           f"got {type(value).__name__}")
     return value
+
+
+def refuse_literal_url_password(raw: dict[str, Any], path: Path) -> None:
+    """A password written into database.url would sit in the file: refuse it (before ${VAR}
+    expansion, so a ${VAR} in its place is fine)."""
+    url = (raw.get("database") or {}).get("url")
+    match = re.match(r"^[^:]+://[^:/@]*:([^@]*)@", url) if isinstance(url, str) else None
+    if match and match.group(1) and not _ENV_PATTERN.fullmatch(match.group(1)):
+        raise ConfigError(f"config {path}: database.url: a password is written into the URL; "
+                          f"name an environment variable in database.password_env instead")
 
 
 def check_file_names(file_config: dict[str, Any], path: Path) -> None:
@@ -608,6 +631,14 @@ def _process_alive(pid: Any) -> bool:
     return True
 
 
+def displayed_outcome(run: dict[str, Any]) -> str:
+    """The outcome, with a run that died unrecorded shown as crashed."""
+    outcome = run.get("outcome", "?")
+    if outcome == "running" and not _process_alive(run.get("pid")):
+        return "crashed (rerun it)"
+    return outcome
+
+
 def _run_summary(run: dict[str, Any]) -> str:
     """Rows and files of one run, for the status table (counts and paths only)."""
     if run.get("step") == "send":
@@ -634,14 +665,16 @@ def period_progress(state_dir: Path, period_label: str) -> str:
     parts = [f"sent (upload {upload['run_id']}, {upload.get('rows_sent')} rows, "
              f"{upload.get('uploaded_at', '')[:16]})"]
     if not done:
-        last = receives[-1]["outcome"] if receives else "no receive run yet"
+        last = displayed_outcome(receives[-1]) if receives else "no receive run yet"
         parts.append(f"not answered yet ({last})")
     else:
         report = done[-1]
         parts.append("answered")
         parts.append(f"reported ({len(report.get('reports', []))} files)")
         parts.append(f"delivered ({len(report.get('delivered', []))} to the share)")
-        parts.append("mailed" if report.get("mailed") else "not mailed (mail off)")
+        parts.append("mailed" if report.get("mailed") else
+                     "mail FAILED (rerun receive to send it)" if report.get("mail_error")
+                     else "not mailed (mail off)")
     return f"{period_label}: " + ", ".join(parts)
 
 
@@ -658,9 +691,7 @@ def print_status(config: dict[str, Any], period_text: str | None = None, limit: 
     print(f"  {'step':8} {'run id':30} {'period':9} {'started (UTC)':17} {'took':>7}  "
           f"{'outcome':21} {'rows':18} where")
     for run in runs[-limit:]:
-        outcome = run.get("outcome", "?")
-        if outcome == "running" and not _process_alive(run.get("pid")):
-            outcome = "crashed (rerun it)"
+        outcome = displayed_outcome(run)
         print(f"  {run.get('step', '?'):8} {run.get('run_id', '?'):30} "
               f"{run.get('period', '-'):9} {run.get('started_at', '')[:16].replace('T', ' '):17} "
               f"{_seconds_between(run.get('started_at'), run.get('finished_at')):>7}  "
@@ -676,13 +707,20 @@ def print_status(config: dict[str, Any], period_text: str | None = None, limit: 
             print(f"latest {step}: none recorded")
             continue
         latest = step_runs[-1]
-        running = latest.get("outcome") == "running" and _process_alive(latest.get("pid"))
-        ok = running or latest.get("exit_code") == EXIT_OK
+        outcome = displayed_outcome(latest)
+        if outcome == "running":
+            state, ok = "running", True
+        elif outcome.startswith("crashed"):
+            state, ok = "CRASHED: it stopped without recording an outcome; rerun it", False
+        elif outcome == "not ready":   # DPS has not answered yet: waiting, not failing
+            state, ok = "waiting for DPS's answer (exit 3, not yet there)", True
+        else:
+            ok = latest.get("exit_code") == EXIT_OK
+            state = f"{'ok' if ok else 'FAILED'} (exit {latest.get('exit_code', '-')})"
+            if not ok and latest.get("error"):
+                state += f": {latest['error']}"
         healthy = healthy and ok
-        state = "running" if running else f"{'ok' if ok else 'FAILED'} (exit " \
-            f"{latest.get('exit_code', '-')})"
-        error = f": {latest['error']}" if latest.get("error") and not ok else ""
-        print(f"latest {step}: {state}{error}")
+        print(f"latest {step}: {state}")
     return EXIT_OK if healthy else EXIT_FAILED
 
 
@@ -740,9 +778,10 @@ def run_command(step: str, args: Any, script_file: str,
 
     program = Path(script_file).stem
     try:
-        config = load_config(args.config or default_config_path(script_file))
+        config_path = args.config or default_config_path(script_file)
         if args.status:
-            return print_status(config, args.period)
+            return print_status(load_config(config_path, lenient=True), args.period)
+        config = load_config(config_path)
     except DpsError as exc:
         print(f"{program}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -829,7 +868,9 @@ def _fail(step: str, run_id: str, config: dict[str, Any], timer: StepTimer, mess
           code: int, alert: bool) -> int:
     """Record the failure, alert, and log the one-line reason last, so it closes stderr."""
     log.debug("traceback of the failure", exc_info=True)
-    outcome = "not ready" if code == EXIT_NOT_READY else "failed"
+    outcome = "failed"
+    if code == EXIT_NOT_READY:
+        outcome = "wait expired" if alert else "not ready"
     if timer.manifest.get("outcome") == "uploaded":
         outcome = "uploaded"   # the file did reach DPS; a later step failed (see error)
     timer.manifest.update(outcome=outcome, error=message, exit_code=code,
@@ -897,20 +938,41 @@ def send_failure_alert(config: dict[str, Any], step: str, run_id: str, manifest:
 # ---------------------------------------------------------------------------
 
 
-def open_database(url: str) -> Any:
-    """An SQLAlchemy engine for the configured URL (oracle+oracledb://… or sqlite:///…)."""
+def open_database(url: str, password: str | None = None) -> Any:
+    """An SQLAlchemy engine for the configured URL (oracle+oracledb://… or sqlite:///…).
+
+    A password from database.password_env is set on the parsed URL, so characters such as
+    @ / : in it need no escaping.
+    """
     import sqlalchemy
 
     try:
         parsed = sqlalchemy.engine.make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds here
         raise ConfigError("database.url: not a valid SQLAlchemy URL") from exc
+    if password is not None:
+        parsed = parsed.set(password=password)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not Path(database).is_file():
             # SQLite would silently create an empty database; refuse instead.
             raise DatabaseError(f"database {database}: file not found")
     return sqlalchemy.create_engine(parsed)
+
+
+def open_configured_database(database_config: dict[str, Any]) -> Any:
+    return open_database(database_config["url"],
+                         secret_from_env(database_config, "password", "database"))
+
+
+def database_reason(exc: BaseException) -> str:
+    """The first line of what the driver said (the innermost error), or its kind."""
+    cause = getattr(exc, "orig", None) or exc.__cause__ or exc
+    cause = getattr(cause, "orig", None) or cause
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    if isinstance(cause, OSError) and not isinstance(cause, ConnectionError):
+        text = f"cannot reach the database host ({text or type(cause).__name__})"
+    return text or type(cause).__name__
 
 
 def sqlite_url_for(path: Path) -> str:
@@ -944,16 +1006,11 @@ def run_query(engine: Any, sql_folder: Path, name: str, params: dict[str, Any],
     try:
         with engine.connect() as connection:
             frame = pd.read_sql_query(sqlalchemy.text(sql), connection, params=params)
-    except sqlalchemy.exc.OperationalError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else "connection failed"
-        raise DatabaseError(f"database {safe_url}: query {name}: {reason}") from exc
-    except sqlalchemy.exc.DBAPIError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-        raise DatabaseError(f"database {safe_url}: query {name}: {reason}") from exc
-    except pd.errors.DatabaseError as exc:  # pandas wraps some driver errors in its own class
-        cause = exc.__cause__ or exc
-        reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
-        raise DatabaseError(f"database {safe_url}: query {name}: {reason}") from exc
+    except (sqlalchemy.exc.SQLAlchemyError, pd.errors.DatabaseError, OSError) as exc:
+        # Driver errors, pandas' wrapper of them, a bad URL option, a host name that does
+        # not resolve (socket.gaierror): all one line, without the password.
+        raise DatabaseError(f"database {safe_url}: query {name}: "
+                            f"{database_reason(exc)}") from exc
     frame.columns = [str(c).upper() for c in frame.columns]
     missing = [c for c in required_columns if c not in frame.columns]
     if missing:

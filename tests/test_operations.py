@@ -39,21 +39,44 @@ def test_status_after_a_full_exchange(workspace, capsys):
     assert out.rstrip().endswith("latest send: ok (exit 0)\nlatest receive: ok (exit 0)")
 
 
-def test_status_exit_code_says_the_latest_run_failed(workspace, capsys):
+def test_status_counts_a_late_dps_as_waiting_not_failing(workspace, capsys):
     assert workspace.send(*AS_OF) == 0
     assert workspace.receive(*AS_OF, "--no-wait") == 3
     capsys.readouterr()
-    assert workspace.receive("--status", "--period", "FY2025Q3") == 1
+    assert workspace.receive("--status", "--period", "FY2025Q3") == 0
     out = capsys.readouterr().out
     assert "FY2025Q3: sent (upload" in out and "not answered yet (not ready)" in out
-    assert "latest receive: FAILED (exit 3): DPS answer not complete yet" in out
+    assert "latest receive: waiting for DPS's answer (exit 3, not yet there)" in out
+
+
+def test_status_exit_code_says_the_maximum_wait_passed(workspace, capsys):
+    workspace.configure(receive={"max_wait_hours": 0.0002, "poll_seconds": 0.2})
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.receive(*AS_OF) == 3
+    capsys.readouterr()
+    assert workspace.receive("--status") == 1
+    out = capsys.readouterr().out
+    assert "wait expired" in out
+    assert "latest receive: FAILED (exit 3): DPS answer not complete after 0.0002 h" in out
+
+
+def test_status_needs_no_secrets_or_key_files(workspace, capsys):
+    assert workspace.send(*AS_OF) == 0
+    workspace.configure(database={"url": "oracle+oracledb://${NO_SUCH_USER}@db:1/?service_name=X",
+                                  "password_env": "NO_SUCH_PASSWORD"},
+                        sftp={"key_file": "${NO_SUCH_KEY}"})
+    capsys.readouterr()
+    assert workspace.send("--status") == 0
+    assert "latest send: ok (exit 0)" in capsys.readouterr().out
 
 
 def test_status_shows_a_crashed_run(workspace, capsys):
     env = dict(os.environ, **{util.FAULT_KILL_AFTER_ENV: "wrangle"})
     assert workspace.cli("send2dps.py", *AS_OF, env=env).returncode == -9
     assert workspace.send("--status") == 1
-    assert "crashed (rerun it)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "crashed (rerun it)" in out
+    assert "latest send: CRASHED: it stopped without recording an outcome; rerun it" in out
 
 
 def test_status_with_a_bad_period_is_one_line(workspace):

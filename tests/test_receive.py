@@ -491,3 +491,73 @@ def test_remote_answer_names_may_carry_period_and_date(sent):
     (sent.answer_dir / "counts_FY2025_Q3.txt").write_bytes(counts)
     assert sent.receive(*AS_OF) == 0
     assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
+
+
+@pytest.mark.parametrize("counts, message", [
+    (b"RECORDS_RECEIVED|6\r\nPERSONS_WITH_RECORDS|abc\r\nRESULT_RECORDS|5\r\n",
+     "Dfps-missing-person-counts.txt: line 2: value of PERSONS_WITH_RECORDS is not a whole "
+     "number; nothing published"),
+    (b"RECORDS_RECEIVED|6\r\nRESULT_RECORDS|5\r\n",
+     "Dfps-missing-person-counts.txt: key PERSONS_WITH_RECORDS is missing; nothing published"),
+    (b"\r\n", "Dfps-missing-person-counts.txt: empty file; nothing published"),
+])
+def test_a_malformed_counts_file_that_stopped_changing_is_a_whole_file_fault(sent, counts,
+                                                                             message):
+    results, _ = scenario_answer()
+    sent.put_answer(results, counts)
+    result = sent.cli("receivedps.py", *AS_OF)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].endswith(message)
+    assert list(sent.folder("share").iterdir()) == []
+    assert sorted(os.listdir(sent.answer_dir)) == ["Dfps-missing-person-counts.txt",
+                                                   "Dfps-missing-person-results.txt"]
+
+
+def test_a_refused_answer_is_kept_in_the_archive_as_evidence(sent):
+    results, counts = scenario_answer()
+    broken = counts.replace(b"RESULT_RECORDS|5", b"RESULT_RECORDS|4")
+    sent.put_answer(results, broken)
+    assert sent.receive(*AS_OF) == 1
+    manifest = sent.manifests("receive")[-1]
+    run_id = manifest["run_id"]
+    archive = sent.folder("archive") / "receive" / "FY2025_Q3"
+    assert sorted(p.name for p in archive.iterdir()) == [
+        f"{run_id}_refused_Dfps-missing-person-counts.txt",
+        f"{run_id}_refused_Dfps-missing-person-results.txt"]
+    assert (archive / f"{run_id}_refused_Dfps-missing-person-counts.txt").read_bytes() == broken
+    sent.put_answer(results, counts)              # DPS resends a good answer
+    assert sent.receive(*AS_OF) == 0
+    assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
+
+
+def test_a_mail_failure_after_delivery_keeps_the_reports_and_the_rerun_sends_the_mail(
+        sent, smtp_server):
+    port, mailbox = smtp_server
+    sent.configure(mail={"enabled": True, "host": "127.0.0.1", "port": 1,
+                         "recipients": ["analyst@dfps.example"]})
+    sent.put_answer(*scenario_answer())
+    result = sent.cli("receivedps.py", *AS_OF)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].endswith(
+        "reports delivered, but the summary mail was not sent: mail 127.0.0.1:1: cannot send: "
+        "ConnectionRefusedError: [Errno 111] Connection refused; rerun to send it")
+    assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
+    assert sorted(os.listdir(sent.answer_dir)) == ["processed"]
+    assert sent.manifests("receive")[-1]["outcome"] == "reported"
+    sent.configure(mail={"port": port})
+    assert sent.receive(*AS_OF) == 0
+    assert sent.manifests("receive")[-1]["outcome"] == "nothing new"
+    assert [m["Subject"] for m in mailbox.messages] == \
+        ["[DPS exchange] reports for FY2025Q3 are ready"]
+    assert sent.manifests("receive")[0]["mailed"] is True
+    assert sent.receive(*AS_OF) == 0
+    assert len(mailbox.messages) == 1
+
+
+def test_dry_run_writes_a_preview_even_when_nothing_is_new(sent):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    assert sent.receive(*AS_OF, "--dry-run") == 0
+    preview = sent.folder("outbox") / "dry-run" / "FY2025_Q3"
+    assert sorted(p.name for p in preview.iterdir()) == REPORTS
+    assert sent.manifests("receive")[-1]["outcome"] == "dry run"

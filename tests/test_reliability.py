@@ -402,13 +402,44 @@ def test_read_only_share_keeps_the_reports_queued(workspace):
 
 
 @local
-def test_unreachable_database_url_is_one_line_without_the_password(workspace):
-    workspace.configure(database={"url": "oracle+oracledb://impact:s3cr3tpw@127.0.0.1:1/"
-                                         "?service_name=IMPACT"})
+def test_unreachable_database_url_is_one_line_without_the_password(workspace, monkeypatch):
+    monkeypatch.setenv("TEST_DB_PASSWORD", "s3cr3tpw")
+    workspace.configure(database={"url": "oracle+oracledb://impact@127.0.0.1:1/"
+                                         "?service_name=IMPACT",
+                                  "password_env": "TEST_DB_PASSWORD"})
     assert workspace.send(*AS_OF) == 1
     error = one_line_error(workspace, "send")
     assert error.startswith("database oracle+oracledb://impact:***@127.0.0.1:1/")
     assert "s3cr3tpw" not in error + workspace.log_text()
+
+
+@local
+def test_a_database_host_that_does_not_resolve_is_one_line(workspace):
+    workspace.configure(database={"url": "oracle+oracledb://impact@impact-db.invalid:1521/"
+                                         "?service_name=IMPACT"})
+    assert workspace.send(*AS_OF) == 1
+    error = one_line_error(workspace, "send")
+    assert error.startswith("database oracle+oracledb://impact@impact-db.invalid:1521/"
+                            "?service_name=IMPACT: query send_children: ")
+    assert "internal error" not in error
+
+
+@security
+def test_a_password_in_the_database_url_is_refused_and_password_env_needs_no_escaping(
+        workspace, monkeypatch):
+    workspace.configure(database={"url": "oracle+oracledb://impact:hunter2@db:1521/"})
+    with pytest.raises(util.ConfigError, match="database.url: a password is written into the "
+                                               "URL; name an environment variable in "
+                                               "database.password_env instead"):
+        util.load_config(workspace.config_path)
+    monkeypatch.setenv("TEST_DB_PASSWORD", "p@ss/w:rd")
+    workspace.configure(database={"url": "oracle+oracledb://impact@db:1521/?service_name=X",
+                                  "password_env": "TEST_DB_PASSWORD"})
+    config = util.load_config(workspace.config_path)
+    engine = util.open_configured_database(config["database"])
+    assert engine.url.password == "p@ss/w:rd"
+    assert engine.url.host == "db" and engine.url.query == {"service_name": "X"}
+    assert "p@ss" not in engine.url.render_as_string(hide_password=True)
 
 
 @local
