@@ -744,7 +744,8 @@ def fetch_answer(config: dict[str, Any], look: Look, staging: Path) -> dict[str,
             for attempt in (1, 2):
                 try:
                     fetched[name] = session.download(remote, staging, sftp["download_prefetch"],
-                                                     sftp["max_concurrent_prefetch_requests"])
+                                                     sftp["max_concurrent_prefetch_requests"],
+                                                     sftp["download_request_kib"])
                     break
                 except util.FileChangedError as exc:
                     if attempt == 2:

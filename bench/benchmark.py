@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark of the DFPS <-> DPS exchange: the real scripts against their floor, in one run.
 
-    .venv/bin/python bench/benchmark.py              # scales 1 and 10, 3 repeats (< 10 min)
-    .venv/bin/python bench/benchmark.py --quick      # scale 1, 1 repeat (< 2 min)
+    .venv/bin/python bench/benchmark.py              # scale 1 x3, scale 10 x1 (< 10 min)
+    .venv/bin/python bench/benchmark.py --quick      # scale 1 x1 (< 2 min)
     .venv/bin/python bench/benchmark.py --scales 1 --repeats 5 --out /tmp/b.json
 
 In a temporary work folder it builds demo IMPACT databases, starts a local OpenSSH sshd and
@@ -529,14 +529,13 @@ def sql_op(step: str, url: str, queries: list[tuple[str, dict[str, str]]]) -> di
                         for name, params in queries]}
 
 
-def workbook_ops(step: str, books: list[tuple[Path, Path]], scratch: Path
+def workbook_ops(step: str, books: list[Path], scratch: Path
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The openpyxl floor and the XlsxWriter reference for the same cells.
-
-    books: (workbook the pipeline wrote, name stem for the floor's copy)."""
-    cells = [{"path": str(scratch / f"{target.name}.openpyxl.xlsx"),
-              "reference_path": str(scratch / f"{target.name}.xlsxwriter.xlsx"),
-              "sheets": workbook_cells(source)} for source, target in books]
+    """The openpyxl floor and the XlsxWriter reference for the cells of the pipeline's
+    workbooks."""
+    cells = [{"path": str(scratch / f"{book.name}.openpyxl.xlsx"),
+              "reference_path": str(scratch / f"{book.name}.xlsxwriter.xlsx"),
+              "sheets": workbook_cells(book)} for book in books]
     data = save_pickle(scratch / f"{step}.cells.pickle", cells)
     return ({"step": step, "kind": "openpyxl", "data": data},
             {"step": step, "kind": "xlsxwriter", "data": data})
@@ -571,7 +570,7 @@ def send_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[str,
     texts += [{"path": str(scratch / index.name), "delimiter": ",", "line_end": "\n",
                "rows": text_cells(index, ",", "\n")} for index in sorted(outbox.glob("*.csv"))]
     written = sorted(p for p in outbox.iterdir() if p.is_file() and not p.name.startswith("."))
-    workbook, reference = workbook_ops("workbook", [(export_path, export_path)], scratch)
+    workbook, reference = workbook_ops("workbook", [export_path], scratch)
     remote = f"{workspace.prefix}/FLOOR_UP"
     return {"ops": [
         sql_op("query", config["database"]["url"], [("send_children", {
@@ -608,7 +607,7 @@ def receive_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[s
     fetched = scratch / "fetch"
     fetched.mkdir()
     reports = sorted(workspace.folder("share").glob("*.xlsx"))
-    workbook, reference = workbook_ops("reports", [(p, p) for p in reports], scratch)
+    workbook, reference = workbook_ops("reports", reports, scratch)
     return {"ops": [
         sftp_op("fetch", server, scratch / "fetch.batch",
                 [f'get "{path}" "{fetched / name}"' for path, name in zip(remote, names,
