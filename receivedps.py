@@ -449,7 +449,7 @@ def reconcile(results: ResultsFile, episodes: Any, sent: Any, regions: Regions,
 
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
     matched_episodes, matched_nics = match_records(results.records, episodes, window_days)
-    sent_county = dict(zip(sent["PID"], sent["COUNTY_CODE"], strict=True))
+    sent_county = dict(zip(sent["PID"].tolist(), sent["COUNTY_CODE"].tolist(), strict=True))
 
     in_period = episodes[(episodes["RUNAWAY_DATE"] >= start) & (episodes["RUNAWAY_DATE"] <= end)]
     missing = in_period[~in_period["EPISODE_ID"].isin(matched_episodes)].copy()
@@ -815,20 +815,30 @@ def read_sent_file(upload: dict[str, Any], file_config: dict[str, Any]) -> Any:
     return sent
 
 
-def read_sa98(config: dict[str, Any], period: util.Period) -> tuple[Any, str, int]:
+def read_sources(config: dict[str, Any], period: util.Period) -> tuple[Any, str, int, Any]:
+    """(sa_98 episodes, their source name for Exceptions, the line number of their first row,
+    the county_region lookup), through one database connection pool."""
+    engine = util.open_configured_database(config["database"])
+    try:
+        sa98, name, first_line = read_sa98(config, period, engine)
+        county_region = util.run_query(engine, config["database"]["sql_folder"],
+                                       "county_region", {}, COUNTY_COLUMNS)
+    finally:
+        engine.dispose()
+    return sa98, name, first_line, county_region
+
+
+def read_sa98(config: dict[str, Any], period: util.Period, engine: Any
+              ) -> tuple[Any, str, int]:
     """(episodes, source name for Exceptions, line number of the first row)."""
     window = dt.timedelta(days=config["matching"]["match_window_days"])
     from_date, to_date = period.start - window, period.end + window
     source = config["sa_98"]
     if source["source"] == "query":
-        engine = util.open_configured_database(config["database"])
-        try:
-            frame = util.run_query(engine, config["database"]["sql_folder"], "sa_98",
-                                   {"from_date": from_date,
-                                    "to_date_next": to_date + dt.timedelta(days=1)},
-                                   SA98_COLUMNS)
-        finally:
-            engine.dispose()
+        frame = util.run_query(engine, config["database"]["sql_folder"], "sa_98",
+                               {"from_date": from_date,
+                                "to_date_next": to_date + dt.timedelta(days=1)},
+                               SA98_COLUMNS)
         return frame, "sa_98 query", 1
     if source["source"] != "file":
         raise util.ConfigError("sa_98.source: expected query or file")
@@ -859,15 +869,6 @@ def read_sa98_extract(config: dict[str, Any], from_date: dt.date, to_date: dt.da
     overlaps = (runaway.isna() | (runaway <= pd.Timestamp(to_date))) & (
         back.isna() | (back >= pd.Timestamp(from_date)) | (back < runaway))
     return frame[overlaps].reset_index(drop=True)
-
-
-def read_county_region(config: dict[str, Any]) -> Any:
-    engine = util.open_configured_database(config["database"])
-    try:
-        return util.run_query(engine, config["database"]["sql_folder"], "county_region", {},
-                              COUNTY_COLUMNS)
-    finally:
-        engine.dispose()
 
 
 def frame_checksum(frame: Any) -> str:
@@ -986,7 +987,7 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
         results_bytes, counts_bytes = results_path.read_bytes(), counts_path.read_bytes()
         try:
             results = parse_results(results_bytes, names[0], file_config, today,
-                                    set(sent["PID"]))
+                                    set(sent["PID"].tolist()))
             counts = parse_counts(counts_bytes, names[1], file_config)
             check_control_totals(counts, upload["rows_sent"], results, names[1], names[0],
                                  file_config["counts_keys"])
@@ -1002,9 +1003,9 @@ def run_receive(args: argparse.Namespace, config: dict[str, Any], timer: util.St
              sum(p.kind == "warning" for p in results.problems))
 
     with timer.step("sources"):
-        sa98, sa98_name, first_line = read_sa98(config, period)
+        sa98, sa98_name, first_line, county_region = read_sources(config, period)
         episodes, episode_problems = check_episodes(sa98, sa98_name, first_line)
-        regions = build_regions(read_county_region(config))
+        regions = build_regions(county_region)
     inputs = {names[0]: util.sha256_bytes(results_bytes), names[1]: util.sha256_bytes(counts_bytes),
               sa98_name: frame_checksum(sa98)}
     manifest.update(inputs=inputs, results_lines=results.data_lines, episodes=len(sa98))
