@@ -186,7 +186,7 @@ def parse_results(data: bytes, file_name: str, file_config: dict[str, Any], toda
     raw_pids: set[str] = set()
     first_line_of_nic: dict[str, int] = {}
     fault_pids: set[int] = set()
-    date_format = file_config["date_format"]
+    parse_date = DateParser(file_config["date_format"])
     for index in data_line_numbers:
         line_number = index + 1
         fields = [f.strip() for f in lines[index].split(delimiter)]
@@ -198,7 +198,7 @@ def parse_results(data: bytes, file_name: str, file_config: dict[str, Any], toda
             _note_fault_pid(fields, position, fault_pids)
             continue
         values = {name: fields[position[name]] for name in wanted}
-        record, reason, warnings = check_result_row(values, date_format, today)
+        record, reason, warnings = check_result_row(values, parse_date, today)
         nic = values["NIC"]
         if NIC_PATTERN.match(nic):
             if nic in first_line_of_nic:
@@ -247,7 +247,20 @@ def check_results_header(header: list[str], wanted: list[str], file_name: str, l
                                   f"line {line}")
 
 
-def check_result_row(values: dict[str, str], date_format: str, today: dt.date
+class DateParser:
+    """parse_partner_date with a memory: a results file repeats a few thousand dates."""
+
+    def __init__(self, date_format: str) -> None:
+        self.date_format = date_format
+        self.seen: dict[str, dt.date | None] = {}
+
+    def __call__(self, text: str) -> dt.date | None:
+        if text not in self.seen:
+            self.seen[text] = parse_partner_date(text, self.date_format)
+        return self.seen[text]
+
+
+def check_result_row(values: dict[str, str], parse_date: DateParser, today: dt.date
                      ) -> tuple[dict[str, Any], str | None, list[str]]:
     """Check one row: (record, reason it is left out or None, warnings for blanked fields)."""
     record: dict[str, Any] = dict(values)
@@ -258,7 +271,7 @@ def check_result_row(values: dict[str, str], date_format: str, today: dt.date
     if not NIC_PATTERN.match(values["NIC"]):
         return record, "column NIC: missing or not M followed by 9 digits", []
     for column in ("ENTRY_DATE", "DLC"):
-        parsed = parse_partner_date(values[column], date_format)
+        parsed = parse_date(values[column])
         if parsed is None:
             return record, f"column {column}: missing or not a real date", []
         if parsed > today:
@@ -276,7 +289,7 @@ def check_result_row(values: dict[str, str], date_format: str, today: dt.date
         record["ORI"] = ""
     for column in ("DOB", "CLEAR_DATE"):
         text = values[column]
-        parsed = parse_partner_date(text, date_format) if text else None
+        parsed = parse_date(text) if text else None
         if text and parsed is None:
             warnings.append(f"column {column}: not a real date; blanked")
         record[column] = parsed
@@ -872,7 +885,12 @@ def read_sa98_extract(config: dict[str, Any], from_date: dt.date, to_date: dt.da
 
 
 def frame_checksum(frame: Any) -> str:
-    return util.sha256_bytes(frame.to_csv(index=False).encode("utf-8"))
+    """SHA-256 over the column names and pandas' row hashes (fixed key, so stable across runs):
+    the same query result gives the same checksum, for the idempotency check."""
+    import pandas as pd
+
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return util.sha256_bytes("|".join(map(str, frame.columns)).encode("utf-8") + rows)
 
 
 # ---------------------------------------------------------------------------
