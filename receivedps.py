@@ -67,8 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--period", metavar="FY2025Q3",
                         help="the period of the latest upload (default), or an earlier period "
                              "that was answered before, to regenerate its reports from the archive")
-    parser.add_argument("--as-of", metavar="YYYY-MM-DD",
-                        help="run as if today were this date (default: today in run.time_zone)")
     parser.add_argument("--no-wait", action="store_true",
                         help="look for the answer once (two looks settle_seconds apart); exit 3 "
                              "when it is not there yet")
@@ -77,12 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry-run", action="store_true",
                         help="fetch and write the reports to the outbox only: leave the remote "
                              "files, deliver nothing, mail nothing")
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="config file (default: dps_config.yml beside this script)")
-    parser.add_argument("--status", action="store_true",
-                        help="print the recent send and receive runs and exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug lines on stderr too")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {util.__version__}")
+    util.add_common_options(parser)
     return parser
 
 

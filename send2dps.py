@@ -54,19 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--period", metavar="FY2025Q3",
                         help="fiscal quarter to send (default: the quarter containing the run "
                              "date minus run.close_lag_days)")
-    parser.add_argument("--as-of", metavar="YYYY-MM-DD",
-                        help="run as if today were this date (default: today in run.time_zone)")
     parser.add_argument("--dry-run", action="store_true",
                         help="write the files to the outbox but connect nowhere and upload nothing")
     parser.add_argument("--force", action="store_true",
                         help="upload even when the file is identical to the last upload, fails "
                              "the sanity limits, or an earlier upload is still unanswered")
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="config file (default: dps_config.yml beside this script)")
-    parser.add_argument("--status", action="store_true",
-                        help="print the recent send and receive runs and exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug lines on stderr too")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {util.__version__}")
+    util.add_common_options(parser)
     return parser
 
 

@@ -771,6 +771,19 @@ def set_private_umask() -> None:
     os.umask(0o077)
 
 
+def add_common_options(parser: Any) -> None:
+    """The options both scripts share: --as-of, --config, --status, -v, --version."""
+    parser.add_argument("--as-of", metavar="YYYY-MM-DD",
+                        help="run as if today were this date (default: today in run.time_zone)")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="config file (default: dps_config.yml beside this script)")
+    parser.add_argument("--status", action="store_true",
+                        help="print the recent send and receive runs (with --period, where that "
+                             "period stands) and exit; exit 1 if the latest run of a step failed")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug lines on stderr too")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
 def run_command(step: str, args: Any, script_file: str,
                 body: Callable[[dict[str, Any], StepTimer], int]) -> int:
     """What main() does for either script once the arguments are parsed: load the config (an
