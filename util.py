@@ -23,6 +23,7 @@ import signal
 import smtplib
 import socket
 import ssl
+import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -881,7 +882,7 @@ def remove_expired_files(config: dict[str, Any]) -> None:
 def _fail(step: str, run_id: str, config: dict[str, Any], timer: StepTimer, message: str,
           code: int, alert: bool) -> int:
     """Record the failure, alert, and log the one-line reason last, so it closes stderr."""
-    log.debug("traceback of the failure", exc_info=True)
+    log.debug("traceback of the failure:\n%s", safe_traceback(sys.exc_info()[1]))
     outcome = "failed"
     if code == EXIT_NOT_READY:
         outcome = "wait expired" if alert else "not ready"
@@ -900,6 +901,28 @@ def _fail(step: str, run_id: str, config: dict[str, Any], timer: StepTimer, mess
     else:
         log.error("%s", message)
     return code
+
+
+def safe_traceback(exc: BaseException | None) -> str:
+    """A traceback for the log file with frames and exception types only.
+
+    Messages of other libraries' exceptions may quote a field value (a name in a parse error,
+    say); only this product's own messages, which never carry values, are kept.
+    """
+    import traceback
+
+    lines: list[str] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        message = str(exc) if isinstance(exc, DpsError) else "(message withheld: it may quote data)"
+        frames = traceback.extract_tb(exc.__traceback__)
+        lines += [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in frames]
+        lines.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {message}")
+        exc = exc.__cause__ or exc.__context__
+        if exc is not None:
+            lines.append("caused by:")
+    return "\n".join(lines)
 
 
 def rerun_command(config: dict[str, Any], step: str, period: str) -> str:

@@ -210,3 +210,18 @@ def test_every_flag_in_help_is_documented_in_the_readme(parser):
              if option.startswith("--")]
     assert "--period" in flags
     assert [flag for flag in flags if f"`{flag}" not in readme] == []
+
+
+@pytest.mark.reliability("security")
+def test_tracebacks_in_the_log_withhold_other_libraries_messages():
+    try:
+        try:
+            int("PEÑA 20090401")
+        except ValueError as cause:
+            raise util.InputError("End_txt_file.txt: a value cannot be written (row 3)") from cause
+    except util.InputError as exc:
+        text = util.safe_traceback(exc)
+    assert "PEÑA" not in text and "20090401" not in text
+    assert "util.InputError: End_txt_file.txt: a value cannot be written (row 3)" in text
+    assert "builtins.ValueError: (message withheld: it may quote data)" in text
+    assert 'test_operations.py", line' in text
