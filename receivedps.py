@@ -33,7 +33,6 @@ STEP = "receive"
 SA98_COLUMNS = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_DATE",
                 "RETURN_DATE", "COUNTY_CODE"]
 COUNTY_COLUMNS = ["COUNTY_CODE", "COUNTY_NAME", "REGION", "REGION_NAME"]
-REQUIRED_RESULT_FIELDS = ["PID", "NIC", "ENTRY_DATE", "DLC"]
 MAX_COUNTS_BYTES = 100_000   # three KEY|VALUE lines; anything this big is not a counts file
 MKE_CODES = {"EMD", "EME", "EMI", "EMJ", "EMV", "EMO"}
 NIC_PATTERN = re.compile(r"^M[0-9]{9}$")

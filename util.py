@@ -21,7 +21,6 @@ import re
 import secrets
 import signal
 import smtplib
-import socket
 import ssl
 import sys
 import time
@@ -1012,10 +1011,6 @@ def database_reason(exc: BaseException) -> str:
     return text or type(cause).__name__
 
 
-def sqlite_url_for(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 def read_sql_file(sql_folder: Path, name: str) -> str:
     path = sql_folder / f"{name}.sql"
     try:
@@ -1580,14 +1575,3 @@ def ping_health(health_config: dict[str, Any], event: str, run_id: str) -> None:
             pass
     except (OSError, ValueError) as exc:
         log.warning("health ping %s failed (%s); the run goes on", event, type(exc).__name__)
-
-
-def wait_for_port(host: str, port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False

@@ -51,7 +51,6 @@ DEFAULT_OUT = REPO / "bench" / "results" / "latest.json"
 AS_OF = "2025-06-20"            # the demo's run date: period FY2025Q3, output fixed
 MIB = 1 << 20
 GIB = 1 << 30
-FOLDERS = ("outbox", "staging", "archive", "state", "logs", "share")
 SFTP = shutil.which("sftp") or "/usr/bin/sftp"
 
 # Targets of issue 5.
@@ -283,16 +282,11 @@ class Workspace:
 def exchange_settings(root: Path, db_path: Path, servers: Servers, prefix: str,
                       poll: float, settle: float) -> dict[str, Any]:
     """The shipped config with this workspace's database, server, folders and polling
-    (written the way tests/conftest.py's base_settings writes it)."""
-    server = servers.sftp
-    settings = yaml.safe_load((REPO / "dps_config.yml").read_text(encoding="utf-8"))
-    settings["database"] = {"url": f"sqlite:///{db_path}", "sql_folder": str(REPO / "sql")}
-    settings["sftp"].update(
-        host=server.host, port=server.port, username=server.username,
-        key_file=str(server.client_key), known_hosts_file=str(server.known_hosts),
-        upload_folder=f"{prefix}/FROM_DFPS", answer_folder=f"{prefix}/TO_DFPS",
-        processed_folder=f"{prefix}/TO_DFPS/processed", retries=1, retry_backoff_seconds=0.5)
-    settings["folders"] = {name: str(root / name) for name in FOLDERS}
+    (demo.local_sftp.settings_for_local_server, as the tests use it)."""
+    from demo.local_sftp import settings_for_local_server
+
+    settings = settings_for_local_server(servers.sftp, root, db_path, prefix)
+    settings["sftp"].update(retries=1, retry_backoff_seconds=0.5)
     settings["receive"] = {"poll_seconds": poll, "settle_seconds": settle,
                            "max_wait_hours": 0.1}
     if servers.mail_port:

@@ -78,6 +78,26 @@ _T = TypeVar("_T")
 # --------------------------------------------------------------------------- ports
 
 
+def settings_for_local_server(server: LocalSftpServer, root: Path, db_path: Path,
+                              remote_prefix: str) -> dict[str, Any]:
+    """The shipped dps_config.yml pointed at this server, a SQLite file and folders under root,
+    with its remote folders under remote_prefix (tests and the benchmark share one server).
+    Callers then set their own timeouts and polling."""
+    import yaml
+
+    settings = yaml.safe_load((_PROJECT_ROOT / "dps_config.yml").read_text(encoding="utf-8"))
+    settings["database"] = {"url": f"sqlite:///{db_path}",
+                            "sql_folder": str(_PROJECT_ROOT / "sql")}
+    settings["sftp"].update(
+        host=server.host, port=server.port, username=server.username,
+        key_file=str(server.client_key), known_hosts_file=str(server.known_hosts),
+        upload_folder=f"{remote_prefix}/FROM_DFPS", answer_folder=f"{remote_prefix}/TO_DFPS",
+        processed_folder=f"{remote_prefix}/TO_DFPS/processed")
+    settings["folders"] = {name: str(root / name) for name in
+                           ("outbox", "staging", "archive", "state", "logs", "share")}
+    return settings
+
+
 def find_free_port(host: str = HOST) -> int:
     """Return a TCP port on ``host`` that nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:

@@ -21,7 +21,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from demo.local_sftp import LocalSftpServer, find_free_port, start_local_sftp_server  # noqa: E402
+from demo.local_sftp import (  # noqa: E402
+    LocalSftpServer,
+    find_free_port,
+    settings_for_local_server,
+    start_local_sftp_server,
+)
 from tests.scenario import build_scenario_db  # noqa: E402
 
 
@@ -136,17 +141,10 @@ class Workspace:
 
 def base_settings(root: Path, db_path: Path, server: LocalSftpServer, prefix: str
                   ) -> dict[str, Any]:
-    shipped = yaml.safe_load((REPO / "dps_config.yml").read_text(encoding="utf-8"))
-    shipped["database"] = {"url": f"sqlite:///{db_path}", "sql_folder": str(REPO / "sql")}
-    shipped["sftp"].update(
-        host=server.host, port=server.port, username=server.username,
-        key_file=str(server.client_key), known_hosts_file=str(server.known_hosts),
-        upload_folder=f"{prefix}/FROM_DFPS", answer_folder=f"{prefix}/TO_DFPS",
-        processed_folder=f"{prefix}/TO_DFPS/processed", retries=1, retry_backoff_seconds=0.1,
-        connect_timeout_seconds=5, banner_timeout_seconds=5, auth_timeout_seconds=5,
-        channel_timeout_seconds=10)
-    shipped["folders"] = {name: str(root / name) for name in
-                          ("outbox", "staging", "archive", "state", "logs", "share")}
+    shipped = settings_for_local_server(server, root, db_path, prefix)
+    shipped["sftp"].update(retries=1, retry_backoff_seconds=0.1, connect_timeout_seconds=5,
+                           banner_timeout_seconds=5, auth_timeout_seconds=5,
+                           channel_timeout_seconds=10)
     shipped["receive"] = {"poll_seconds": 0.2, "settle_seconds": 0.2, "max_wait_hours": 0.002}
     return shipped
 
