@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Step 1 of the DFPS -> DPS exchange: query IMPACT, write the DPS file, upload it.
 
-    python send2dps.py                      # the default period (see --help)
-    python send2dps.py --period FY2025Q3    # a chosen quarter
-    python send2dps.py --dry-run            # write the files, connect nowhere
+    .venv/bin/python send2dps.py                      # the default period (see --help)
+    .venv/bin/python send2dps.py --period FY2025Q3    # a chosen quarter
+    .venv/bin/python send2dps.py --dry-run            # write the files, connect nowhere
 
-Writes End_txt_file.txt (for DPS) and end_export.xlsx (for reference) to the outbox,
-uploads the text file over SFTP with a pinned host key, archives both and records the run
-in a JSON manifest. The rules come from the data contract, sections 1-3.
+The steps, in the order `run_send` takes them: query IMPACT -> wrangle -> write the DPS text
+file -> write end_export.xlsx -> decide whether to upload -> upload -> archive -> record the
+run. The rules themselves (docs/data-contract.md §1-§3) live in exchange/wrangle.py.
 """
 
 from __future__ import annotations
@@ -15,36 +15,268 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import util
+try:
+    import util
+except ModuleNotFoundError as missing:   # started outside the project's .venv
+    raise SystemExit(f"send2dps.py: error: Python module {missing.name!r} is missing; set up "
+                     f"the project's environment with 'bash demo/setup_venv.sh' and run "
+                     f"'.venv/bin/python send2dps.py' or 'run_send.sh'") from None
 
 log = logging.getLogger("send2dps")
 
 STEP = "send"
-QUERY_COLUMNS = ["PID", "LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX", "DOB", "SEX",
-                 "RACE_ETHNICITY", "REMOVAL_ID", "REMOVAL_DATE", "COUNTY_CODE"]
-NAME_COLUMNS = ["LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX"]
 
-# Letters that Unicode does not decompose into a base letter plus a mark (contract §3).
-NAME_REPLACEMENTS = str.maketrans({
-    "ß": "SS", "Ø": "O", "ø": "O", "Ł": "L", "ł": "L", "Đ": "D", "đ": "D",
-    "Æ": "AE", "æ": "AE", "Œ": "OE", "œ": "OE",
-    "\u2019": "'", "\u2018": "'", "\u02bc": "'", "\t": " ", "\u00a0": " ",
-})
-NAME_TRIM = " -'"
+
+@dataclass(frozen=True)
+class SendOptions:
+    """What this run was asked to do, checked before the run starts."""
+
+    period: util.Period
+    today: dt.date
+    dry_run: bool
+    force: bool
+
+
+@dataclass(frozen=True)
+class SentFiles:
+    """The files this run wrote to the outbox, and the text file's checksum."""
+
+    text: Path
+    export: Path
+    index: Path
+    sha256: str
+
+    def all(self) -> list[Path]:
+        return [self.text, self.export, self.index]
 
 
 # ---------------------------------------------------------------------------
-# Arguments
+# The run, step by step
+# ---------------------------------------------------------------------------
+
+
+def run_send(config: util.Config, record: util.RunRecord, options: SendOptions) -> int:
+    """The send step, in the order it happens."""
+    start_record(record, options)
+    children = query_impact(config, record, options.period)              # database
+    wrangled = wrangle_children(config, record, children, options.today)
+    files = write_dps_text_file(config, record, wrangled)                # outbox
+    write_export_workbook(config, record, wrangled, files, options)      # outbox
+    not_uploading = decide_whether_to_upload(config, record, files, options)
+    if not_uploading:                                    # dry run, or the same file as before
+        return record.finish(util.EXIT_OK, not_uploading)
+    upload_to_dps(config, record, files)                                 # SFTP
+    archive_sent_files(config, record, files, options.period)            # archive
+    return record.finish(util.EXIT_OK)
+
+
+def start_record(record: util.RunRecord, options: SendOptions) -> None:
+    period = options.period
+    record.update(period=period.label, run_date=options.today.isoformat(),
+                  dry_run=options.dry_run, force=options.force)
+    record.save()
+    log.info("send %s (%s to %s), run date %s", period.label, period.start, period.end,
+             options.today)
+
+
+def query_impact(config: util.Config, record: util.RunRecord, period: util.Period) -> Any:
+    """The children in conservatorship during the period: one row per removal."""
+    with record.step("query"):
+        engine = util.open_configured_database(config.database)
+        try:
+            return util.run_query(engine, config.database.sql_folder, "send_children",
+                                  {"period_start": period.start,
+                                   "period_end_next": period.end + dt.timedelta(days=1)},
+                                  util.QUERY_COLUMNS)
+        finally:
+            engine.dispose()
+
+
+def wrangle_children(config: util.Config, record: util.RunRecord, children: Any,
+                     today: dt.date) -> util.Wrangled:
+    """One row per child, cleaned for DPS; the rows that cannot be sent, with reasons."""
+    with record.step("wrangle"):
+        wrangled = util.wrangle(children, today, config.race_mapping,
+                                config.dps_file.name_max_lengths)
+    sent, excluded = len(wrangled.sent), len(wrangled.excluded)
+    record.update(rows_queried=len(children), rows_sent=sent, rows_excluded=excluded,
+                  names_cut=wrangled.names_cut, summary=f"{sent} sent, {excluded} excluded")
+    log.info("%d removal rows -> %d children sent, %d excluded; names cut to length: %s",
+             len(children), sent, excluded, wrangled.names_cut)
+    return wrangled
+
+
+def write_dps_text_file(config: util.Config, record: util.RunRecord,
+                        wrangled: util.Wrangled) -> SentFiles:
+    """End_txt_file.txt for DPS, and sent_index.csv (PID -> county) for the receive step."""
+    outbox = config.folders.outbox / STEP
+    with record.step("text_file"):
+        data = util.render_dps_text(wrangled.sent, config.dps_file)
+        text_path = outbox / config.dps_file.send_name
+        util.atomic_write_bytes(text_path, data)
+        index_path = outbox / "sent_index.csv"
+        util.atomic_write_bytes(index_path, util.sent_index_csv(wrangled.sent))
+    files = SentFiles(text_path, outbox / config.dps_file.export_name, index_path,
+                      util.sha256_bytes(data))
+    record.update(file=str(text_path), sha256=files.sha256, bytes=len(data), where=str(text_path))
+    log.info("wrote %s: %d data lines, %d bytes, sha256 %s", text_path, len(wrangled.sent),
+             len(data), files.sha256)
+    return files
+
+
+def write_export_workbook(config: util.Config, record: util.RunRecord, wrangled: util.Wrangled,
+                          files: SentFiles, options: SendOptions) -> None:
+    """end_export.xlsx: the Sent and Excluded rows and an About sheet, for reference."""
+    period = options.period
+    about = [["period", period.label], ["period start", period.start],
+             ["period end", period.end], ["run id", record.run_id], ["run date", options.today],
+             ["rows sent", len(wrangled.sent)], ["rows excluded", len(wrangled.excluded)],
+             ["SHA-256 of " + files.text.name, files.sha256],
+             ["generated at", util.local_now(config.run.time_zone)]]
+    sent, excluded = util.export_view(wrangled.sent), util.export_view(wrangled.excluded)
+    with record.step("workbook"):
+        util.write_workbook(files.export, [
+            util.Sheet("Sent", list(sent.columns), util.frame_rows(sent)),
+            util.Sheet("Excluded", list(excluded.columns), util.frame_rows(excluded)),
+            util.Sheet("About", ["ITEM", "VALUE"], about),
+        ], config.reports.max_rows_per_sheet)
+    log.info("wrote %s", files.export)
+
+
+def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files: SentFiles,
+                             options: SendOptions) -> str:
+    """'' to upload; else the outcome of not uploading (dry run, identical file). Refuses a
+    file outside the sanity limits, and a second exchange while one is in flight."""
+    state_dir = config.folders.state
+    previous = util.last_upload_for_period(state_dir, options.period.label)
+    rows = record.manifest["rows_sent"]
+    if not options.force:
+        util.check_sanity(rows, previous["rows_sent"] if previous else None,
+                          config.sanity.min_rows, config.sanity.max_change_pct, files.text.name)
+    if options.dry_run:
+        log.info("dry run: files written to %s; nothing uploaded, nothing archived",
+                 files.text.parent)
+        return util.DRY_RUN
+    if not options.force and previous and previous.get("sha256") == files.sha256:
+        record.update(same_as_run=previous["run_id"])
+        log.info("identical to upload %s for %s; not uploaded again (use --force to resend)",
+                 previous["run_id"], options.period.label)
+        complete_missing_archive(config, previous, files, options.period)
+        return util.SKIPPED_IDENTICAL
+    if not options.force:
+        refuse_while_in_flight(config)
+    interrupted = interrupted_upload(state_dir, options.period, files.sha256, record.run_id)
+    if interrupted:
+        record.update(resumes_run=interrupted["run_id"])
+    return ""
+
+
+def upload_to_dps(config: util.Config, record: util.RunRecord, files: SentFiles) -> None:
+    """Upload the text file. After an interrupted upload, the file on the server is compared
+    with ours first (size, then SHA-256 of its content): the same file is not sent again."""
+    sftp = config.sftp
+    with record.step("upload"), util.connect_sftp(sftp) as session:
+        remote = None
+        if record.manifest.get("resumes_run"):
+            remote = same_file_on_server(session, sftp.upload_folder, files)
+        transferred = remote is None
+        if remote is None:
+            remote = session.upload(files.text, sftp.upload_folder, files.text.name)
+        record.update(outcome=util.UPLOADED, remote_path=remote.path, remote_size=remote.size,
+                      remote_mtime=remote.mtime, upload_transferred=transferred,
+                      uploaded_at=dt.datetime.now(dt.UTC).isoformat(), where=remote.path)
+    log.info("uploaded %s (%d bytes) to %s; server mtime %d", files.text.name, remote.size,
+             remote.path, remote.mtime)
+
+
+def archive_sent_files(config: util.Config, record: util.RunRecord, files: SentFiles,
+                       period: util.Period) -> None:
+    with record.step("archive"):
+        record.update(archived=archive_copies(config, period, record.run_id, files))
+    log.info("archived to %s", Path(record.manifest["archived"][0]).parent)
+
+
+# ---------------------------------------------------------------------------
+# What the steps use: earlier runs, the archive, the server
+# ---------------------------------------------------------------------------
+
+
+def archive_copies(config: util.Config, period: util.Period, run_id: str,
+                   files: SentFiles) -> list[str]:
+    folder = config.folders.archive / STEP / period.file_label
+    return [str(util.archive_file(path, folder, run_id)) for path in files.all()]
+
+
+def complete_missing_archive(config: util.Config, upload: dict[str, Any], files: SentFiles,
+                             period: util.Period) -> None:
+    """An upload killed before its archive step: archive the identical files under that
+    upload's run id and record it in that upload's manifest."""
+    if upload.get("archived"):
+        return
+    upload["archived"] = archive_copies(config, period, upload["run_id"], files)
+    upload.setdefault("steps", {})["archive"] = {"status": "done", "completed_by_later_run": True}
+    util.write_manifest(config.folders.state, upload)
+    log.info("archived the files of upload %s, which was interrupted before its archive step",
+             upload["run_id"])
+
+
+def refuse_while_in_flight(config: util.Config) -> None:
+    """One exchange at a time: the latest upload, unanswered and younger than the receive's
+    maximum wait, blocks a new one (--force overrides)."""
+    latest = util.latest_upload(config.folders.state)
+    if latest is None or latest["run_id"] in util.answered_send_runs(config.folders.state):
+        return
+    age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(latest["uploaded_at"])
+    if age <= dt.timedelta(hours=config.receive.max_wait_hours):
+        raise util.RunStateError(
+            f"upload {latest['run_id']} ({latest['period']}) at {latest['uploaded_at']} is "
+            f"still unanswered; one exchange at a time (use --force to send anyway)")
+
+
+def interrupted_upload(state_dir: Path, period: util.Period, checksum: str, run_id: str
+                       ) -> dict[str, Any] | None:
+    """The latest earlier send of this period when it began uploading this same file but
+    never recorded the outcome (killed, or the connection broke)."""
+    runs = [m for m in util.read_manifests(state_dir, STEP)
+            if m.get("period") == period.label and m.get("run_id") != run_id]
+    latest = runs[-1] if runs else {}
+    began = "upload" in latest.get("steps", {})
+    if began and latest.get("outcome") != util.UPLOADED and latest.get("sha256") == checksum:
+        return latest
+    return None
+
+
+def same_file_on_server(session: util.SftpSession, folder: str,
+                        files: SentFiles) -> util.RemoteFile | None:
+    """The file on the server when it is ours to the byte (size, then SHA-256)."""
+    remote = session.stat_file(util.join_remote(folder, files.text.name))
+    if remote and remote.size == files.text.stat().st_size \
+            and util.sha256_bytes(session.read_bytes(remote.path)) == files.sha256:
+        log.info("%s on the server is identical to ours (size and SHA-256): not uploaded "
+                 "again", remote.path)
+        return remote
+    return None
+
+
+def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
+    """For the failure alert: whether the file reached DPS, and where our copies are."""
+    uploaded = "the file WAS uploaded (see the manifest)" \
+        if manifest.get("outcome") == util.UPLOADED else "nothing was uploaded"
+    return (f"{uploaded}; the files written are in {config.folders.outbox / STEP}; "
+            f"earlier uploads stay in {config.folders.archive / STEP}")
+
+
+# ---------------------------------------------------------------------------
+# Command line
 # ---------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = util.OneLineParser(
         prog="send2dps.py",
         description="Query IMPACT for the children in conservatorship during a fiscal quarter, "
                     "write End_txt_file.txt and end_export.xlsx, and upload the text file to "
@@ -52,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok (uploaded, identical file skipped, or dry run); 1 failed; "
                "2 usage or config error; 75 another send run holds the lock.")
     parser.add_argument("--period", metavar="FY2025Q3",
-                        help="fiscal quarter to send (default: the quarter containing the run "
-                             "date minus run.close_lag_days)")
+                        help="fiscal quarter to send, e.g. FY2025Q3 or FY2025_Q3 (any case; "
+                             "default: the quarter containing the run date minus "
+                             "run.close_lag_days)")
     parser.add_argument("--dry-run", action="store_true",
                         help="write the files to the outbox but connect nowhere and upload nothing")
     parser.add_argument("--force", action="store_true",
@@ -63,14 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# ---------------------------------------------------------------------------
-# Pure logic: period, wrangling, the DPS file, sanity limits (contract §1, §3)
-# ---------------------------------------------------------------------------
-
-
 def choose_period(period_text: str | None, today: dt.date, close_lag_days: int) -> util.Period:
     """The --period given, else the quarter containing (today - close_lag_days)."""
-    if period_text:
+    if period_text is not None:
         period = util.parse_period(period_text)
     else:
         period = util.period_containing(today - dt.timedelta(days=close_lag_days))
@@ -78,373 +306,29 @@ def choose_period(period_text: str | None, today: dt.date, close_lag_days: int) 
     return period
 
 
-def clean_name(value: Any) -> str:
-    """DPS-safe name: ASCII letters, space, hyphen and apostrophe, upper case (contract §3)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    text = unicodedata.normalize("NFKD", str(value))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = text.translate(NAME_REPLACEMENTS).upper()
-    text = "".join(ch for ch in text if ("A" <= ch <= "Z") or ch in " -'")
-    return " ".join(text.split()).strip(NAME_TRIM)
-
-
-def cut_name(name: str, max_length: int) -> tuple[str, bool]:
-    """Cut a cleaned name to max_length and trim again; says whether it was cut."""
-    if len(name) <= max_length:
-        return name, False
-    return name[:max_length].strip(NAME_TRIM), True
-
-
-def clean_name_column(values: Any, max_length: int) -> tuple[Any, int]:
-    """Clean a Series of names; returns the cleaned Series and how many were cut."""
-    cleaned = {}
-    cut_count = 0
-    for raw in values.unique():
-        cleaned[raw] = cut_name(clean_name(raw), max_length)
-    result = values.map(lambda raw: cleaned[raw][0])
-    cut_count = int(values.map(lambda raw: cleaned[raw][1]).sum())
-    return result.astype(object), cut_count
-
-
-def sex_code(value: Any) -> str:
-    text = str(value).strip().upper() if value is not None else ""
-    return {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}.get(text, "U")
-
-
-def race_codes(values: Any, race_mapping: dict[str, str]) -> Any:
-    """NCIC race codes from DFPS labels (any case, spaces trimmed); anything unmapped is U."""
-    lookup = {label.strip().lower(): code for label, code in race_mapping.items()}
-    codes = {raw: lookup.get(str(raw).strip().lower() if raw is not None else "", "U")
-             for raw in values.unique()}
-    return values.map(codes).fillna("U")
-
-
-def pick_latest_removal(children: Any) -> Any:
-    """One row per PID: the removal with the latest REMOVAL_DATE (ties: highest REMOVAL_ID)."""
-    ordered = children.sort_values(["PID", "REMOVAL_DATE", "REMOVAL_ID"],
-                                   na_position="first", kind="mergesort")
-    return ordered.drop_duplicates("PID", keep="last").reset_index(drop=True)
-
-
-@dataclass
-class Wrangled:
-    sent: Any       # DataFrame: the rows of End_txt_file.txt plus COUNTY_CODE, REMOVAL_DATE
-    excluded: Any             # DataFrame: rows not sent, with REASONS
-    names_cut: dict[str, int] = field(default_factory=dict)
-
-
-def wrangle(children: Any, today: dt.date, race_mapping: dict[str, str],
-            max_lengths: dict[str, int]) -> Wrangled:
-    """Apply every rule of contract §3 to the send_children rows."""
-    import pandas as pd
-
-    frame = children.copy()
-    frame["PID"] = pd.to_numeric(frame["PID"], errors="coerce")
-    if frame["PID"].isna().any():
-        raise util.InputError(f"query send_children: {int(frame['PID'].isna().sum())} row(s) "
-                              f"have no numeric PID")
-    frame["PID"] = frame["PID"].astype("int64")
-    frame["REMOVAL_DATE"] = util.plain_dates(frame["REMOVAL_DATE"])
-    frame["REMOVAL_ID"] = pd.to_numeric(frame["REMOVAL_ID"], errors="coerce")
-    frame = pick_latest_removal(frame)
-
-    names_cut = {}
-    for column in NAME_COLUMNS:
-        frame[column], names_cut[column] = clean_name_column(frame[column], max_lengths[column])
-    dob = util.plain_dates(frame["DOB"])
-    usable_dob = dob.notna() & (dob <= pd.Timestamp(today))
-    frame["DOB"] = dob.dt.strftime("%Y%m%d").where(usable_dob, "")
-    frame["SEX"] = frame["SEX"].map(sex_code)
-    frame["RACE"] = race_codes(frame["RACE_ETHNICITY"], race_mapping)
-    frame["COUNTY_CODE"] = pd.to_numeric(frame["COUNTY_CODE"], errors="coerce").astype("Int64")
-
-    reasons = exclusion_reasons(usable_dob, frame["LAST_NAME"] != "", frame["FIRST_NAME"] != "")
-    keep = reasons == ""
-    columns = ["PID", *NAME_COLUMNS, "DOB", "SEX", "RACE", "COUNTY_CODE", "REMOVAL_DATE"]
-    sent = frame.loc[keep, columns].sort_values("PID").reset_index(drop=True)
-    excluded = frame.loc[~keep, columns].assign(REASONS=reasons[~keep])
-    excluded = excluded.sort_values("PID").reset_index(drop=True)
-    return Wrangled(sent=sent, excluded=excluded, names_cut=names_cut)
-
-
-def exclusion_reasons(has_dob: Any, has_last: Any, has_first: Any) -> Any:
-    """'; '-joined reasons in the order DOB, last name, first name ('' = the row is sent)."""
-    import pandas as pd
-
-    checks = [(has_dob.to_numpy(dtype=bool), "no usable DOB"),
-              (has_last.to_numpy(dtype=bool), "no last name"),
-              (has_first.to_numpy(dtype=bool), "no first name")]
-    reasons = pd.Series("", index=has_dob.index, dtype=object)
-    failing = ~(checks[0][0] & checks[1][0] & checks[2][0])
-    for position in failing.nonzero()[0]:   # only the few rows not sent
-        reasons.iloc[position] = "; ".join(label for ok, label in checks if not ok[position])
-    return reasons
-
-
-def output_columns(configured: list[Any]) -> list[tuple[str, str]]:
-    """(contract field, header name) pairs; an item may be 'PID' or {'PID': 'PERSON_ID'}."""
-    pairs = []
-    for item in configured:
-        if isinstance(item, dict) and len(item) == 1:
-            (source, header), = item.items()
-            pairs.append((str(source), str(header)))
-        else:
-            pairs.append((str(item), str(item)))
-    return pairs
-
-
-def render_dps_text(sent: Any, file_config: dict[str, Any]) -> bytes:
-    """End_txt_file.txt as bytes: header, one line per PID, a final line end."""
-    columns = output_columns(file_config["columns"])
-    delimiter, line_end = file_config["delimiter"], file_config["line_ending"]
-    unknown = [source for source, _ in columns if source not in sent.columns]
-    if unknown:
-        raise util.ConfigError(f"dps_file.columns: unknown column {unknown[0]}")
-    table = sent[[source for source, _ in columns]].astype(str)
-    lines = [delimiter.join(header for _, header in columns)]
-    lines.extend(delimiter.join(values) for values in table.itertuples(index=False, name=None))
-    text = line_end.join(lines) + line_end
-    try:
-        return text.encode(file_config["encoding"])
-    except UnicodeEncodeError as exc:
-        raise util.InputError(f"{file_config['send_name']}: a value cannot be written as "
-                              f"{file_config['encoding']} (row {text[:exc.start].count(line_end)})"
-                              ) from exc
-
-
-def sent_index_csv(sent: Any) -> bytes:
-    """PID -> COUNTY_CODE of the rows sent: the receive step's region lookup for DPS rows."""
-    return sent[["PID", "COUNTY_CODE"]].to_csv(index=False, lineterminator="\n").encode("ascii")
-
-
-def check_sanity(rows: int, last_rows: int | None, min_rows: int, max_change_pct: float,
-                 file_name: str) -> None:
-    """Refuse a file too small, or too different from the last upload for the period."""
-    if rows < min_rows:
-        raise util.InputError(f"{file_name}: {rows} rows, fewer than sanity.min_rows={min_rows}; "
-                              f"nothing uploaded (use --force to send anyway)")
-    if last_rows:
-        change = abs(rows - last_rows) / last_rows * 100
-        if change > max_change_pct:
-            raise util.InputError(
-                f"{file_name}: {rows} rows vs {last_rows} in the last upload for the period "
-                f"({change:.1f}% change > sanity.max_change_pct={max_change_pct:g}); "
-                f"nothing uploaded (use --force to send anyway)")
-
-
-# ---------------------------------------------------------------------------
-# Manifests: what earlier sends did
-# ---------------------------------------------------------------------------
-
-
-def uploads(state_dir: Path) -> list[dict[str, Any]]:
-    return [m for m in util.read_manifests(state_dir, STEP) if m.get("outcome") == "uploaded"]
-
-
-def last_upload_for_period(state_dir: Path, period: util.Period) -> dict[str, Any] | None:
-    matching = [m for m in uploads(state_dir) if m.get("period") == period.label]
-    return matching[-1] if matching else None
-
-
-def answered_send_runs(state_dir: Path) -> set[str]:
-    done = {"reported", "nothing new"}
-    return {m.get("send_run_id", "") for m in util.read_manifests(state_dir, "receive")
-            if m.get("outcome") in done}
-
-
-def interrupted_upload(state_dir: Path, period: util.Period, checksum: str, run_id: str
-                       ) -> dict[str, Any] | None:
-    """The latest earlier send of this period when it began uploading this same file but
-    never recorded the outcome (killed, or the connection broke)."""
-    runs = [m for m in util.read_manifests(state_dir, STEP)
-            if m.get("period") == period.label and m.get("run_id") != run_id]
-    if not runs:
-        return None
-    latest = runs[-1]
-    began = "upload" in latest.get("steps", {})
-    if began and latest.get("outcome") != "uploaded" and latest.get("sha256") == checksum:
-        return latest
-    return None
-
-
-def unanswered_upload_in_flight(state_dir: Path, max_wait_hours: float,
-                                now: dt.datetime) -> dict[str, Any] | None:
-    """The latest upload when it is unanswered and younger than the receive's maximum wait."""
-    all_uploads = uploads(state_dir)
-    if not all_uploads:
-        return None
-    latest = all_uploads[-1]
-    if latest["run_id"] in answered_send_runs(state_dir):
-        return None
-    uploaded_at = dt.datetime.fromisoformat(latest["uploaded_at"])
-    if now - uploaded_at > dt.timedelta(hours=max_wait_hours):
-        return None
-    return latest
-
-
-# ---------------------------------------------------------------------------
-# I/O steps
-# ---------------------------------------------------------------------------
-
-
-def query_children(config: dict[str, Any], period: util.Period) -> Any:
-    engine = util.open_configured_database(config["database"])
-    try:
-        return util.run_query(engine, config["database"]["sql_folder"], "send_children",
-                              {"period_start": period.start,
-                               "period_end_next": period.end + dt.timedelta(days=1)},
-                              QUERY_COLUMNS)
-    finally:
-        engine.dispose()
-
-
-def write_export_workbook(path: Path, wrangled: Wrangled, about: list[list[Any]],
-                          max_rows: int) -> None:
-    util.write_workbook(path, [
-        util.Sheet("Sent", list(wrangled.sent.columns), util.frame_rows(wrangled.sent)),
-        util.Sheet("Excluded", list(wrangled.excluded.columns),
-                   util.frame_rows(wrangled.excluded)),
-        util.Sheet("About", ["ITEM", "VALUE"], about),
-    ], max_rows)
-
-
-def upload_to_dps(config: dict[str, Any], text_file: Path, checksum: str,
-                  check_remote_first: bool) -> tuple[util.RemoteFile, bool]:
-    """Upload the file; returns (the remote file, whether bytes were transferred).
-
-    After an interrupted run, the file on the server is compared with ours first (size, then
-    SHA-256 of its content): when it is the same, it is not uploaded again.
-    """
-    sftp_config = config["sftp"]
-    with util.connect_sftp(sftp_config) as session:
-        if check_remote_first:
-            final = util.join_remote(sftp_config["upload_folder"], text_file.name)
-            remote = session.stat_file(final)
-            if remote and remote.size == text_file.stat().st_size \
-                    and util.sha256_bytes(session.read_bytes(final)) == checksum:
-                log.info("%s on the server is identical to ours (size and SHA-256): not "
-                         "uploaded again", remote.path)
-                return remote, False
-        remote = session.upload(text_file, sftp_config["upload_folder"], text_file.name)
-    log.info("uploaded %s (%d bytes) to %s; server mtime %d", text_file.name, remote.size,
-             remote.path, remote.mtime)
-    return remote, True
-
-
-def archive_sent_files(config: dict[str, Any], period: util.Period, run_id: str,
-                       files: list[Path]) -> list[str]:
-    folder = config["folders"]["archive"] / STEP / period.file_label
-    return [str(util.archive_file(path, folder, run_id)) for path in files]
-
-
-def complete_missing_archive(config: dict[str, Any], period: util.Period,
-                             upload: dict[str, Any], files: list[Path]) -> None:
-    """An upload killed before its archive step: archive the identical files under that
-    upload's run id and record it in that upload's manifest."""
-    if upload.get("archived"):
-        return
-    upload["archived"] = archive_sent_files(config, period, upload["run_id"], files)
-    upload.setdefault("steps", {})["archive"] = {"status": "done", "completed_by_later_run": True}
-    util.write_manifest(config["folders"]["state"], upload)
-    log.info("archived the files of upload %s, which was interrupted before its archive step",
-             upload["run_id"])
-
-
-# ---------------------------------------------------------------------------
-# The run
-# ---------------------------------------------------------------------------
-
-
-def run_send(args: argparse.Namespace, config: dict[str, Any], timer: util.StepTimer) -> int:
-    """The send step in order: period, query, wrangle, files, checks, upload, archive."""
-    folders = config["folders"]
-    state_dir = folders["state"]
-    manifest = timer.manifest
-    run_id = manifest["run_id"]
-    now = dt.datetime.now(dt.UTC)
-    today = util.run_date(config["run"]["time_zone"], args.as_of)
-    period = choose_period(args.period, today, config["run"]["close_lag_days"])
-    manifest.update(period=period.label, run_date=today.isoformat(), dry_run=args.dry_run,
-                    force=args.force)
-    timer.save()
-    log.info("send %s (%s to %s), run date %s", period.label, period.start, period.end, today)
-
-    with timer.step("query"):
-        children = query_children(config, period)
-    with timer.step("wrangle"):
-        wrangled = wrangle(children, today, config["race_mapping"],
-                           config["dps_file"]["name_max_lengths"])
-    manifest.update(rows_queried=len(children), rows_sent=len(wrangled.sent),
-                    rows_excluded=len(wrangled.excluded), names_cut=wrangled.names_cut)
-    log.info("%d removal rows -> %d children sent, %d excluded; names cut to length: %s",
-             len(children), len(wrangled.sent), len(wrangled.excluded), wrangled.names_cut)
-
-    file_config = config["dps_file"]
-    outbox = folders["outbox"] / STEP
-    text_path = outbox / file_config["send_name"]
-    export_path = outbox / file_config["export_name"]
-    index_path = outbox / "sent_index.csv"
-    with timer.step("text_file"):
-        data = render_dps_text(wrangled.sent, file_config)
-        util.atomic_write_bytes(text_path, data)
-        util.atomic_write_bytes(index_path, sent_index_csv(wrangled.sent))
-    checksum = util.sha256_bytes(data)
-    manifest.update(file=str(text_path), sha256=checksum, bytes=len(data))
-    log.info("wrote %s: %d data lines, %d bytes, sha256 %s", text_path, len(wrangled.sent),
-             len(data), checksum)
-    with timer.step("workbook"):
-        about = [["period", period.label], ["period start", period.start],
-                 ["period end", period.end], ["run id", run_id], ["run date", today],
-                 ["rows sent", len(wrangled.sent)], ["rows excluded", len(wrangled.excluded)],
-                 ["SHA-256 of " + text_path.name, checksum],
-                 ["generated at", dt.datetime.now(dt.UTC).isoformat(timespec="seconds")]]
-        write_export_workbook(export_path, wrangled, about, config["reports"]["max_rows_per_sheet"])
-    log.info("wrote %s", export_path)
-
-    previous = last_upload_for_period(state_dir, period)
-    if not args.force:
-        check_sanity(len(wrangled.sent), previous["rows_sent"] if previous else None,
-                     config["sanity"]["min_rows"], config["sanity"]["max_change_pct"],
-                     text_path.name)
-
-    if args.dry_run:
-        manifest["outcome"] = "dry run"
-        log.info("dry run: files written to %s; nothing uploaded, nothing archived", outbox)
-        return timer.finish(util.EXIT_OK)
-
-    sent_files = [text_path, export_path, index_path]
-    if not args.force and previous and previous.get("sha256") == checksum:
-        manifest.update(outcome="skipped as identical", same_as_run=previous["run_id"])
-        log.info("identical to upload %s for %s; not uploaded again (use --force to resend)",
-                 previous["run_id"], period.label)
-        complete_missing_archive(config, period, previous, sent_files)
-        return timer.finish(util.EXIT_OK)
-
-    in_flight = unanswered_upload_in_flight(state_dir, config["receive"]["max_wait_hours"], now)
-    if in_flight and not args.force:
-        raise util.DpsError(
-            f"upload {in_flight['run_id']} ({in_flight['period']}) at {in_flight['uploaded_at']} "
-            f"is still unanswered; one exchange at a time (use --force to send anyway)")
-
-    interrupted = interrupted_upload(state_dir, period, checksum, run_id)
-    if interrupted:
-        manifest["resumes_run"] = interrupted["run_id"]
-    with timer.step("upload"):
-        remote, transferred = upload_to_dps(config, text_path, checksum, bool(interrupted))
-        manifest.update(outcome="uploaded", remote_path=remote.path, remote_size=remote.size,
-                        remote_mtime=remote.mtime, upload_transferred=transferred,
-                        uploaded_at=dt.datetime.now(dt.UTC).isoformat())
-    with timer.step("archive"):
-        manifest["archived"] = archive_sent_files(config, period, run_id, sent_files)
-    log.info("archived to %s", Path(manifest["archived"][0]).parent)
-    return timer.finish(util.EXIT_OK)
+def send_options(args: argparse.Namespace, config: util.Config) -> SendOptions:
+    """The arguments, checked: a bad --period or --as-of stops here, before any run record."""
+    today = util.run_date(config.run.time_zone, args.as_of)
+    period = choose_period(args.period, today, config.run.close_lag_days)
+    return SendOptions(period, today, args.dry_run, args.force)
+
+
+def send_script() -> util.Script:
+    return util.Script(step=STEP, program="send2dps.py", script_file=__file__, kept=what_was_kept)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, load the config, answer --status, or run the send steps."""
     args = build_parser().parse_args(argv)
-    return util.run_command(STEP, args, __file__,
-                            lambda config, timer: run_send(args, config, timer))
+    try:
+        config = util.load_config(args.config or util.default_config_path(__file__),
+                                  lenient=args.status)
+        if args.status:
+            return util.print_status(config.folders.state, util.period_label(args.period))
+        options = send_options(args, config)
+    except util.DpsError as exc:
+        return util.report_error(send_script(), exc)
+    return util.run(send_script(), config, args.verbose, run_send, options)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import gc
 import json
 import logging
 import os
-import pickle
 import platform
 import resource
 import shutil
@@ -53,7 +52,7 @@ MIB = 1 << 20
 GIB = 1 << 30
 SFTP = shutil.which("sftp") or "/usr/bin/sftp"
 
-# Targets of issue 5.
+# Targets (README "Performance").
 RATIO_TARGET = 1.3              # pipeline / floor, send and receive, waiting excluded
 MEMORY_TARGET = GIB             # peak memory per process at scale >= 10
 SCALING_SLACK = 1.2             # time(scale 10) <= 1.2 x 10 x time(scale 1)
@@ -77,8 +76,6 @@ ANSWER_DELAY_SECONDS = 0.5
 # Time-to-report: the receive logs this after each look at TO_DFPS ("poll 1: waiting for ...").
 FIRST_POLL_TEXT = "poll 1:"
 FIRST_POLL_TIMEOUT_SECONDS = 60.0
-DEFAULT_POLL_SECONDS = 30.0     # used only if util.CONFIG_SCHEMA cannot be read
-DEFAULT_SETTLE_SECONDS = 10.0
 
 
 class BenchError(RuntimeError):
@@ -375,10 +372,10 @@ def prepare_answer(workspace: Workspace) -> PreparedAnswer:
     config = util.load_config(workspace.config_path)
     settings = sim.SimulatorSettings(delay_seconds=0, chunk_lines=5000, chunk_pause_seconds=0,
                                      poll_seconds=0.1)
-    upload = util.join_remote(config["sftp"]["upload_folder"], config["dps_file"]["send_name"])
+    upload = util.join_remote(config.sftp.upload_folder, config.dps_file.send_name)
     sent = sim.wait_for_upload(config, upload, 30, settings)
     answer = sim.make_answer(sent, workspace.db_path, settings, dt.date.fromisoformat(AS_OF),
-                             config["dps_file"])
+                             config.dps_file)
     return PreparedAnswer(config, settings, answer.results, answer.counts)
 
 
@@ -485,9 +482,16 @@ def write_batch(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def save_pickle(path: Path, data: Any) -> str:
-    with open(path, "wb") as handle:
-        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+def save_cells(path: Path, data: Any) -> str:
+    """Cell values as JSON for the floor worker; dates and times tagged so they come back."""
+    def tagged(value: Any) -> Any:
+        if isinstance(value, dt.datetime):
+            return {"__datetime__": value.isoformat()}
+        if isinstance(value, dt.date):
+            return {"__date__": value.isoformat()}
+        raise TypeError(type(value).__name__)
+
+    path.write_text(json.dumps(data, default=tagged), encoding="utf-8")
     return str(path)
 
 
@@ -530,7 +534,7 @@ def workbook_ops(step: str, books: list[Path], scratch: Path
     cells = [{"path": str(scratch / f"{book.name}.openpyxl.xlsx"),
               "reference_path": str(scratch / f"{book.name}.xlsxwriter.xlsx"),
               "sheets": workbook_cells(book)} for book in books]
-    data = save_pickle(scratch / f"{step}.cells.pickle", cells)
+    data = save_cells(scratch / f"{step}.cells.json", cells)
     return ({"step": step, "kind": "openpyxl", "data": data},
             {"step": step, "kind": "xlsxwriter", "data": data})
 
@@ -553,25 +557,25 @@ def send_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[str,
     workspace = exchange.workspace
     config = util.load_config(workspace.config_path)
     period = util.parse_period(exchange.send.manifest["period"])
-    file_config = config["dps_file"]
+    file_config = config.dps_file
     outbox = workspace.folder("outbox") / "send"
-    text_path = outbox / file_config["send_name"]
-    export_path = outbox / file_config["export_name"]
-    texts = [{"path": str(scratch / text_path.name), "delimiter": file_config["delimiter"],
-              "line_end": file_config["line_ending"],
-              "rows": text_cells(text_path, file_config["delimiter"],
-                                 file_config["line_ending"])}]
+    text_path = outbox / file_config.send_name
+    export_path = outbox / file_config.export_name
+    texts = [{"path": str(scratch / text_path.name), "delimiter": file_config.delimiter,
+              "line_end": file_config.line_ending,
+              "rows": text_cells(text_path, file_config.delimiter,
+                                 file_config.line_ending)}]
     texts += [{"path": str(scratch / index.name), "delimiter": ",", "line_end": "\n",
                "rows": text_cells(index, ",", "\n")} for index in sorted(outbox.glob("*.csv"))]
     written = sorted(p for p in outbox.iterdir() if p.is_file() and not p.name.startswith("."))
     workbook, reference = workbook_ops("workbook", [export_path], scratch)
     remote = f"{workspace.prefix}/FLOOR_UP"
     return {"ops": [
-        sql_op("query", config["database"]["url"], [("send_children", {
+        sql_op("query", config.database.url, [("send_children", {
             "period_start": period.start.isoformat(),
             "period_end_next": (period.end + dt.timedelta(days=1)).isoformat()})]),
         {"step": "text_file", "kind": "text",
-         "data": save_pickle(scratch / "text_file.pickle", texts)},
+         "data": save_cells(scratch / "text_file.json", texts)},
         workbook,
         sftp_op("upload", server, scratch / "upload.batch",
                 [f'-mkdir "{remote}"', f'put "{text_path}" "{remote}/{text_path.name}"']),
@@ -587,8 +591,8 @@ def receive_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[s
     config = util.load_config(workspace.config_path)
     manifest = exchange.receive.manifest
     period = util.parse_period(manifest["period"])
-    window = dt.timedelta(days=config["matching"]["match_window_days"])
-    names = [config["dps_file"]["results_name"], config["dps_file"]["counts_name"]]
+    window = dt.timedelta(days=config.matching.match_window_days)
+    names = [config.dps_file.results_name, config.dps_file.counts_name]
     answer = {names[0]: exchange.answer.results, names[1]: exchange.answer.counts}
     remote_dir = f"{workspace.prefix}/FLOOR_FETCH"
     (server.root / remote_dir).mkdir(parents=True)
@@ -606,7 +610,7 @@ def receive_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[s
         sftp_op("fetch", server, scratch / "fetch.batch",
                 [f'get "{path}" "{fetched / name}"' for path, name in zip(remote, names,
                                                                           strict=True)]),
-        sql_op("sources", config["database"]["url"], [
+        sql_op("sources", config.database.url, [
             ("sa_98", {"from_date": (period.start - window).isoformat(),
                        "to_date_next": (period.end + window + dt.timedelta(days=1)).isoformat()}),
             ("county_region", {})]),
@@ -661,7 +665,7 @@ def floor_worker_main(spec_path: Path, entered_at: float) -> int:
     import_floor_libraries()
     imports = time.perf_counter() - started
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    loaded = {op["data"]: _load_pickle(op["data"])
+    loaded = {op["data"]: _load_cells(op["data"])
               for op in spec["ops"] + spec["references"] if "data" in op}
     steps = {op["step"]: _timed(op, loaded) for op in spec["ops"]}
     references = {op["step"]: _timed(op, loaded) for op in spec["references"]}
@@ -683,9 +687,15 @@ def import_floor_libraries() -> None:
     del openpyxl, pandas, sqlalchemy
 
 
-def _load_pickle(path: str) -> Any:
-    with open(path, "rb") as handle:
-        return pickle.load(handle)
+def _load_cells(path: str) -> Any:
+    def untagged(value: dict[str, Any]) -> Any:
+        if "__datetime__" in value:
+            return dt.datetime.fromisoformat(value["__datetime__"])
+        if "__date__" in value:
+            return dt.date.fromisoformat(value["__date__"])
+        return value
+
+    return json.loads(Path(path).read_text(encoding="utf-8"), object_hook=untagged)
 
 
 def _timed(op: dict[str, Any], loaded: dict[str, Any]) -> float:
@@ -904,8 +914,8 @@ def measure_sftp(work: Path, servers: Servers, db_path: Path, mib: int, repeats:
             openssh_transfer(server, batch, f'get "{remote_dir}/openssh.bin" "{local}/o.bin"')
         with stopwatch(times, cpu, "paramiko_down"), util.connect_sftp(config) as session:
             remote = session.stat_file(f"{remote_dir}/paramiko.bin")
-            session.download(remote, local / "p", config["download_prefetch"],
-                             config["max_concurrent_prefetch_requests"])
+            session.download(remote, local / "p", config.download_prefetch,
+                             config.max_concurrent_prefetch_requests)
         with stopwatch(times, cpu, "paramiko_raw_down"), util.connect_sftp(config) as session, \
                 open(local / "raw.bin", "wb") as handle:
             session.sftp.getfo(f"{remote_dir}/raw.bin", handle, prefetch=True)
@@ -921,8 +931,8 @@ def measure_sftp(work: Path, servers: Servers, db_path: Path, mib: int, repeats:
             "ratio_down": medians["openssh_down"] / medians["paramiko_down"],
             "cipher": {"paramiko": paramiko_cipher,
                        "openssh": openssh_cipher(server, batch)},
-            "download_prefetch": config["download_prefetch"],
-            "max_concurrent_prefetch_requests": config["max_concurrent_prefetch_requests"]}
+            "download_prefetch": config.download_prefetch,
+            "max_concurrent_prefetch_requests": config.max_concurrent_prefetch_requests}
 
 
 # ---------------------------------------------------------------------------
@@ -930,24 +940,20 @@ def measure_sftp(work: Path, servers: Servers, db_path: Path, mib: int, repeats:
 # ---------------------------------------------------------------------------
 
 
-def default_poll_settle(util: Any) -> tuple[float, float]:
-    """The product's default poll and settle seconds (util.CONFIG_SCHEMA)."""
-    try:
-        receive = util.CONFIG_SCHEMA["receive"]
-        return float(receive["poll_seconds"][1]), float(receive["settle_seconds"][1])
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
-        log.warning("util.CONFIG_SCHEMA has no receive defaults; using %g s and %g s",
-                    DEFAULT_POLL_SECONDS, DEFAULT_SETTLE_SECONDS)
-        return DEFAULT_POLL_SECONDS, DEFAULT_SETTLE_SECONDS
+def default_poll_settle() -> tuple[float, float]:
+    """The product's default poll and settle seconds (exchange.config.ReceiveSettings)."""
+    from exchange.config import ReceiveSettings
+
+    defaults = ReceiveSettings()
+    return defaults.poll_seconds, defaults.settle_seconds
 
 
 def measure_time_to_report(work: Path, servers: Servers, db_path: Path, scale: float
                            ) -> dict[str, Any]:
     """DPS's answer completes just after the receive's first look (the worst phase of the
     poll cycle); measured until the last report is on the share (its mtime)."""
-    import util
 
-    poll, settle = default_poll_settle(util)
+    poll, settle = default_poll_settle()
     workspace = make_workspace(work, "ttr", db_path, servers, poll=poll, settle=settle)
     log.info("time-to-report: poll %g s, settle %g s (the product's defaults); about %g s",
              poll, settle, poll + settle)

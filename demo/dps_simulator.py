@@ -1,7 +1,7 @@
 """The DPS (Texas state police) side of the exchange, simulated.
 
 It reads our uploaded ``End_txt_file.txt`` from the SFTP server and, after a delay, answers
-the way DPS does (data contract §4): ``Dfps-missing-person-results.txt`` (one line per
+the way DPS does (docs/data-contract.md §4): ``Dfps-missing-person-results.txt`` (one line per
 TCIC/NCIC missing-person record found for a submitted child, any date) and
 ``Dfps-missing-person-counts.txt`` (control totals), both written into the answer folder
 through SFTP, so it works against any server the config names.
@@ -31,7 +31,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "dps_config.yml"
-STEP = "dps-simulator"
 LINE_END = "\r\n"
 OUTPUT_ENCODING = "utf-8"
 SENT_FIELDS = ("PID", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE")
@@ -168,19 +167,19 @@ def sent_header_names(configured: list[Any]) -> dict[str, str]:
     return names
 
 
-def parse_sent_file(sent_text: bytes, file_config: dict[str, Any]) -> tuple[list[SentChild], int]:
+def parse_sent_file(sent_text: bytes, file_config: Any) -> tuple[list[SentChild], int]:
     """(the children DPS can search for, one per PID; the number of data lines read).
 
     Lines DPS cannot use (wrong number of fields, a PID that is not a number) still count as
     received, the way a partner counts what it read.
     """
-    delimiter = file_config["delimiter"]
+    delimiter = file_config.delimiter
     lines = [line.rstrip("\r") for line in decode_sent_text(sent_text).split("\n")]
     lines = [line for line in lines if line.strip()]
     if not lines:
         raise ValueError("the sent file is empty (no header line)")
     header = [name.strip().upper() for name in lines[0].split(delimiter)]
-    names = sent_header_names(file_config["columns"])
+    names = sent_header_names(file_config.columns)
     position = {}
     for field_name in SENT_FIELDS:
         header_name = names.get(field_name, field_name)
@@ -396,9 +395,9 @@ class Answer:
 
 
 def make_answer(sent_text: bytes, database: Path, settings: SimulatorSettings,
-                run_date: dt.date, file_config: dict[str, Any]) -> Answer:
-    columns = check_results_columns(file_config["results_columns"])
-    delimiter = file_config["delimiter"]
+                run_date: dt.date, file_config: Any) -> Answer:
+    columns = check_results_columns(file_config.results_columns)
+    delimiter = file_config.delimiter
     children, received = parse_sent_file(sent_text, file_config)
     episodes = read_episodes(database, {child.pid for child in children})
     records = build_records(children, episodes, settings, run_date)
@@ -407,23 +406,23 @@ def make_answer(sent_text: bytes, database: Path, settings: SimulatorSettings,
               "persons_with_records": len({record.child.pid_text for record in records}),
               "result_records": len(lines) + (1 if settings.break_totals else 0)}
     results = render_results(columns, lines, delimiter, settings.line_end)
-    counts = render_counts(totals, file_config["counts_keys"], delimiter, settings.line_end)
+    counts = render_counts(totals, file_config.counts_keys, delimiter, settings.line_end)
     return Answer(results, counts, received, len(lines))
 
 
 def build_answer(sent_text: bytes, database: Path, settings: SimulatorSettings,
-                 run_date: dt.date, file_config: dict[str, Any]) -> tuple[bytes, bytes]:
+                 run_date: dt.date, file_config: Any) -> tuple[bytes, bytes]:
     """Pure: (results file bytes, counts file bytes) for the sent file, from the demo DB."""
     answer = make_answer(sent_text, database, settings, run_date, file_config)
     return answer.results, answer.counts
 
 
-def answer_names(file_config: dict[str, Any], period_label: str, run_date: dt.date
+def answer_names(file_config: Any, period_label: str, run_date: dt.date
                  ) -> tuple[str, str]:
     """The two remote names, with any {period} or {date} placeholder filled in."""
     values = {"period": period_label, "date": run_date.strftime("%Y%m%d")}
-    return (file_config["results_name"].format(**values),
-            file_config["counts_name"].format(**values))
+    return (file_config.results_name.format(**values),
+            file_config.counts_name.format(**values))
 
 
 # ---------------------------------------------------------------------------
@@ -457,15 +456,16 @@ def upload_signature(session: util.SftpSession, remote_path: str) -> tuple[int, 
     return None if found is None else (found.size, found.mtime)
 
 
-def wait_for_upload(config: dict[str, Any], remote_path: str, wait_seconds: float,
+def wait_for_upload(config: Any, remote_path: str, wait_seconds: float,
                     settings: SimulatorSettings) -> bytes:
     """Poll until our file is on the server and its size and mtime hold still across two
     looks; then read it. With new_upload_only, a file already there at the start must first
     change. Raises NotReadyError when nothing comes within wait_seconds."""
     import util
+    from exchange.errors import NotReadyError
 
     deadline = time.monotonic() + max(0.0, wait_seconds)
-    with util.connect_sftp(config["sftp"]) as session:
+    with util.connect_sftp(config.sftp) as session:
         stale = upload_signature(session, remote_path) if settings.new_upload_only else None
         previous = None
         while True:
@@ -476,47 +476,47 @@ def wait_for_upload(config: dict[str, Any], remote_path: str, wait_seconds: floa
                 return data
             if current is None or current == stale:
                 if time.monotonic() >= deadline:
-                    raise util.NotReadyError(f"{remote_path}: no new upload on the server "
+                    raise NotReadyError(f"{remote_path}: no new upload on the server "
                                              f"after {wait_seconds:g} s")
                 log.debug("waiting for %s", remote_path)
             previous = current
             time.sleep(settings.poll_seconds)
 
 
-def default_period_label(config: dict[str, Any], run_date: dt.date) -> str:
+def default_period_label(config: Any, run_date: dt.date) -> str:
     """The send step's default period (the quarter of run date - close_lag_days)."""
     import util
 
-    lag = dt.timedelta(days=config["run"]["close_lag_days"])
+    lag = dt.timedelta(days=config.run.close_lag_days)
     return util.period_containing(run_date - lag).file_label
 
 
-def write_answer(config: dict[str, Any], settings: SimulatorSettings, run_date: dt.date,
+def write_answer(config: Any, settings: SimulatorSettings, run_date: dt.date,
                  results: bytes, counts: bytes) -> None:
     """Results first (slowly, under the final name), then the counts file."""
     import util
 
-    file_config = config["dps_file"]
+    file_config = config.dps_file
     period = util.parse_period(settings.period).file_label if settings.period \
         else default_period_label(config, run_date)
     results_name, counts_name = answer_names(file_config, period, run_date)
-    folder = config["sftp"]["answer_folder"]
-    with util.connect_sftp(config["sftp"]) as session:
+    folder = config.sftp.answer_folder
+    with util.connect_sftp(config.sftp) as session:
         session.ensure_folder(folder)
         write_slowly(session, util.join_remote(folder, results_name), results,
                      settings.chunk_lines, settings.chunk_pause_seconds)
         write_slowly(session, util.join_remote(folder, counts_name), counts, 10, 0)
 
 
-def simulate_once(config: dict[str, Any], settings: SimulatorSettings, database: Path,
+def simulate_once(config: Any, settings: SimulatorSettings, database: Path,
                   run_date: dt.date, wait_for_upload_seconds: float = 60) -> tuple[int, int]:
     """Wait (polling) until End_txt_file.txt is on the server, sleep delay_seconds, write the
     results (slowly) then the counts into the answer folder. Returns (result records, records
     received)."""
     import util
 
-    file_config = config["dps_file"]
-    upload_path = util.join_remote(config["sftp"]["upload_folder"], file_config["send_name"])
+    file_config = config.dps_file
+    upload_path = util.join_remote(config.sftp.upload_folder, file_config.send_name)
     sent_text = wait_for_upload(config, upload_path, wait_for_upload_seconds, settings)
     answer = make_answer(sent_text, database, settings, run_date, file_config)
     log.info("answer ready: %d records received, %d result records%s; answering in %.1f s",
@@ -526,7 +526,7 @@ def simulate_once(config: dict[str, Any], settings: SimulatorSettings, database:
     if settings.delay_seconds > 0:
         time.sleep(settings.delay_seconds)
     write_answer(config, settings, run_date, answer.results, answer.counts)
-    log.info("answered into %s", config["sftp"]["answer_folder"])
+    log.info("answered into %s", config.sftp.answer_folder)
     return answer.result_records, answer.records_received
 
 
@@ -572,18 +572,20 @@ def build_parser() -> argparse.ArgumentParser:
                              "the send step's default period)")
     parser.add_argument("--break-totals", action="store_true",
                         help="write RESULT_RECORDS off by one (the receive step must refuse it)")
+    parser.add_argument("--watch", action="store_true",
+                        help="keep answering: each new upload gets an answer (the demo's "
+                             "--serve runs it so); stop it with SIGTERM")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines too")
     return parser
 
 
-def database_from_config(config: dict[str, Any]) -> Path:
+def database_from_url(url: str, folder: Path) -> Path:
     """The SQLite file of database.url (relative paths against the config's folder)."""
-    url = config["database"]["url"]
     prefix = "sqlite:///"
     if not url.startswith(prefix):
         raise ValueError("database.url is not sqlite:///...; give --database PATH")
     path = Path(url[len(prefix):].split("?", 1)[0])
-    return path if path.is_absolute() else (config["_dir"] / path).resolve()
+    return path if path.is_absolute() else (folder / path).resolve()
 
 
 def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
@@ -592,6 +594,25 @@ def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
         chunk_pause_seconds=args.chunk_pause, entered_share=args.entered_share,
         break_totals=args.break_totals, new_upload_only=args.new_upload_only,
         period=args.period)
+
+
+def answer_every_upload(config: Any, settings: SimulatorSettings, database: Path,
+                        as_of: str | None) -> int:
+    """--watch: answer each new upload as it comes, until stopped (SIGTERM). The run date is
+    --as-of, else today at each answer."""
+    import util
+    from exchange.errors import DpsError, NotReadyError
+
+    log.info("watching %s for new uploads", config.sftp.upload_folder)
+    while True:
+        run_date = util.run_date(config.run.time_zone, as_of)
+        try:
+            simulate_once(config, settings, database, run_date, 3600)
+        except NotReadyError:
+            continue                      # no new upload within the hour: keep watching
+        except (DpsError, OSError, ValueError, sqlite3.Error) as exc:
+            log.error("%s; watching on", exc)
+            time.sleep(5)
 
 
 def put_repo_root_on_path() -> None:
@@ -607,8 +628,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = util.load_config(args.config)
-        run_date = util.run_date(config["run"]["time_zone"], args.as_of)
-        database = args.database or database_from_config(config)
+        run_date = util.run_date(config.run.time_zone, args.as_of)
+        database = args.database or database_from_url(config.database.url, config.folder)
         settings = settings_from_args(args)
         if settings.period:
             util.parse_period(settings.period)
@@ -617,18 +638,22 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except ValueError as exc:
         print(f"dps_simulator: error: {exc}", file=sys.stderr)
-        return util.EXIT_USAGE
-    with util.run_logging(STEP, util.new_run_id("dpssim"), None, args.verbose):
-        try:
-            result_records, received = simulate_once(config, settings, database, run_date,
-                                                     args.wait_for_upload)
-        except util.DpsError as exc:
-            log.error("%s", exc)
-            return exc.exit_code
-        except (OSError, ValueError, sqlite3.Error) as exc:
-            log.error("%s", exc)
-            return util.EXIT_FAILED
-        log.info("done: %d result records for %d records received", result_records, received)
+        return 2   # usage or config error, as the product's scripts
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="dps_simulator: %(message)s")
+    if args.watch:
+        return answer_every_upload(config, replace(settings, new_upload_only=True), database,
+                                   args.as_of)
+    try:
+        result_records, received = simulate_once(config, settings, database, run_date,
+                                                 args.wait_for_upload)
+    except util.DpsError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except (OSError, ValueError, sqlite3.Error) as exc:
+        log.error("%s", exc)
+        return util.EXIT_FAILED
+    log.info("done: %d result records for %d records received", result_records, received)
     return util.EXIT_OK
 
 

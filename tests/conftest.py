@@ -85,7 +85,7 @@ class Workspace:
     root: Path
     config_path: Path
     db_path: Path
-    server: LocalSftpServer
+    server: LocalSftpServer | None    # None: an offline scenario (no SFTP server)
     remote_prefix: str
     settings: dict[str, Any]
 
@@ -149,9 +149,39 @@ def base_settings(root: Path, db_path: Path, server: LocalSftpServer, prefix: st
     return shipped
 
 
+def offline_settings(root: Path, db_path: Path) -> dict[str, Any]:
+    """The shipped config pointed at a SQLite file and folders under root, and at an SFTP port
+    where nothing listens (with stand-in key files): for tests that never connect."""
+    keys = root / "keys"
+    keys.mkdir()
+    (keys / "client_key").write_text("not a key: this scenario never connects\n")
+    (keys / "known_hosts").write_text("")
+    settings = yaml.safe_load((REPO / "dps_config.yml").read_text(encoding="utf-8"))
+    settings["database"] = {"url": f"sqlite:///{db_path}", "sql_folder": str(REPO / "sql")}
+    settings["sftp"].update(host="127.0.0.1", port=find_free_port(), username="nobody",
+                            key_file=str(keys / "client_key"),
+                            known_hosts_file=str(keys / "known_hosts"), retries=0)
+    settings["folders"] = {name: str(root / name) for name in
+                           ("outbox", "staging", "archive", "state", "logs", "share")}
+    return settings
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Workspace:
+    """The scenario database, folders and a config, without an SFTP server: for the tests
+    that never connect (dry runs, config errors, wrangling, --status)."""
+    db_path = build_scenario_db(tmp_path / "impact.sqlite")
+    (tmp_path / "share").mkdir()
+    space = Workspace(tmp_path, tmp_path / "dps_config.yml", db_path, None, "",
+                      offline_settings(tmp_path, db_path))
+    space.configure()
+    return space
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, sftp_server: LocalSftpServer, request: pytest.FixtureRequest
               ) -> Workspace:
+    """The scenario with a real sshd: its own remote folders on the session-wide server."""
     digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
     prefix = "t_" + re.sub(r"[^A-Za-z0-9]+", "_", request.node.name)[:50] + "_" + digest
     db_path = build_scenario_db(tmp_path / "impact.sqlite")
@@ -164,8 +194,9 @@ def workspace(tmp_path: Path, sftp_server: LocalSftpServer, request: pytest.Fixt
 
 
 # ---------------------------------------------------------------------------
-# The reliability figures (issue 4): tests marked @pytest.mark.reliability("category") are
-# counted per category and printed at the end of the run; the README quotes this table.
+# The reliability figures (README "Reliability"): tests marked
+# @pytest.mark.reliability("category") are counted per category and printed at the end of the
+# run; the README quotes this table.
 # ---------------------------------------------------------------------------
 
 RELIABILITY_CATEGORIES = ["transfer faults", "local faults", "bad inbound corpus",

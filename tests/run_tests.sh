@@ -19,6 +19,6 @@ fi
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== bandit (medium and high findings fail)"
-.venv/bin/bandit -q -ll -r util.py send2dps.py receivedps.py demo
+.venv/bin/bandit -q -ll -r util.py send2dps.py receivedps.py exchange demo bench
 echo "== pytest"
 exec .venv/bin/python -m pytest tests "$@"

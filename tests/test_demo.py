@@ -46,6 +46,10 @@ def test_demo_produces_the_three_reports(clone):
     assert totals.cell(row=13, column=5).value > 0
     sent = (clone / "var" / "demo_sftp" / "root" / "FROM_DFPS" / "End_txt_file.txt").read_bytes()
     assert sent.startswith(b"PID|LAST_NAME|FIRST_NAME|MIDDLE_NAME|SUFFIX|DOB|SEX|RACE\r\n")
+    modes = {name: (clone / name).stat().st_mode & 0o777
+             for name in ("var", "var/share", "logs", "var/impact_demo.sqlite")}
+    assert modes == {"var": 0o700, "var/share": 0o700, "logs": 0o700,
+                     "var/impact_demo.sqlite": 0o600}
 
 
 def test_demo_with_broken_totals_publishes_nothing(clone):
@@ -85,3 +89,34 @@ def test_no_name_or_dob_of_the_demo_database_in_any_log_or_manifest(clone):
         tokens.update(re.findall(r"[A-Za-zÀ-ɏ]{4,}|\d{4}-\d\d-\d\d|\d{8}", text))
     assert len(words) > 1000 and len(dobs) > 1000 and len(tokens) > 50   # the scan has teeth
     assert sorted(tokens & (words | dobs)) == []
+
+
+def everyday_commands() -> list[str]:
+    """The commands of the README's "Everyday use" block, in the order listed."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Everyday use", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines()
+            if line.strip().startswith("./")]
+
+
+def test_everyday_commands_work_verbatim_after_the_demo_with_its_stand_ins_up(clone):
+    port = find_free_port()
+    env = dict(os.environ, DPS_SFTP_PORT=str(port), DPS_PYTHON=sys.executable,
+               DPS_POLL_SECONDS="1", DPS_SETTLE_SECONDS="1")
+    demo = subprocess.run([sys.executable, "-m", "demo.run_demo", "--scale", "0.05", "--delay",
+                           "1", "--kind", "openssh", "--serve"], cwd=clone, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    try:
+        assert demo.returncode == 0, demo.stderr[-3000:]
+        assert "stop them with:   bash demo/run_demo.sh --stop" in demo.stdout
+        commands = everyday_commands()
+        assert commands[0] == "./run_send.sh" and len(commands) == 7
+        for command in commands:
+            result = subprocess.run(command.split(), cwd=clone, env=env, capture_output=True,
+                                    text=True, timeout=300, check=False)
+            assert result.returncode == 0, (command, result.stderr[-2000:])
+    finally:
+        stop = subprocess.run([sys.executable, "-m", "demo.run_demo", "--stop"], cwd=clone,
+                              env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert stop.returncode == 0
+    assert "stopped: simulated DPS yes, SFTP server yes" in stop.stderr

@@ -1,4 +1,4 @@
-"""The simulated DPS side (demo/dps_simulator.py): its answer follows contract §4."""
+"""The simulated DPS side (demo/dps_simulator.py): its answer follows docs/data-contract.md §4."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
-import receivedps
 import util
 from demo import dps_simulator as sim
 from demo.dps_simulator import SimulatorSettings, build_answer
+from exchange.answer import ResultsFile, check_control_totals, parse_counts, parse_results
+from exchange.config import DpsFileSettings
+from exchange.errors import EXIT_USAGE, NotReadyError
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DATE = dt.date(2025, 6, 20)
@@ -87,9 +89,9 @@ def sent_file(children: list[tuple[Any, ...]], header: str = SENT_HEADER) -> byt
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def shipped_file_config() -> dict[str, Any]:
+def shipped_file_config() -> DpsFileSettings:
     config = yaml.safe_load((REPO / "dps_config.yml").read_text(encoding="utf-8"))
-    return config["dps_file"]
+    return DpsFileSettings(**config["dps_file"])
 
 
 def data_lines(results: bytes) -> list[list[str]]:
@@ -147,11 +149,11 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, dict[int
 
 
 # ---------------------------------------------------------------------------
-# The shape of the answer (contract §4)
+# The shape of the answer (docs/data-contract.md §4)
 # ---------------------------------------------------------------------------
 
 
-def test_header_line_ends_and_final_line_end(tiny_db: Path, file_config: dict[str, Any]):
+def test_header_line_ends_and_final_line_end(tiny_db: Path, file_config: DpsFileSettings):
     results, counts = build_answer(sent_file(CHILDREN), tiny_db, SimulatorSettings(), RUN_DATE,
                                    file_config)
     assert results.startswith(HEADER.encode() + b"\r\n")
@@ -163,7 +165,7 @@ def test_header_line_ends_and_final_line_end(tiny_db: Path, file_config: dict[st
                                        "RESULT_RECORDS"]
 
 
-def test_counts_agree_with_the_files(tiny_db: Path, file_config: dict[str, Any]):
+def test_counts_agree_with_the_files(tiny_db: Path, file_config: DpsFileSettings):
     results, counts = build_answer(sent_file(CHILDREN), tiny_db, SimulatorSettings(), RUN_DATE,
                                    file_config)
     rows = data_lines(results)
@@ -173,7 +175,7 @@ def test_counts_agree_with_the_files(tiny_db: Path, file_config: dict[str, Any])
     assert rows, "the tiny database should give some records"
 
 
-def test_every_field_follows_the_contract(tiny_db: Path, file_config: dict[str, Any]):
+def test_every_field_follows_the_contract(tiny_db: Path, file_config: DpsFileSettings):
     results, _ = build_answer(sent_file(CHILDREN), tiny_db, QUIET, RUN_DATE, file_config)
     sent = {str(child[0]): child for child in CHILDREN}
     rows = as_rows(results)
@@ -191,7 +193,7 @@ def test_every_field_follows_the_contract(tiny_db: Path, file_config: dict[str, 
             assert entry <= ymd(row["CLEAR_DATE"]) <= RUN_DATE
 
 
-def test_records_follow_the_episodes(tiny_db: Path, file_config: dict[str, Any]):
+def test_records_follow_the_episodes(tiny_db: Path, file_config: DpsFileSettings):
     settings = replace(QUIET, entered_share=1.0)
     rows = as_rows(build_answer(sent_file(CHILDREN), tiny_db, settings, RUN_DATE,
                                 file_config)[0])
@@ -212,7 +214,7 @@ def test_records_follow_the_episodes(tiny_db: Path, file_config: dict[str, Any])
     assert ymd(by_pid["103"][0]["CLEAR_DATE"]) >= dt.date(2025, 5, 25)
 
 
-def test_sorted_by_pid_as_a_number_then_dlc(tmp_path: Path, file_config: dict[str, Any]):
+def test_sorted_by_pid_as_a_number_then_dlc(tmp_path: Path, file_config: DpsFileSettings):
     episodes = [(1, 99, None, "2025-05-01", "2025-05-02", 15),
                 (2, 99, None, "2025-01-01", "2025-01-02", 15),
                 (3, 1000, None, "2024-01-01", "2024-01-02", 15)]
@@ -225,14 +227,14 @@ def test_sorted_by_pid_as_a_number_then_dlc(tmp_path: Path, file_config: dict[st
 
 
 def test_every_pid_in_the_results_was_sent(big: tuple[Path, bytes, Any],
-                                           file_config: dict[str, Any]):
+                                           file_config: DpsFileSettings):
     db, sent, _ = big
     sent_pids = {line.split(b"|")[0] for line in sent.splitlines()[1:]}
     results, _ = build_answer(sent, db, SimulatorSettings(), RUN_DATE, file_config)
     assert {row[0].encode() for row in data_lines(results)} <= sent_pids
 
 
-def test_deterministic_for_a_seed(big: tuple[Path, bytes, Any], file_config: dict[str, Any]):
+def test_deterministic_for_a_seed(big: tuple[Path, bytes, Any], file_config: DpsFileSettings):
     db, sent, _ = big
     first = build_answer(sent, db, SimulatorSettings(seed=11), RUN_DATE, file_config)
     again = build_answer(sent, db, SimulatorSettings(seed=11), RUN_DATE, file_config)
@@ -242,7 +244,7 @@ def test_deterministic_for_a_seed(big: tuple[Path, bytes, Any], file_config: dic
 
 
 def test_a_childs_records_do_not_depend_on_who_else_was_sent(tiny_db: Path,
-                                                             file_config: dict[str, Any]):
+                                                             file_config: DpsFileSettings):
     """Each episode has its own random stream: next quarter's file gives the same records."""
     everyone = as_rows(build_answer(sent_file(CHILDREN), tiny_db, QUIET, RUN_DATE,
                                     file_config)[0])
@@ -252,7 +254,7 @@ def test_a_childs_records_do_not_depend_on_who_else_was_sent(tiny_db: Path,
 
 
 def test_nothing_dated_after_the_run_date(big: tuple[Path, bytes, Any],
-                                          file_config: dict[str, Any]):
+                                          file_config: DpsFileSettings):
     db, sent, _ = big
     for run_date in (dt.date(2025, 6, 20), dt.date(2022, 3, 1)):
         settings = SimulatorSettings(future_dlc_share=0)
@@ -264,7 +266,7 @@ def test_nothing_dated_after_the_run_date(big: tuple[Path, bytes, Any],
 
 
 def test_default_settings_date_rarely_after_the_run_date(big: tuple[Path, bytes, Any],
-                                                         file_config: dict[str, Any]):
+                                                         file_config: DpsFileSettings):
     db, sent, _ = big
     rows = as_rows(build_answer(sent, db, SimulatorSettings(), RUN_DATE, file_config)[0])
     late = [row for row in rows if ymd(row["DLC"]) > RUN_DATE]
@@ -272,7 +274,7 @@ def test_default_settings_date_rarely_after_the_run_date(big: tuple[Path, bytes,
     assert all(ymd(row["ENTRY_DATE"]) <= RUN_DATE for row in rows)
 
 
-def test_the_deliberate_future_dlc(tiny_db: Path, file_config: dict[str, Any]):
+def test_the_deliberate_future_dlc(tiny_db: Path, file_config: DpsFileSettings):
     settings = replace(QUIET, entered_share=1.0, future_dlc_share=1.0)
     rows = as_rows(build_answer(sent_file(CHILDREN), tiny_db, settings, RUN_DATE,
                                 file_config)[0])
@@ -283,7 +285,7 @@ def test_the_deliberate_future_dlc(tiny_db: Path, file_config: dict[str, Any]):
 
 
 def test_dlc_spread_exercises_the_match_window(big: tuple[Path, bytes, dict[int, list[Any]]],
-                                               file_config: dict[str, Any]):
+                                               file_config: DpsFileSettings):
     db, sent, by_pid = big
     settings = replace(QUIET, entered_share=1.0)
     rows = as_rows(build_answer(sent, db, settings, RUN_DATE, file_config)[0])
@@ -298,7 +300,7 @@ def test_dlc_spread_exercises_the_match_window(big: tuple[Path, bytes, dict[int,
 
 
 def test_entered_share_and_unknown_children(big: tuple[Path, bytes, dict[int, list[Any]]],
-                                            file_config: dict[str, Any]):
+                                            file_config: DpsFileSettings):
     db, sent, by_pid = big
     old = dt.date(2025, 1, 1)   # every episode well before the run date
     episodes = sum(1 for rows in by_pid.values() for e in rows if e[3] < old.isoformat())
@@ -314,7 +316,7 @@ def test_entered_share_and_unknown_children(big: tuple[Path, bytes, dict[int, li
             assert RUN_DATE - dt.timedelta(days=730) <= ymd(row["DLC"]) <= RUN_DATE
 
 
-def test_header_only_answer(tmp_path: Path, file_config: dict[str, Any]):
+def test_header_only_answer(tmp_path: Path, file_config: DpsFileSettings):
     db = make_db(tmp_path / "empty.sqlite", [], [])
     results, counts = build_answer(sent_file(CHILDREN), db, QUIET, RUN_DATE, file_config)
     assert results == (HEADER + "\r\n").encode()
@@ -323,13 +325,13 @@ def test_header_only_answer(tmp_path: Path, file_config: dict[str, Any]):
 
 
 def test_break_totals_puts_result_records_off_by_one(tiny_db: Path,
-                                                     file_config: dict[str, Any]):
+                                                     file_config: DpsFileSettings):
     settings = replace(QUIET, break_totals=True)
     results, counts = build_answer(sent_file(CHILDREN), tiny_db, settings, RUN_DATE, file_config)
     assert counts_of(counts)["RESULT_RECORDS"] == len(data_lines(results)) + 1
 
 
-def test_repeated_lines_count_in_the_totals(tiny_db: Path, file_config: dict[str, Any]):
+def test_repeated_lines_count_in_the_totals(tiny_db: Path, file_config: DpsFileSettings):
     settings = replace(QUIET, entered_share=1.0, duplicate_share=1.0)
     results, counts = build_answer(sent_file(CHILDREN), tiny_db, settings, RUN_DATE, file_config)
     rows = data_lines(results)
@@ -338,8 +340,8 @@ def test_repeated_lines_count_in_the_totals(tiny_db: Path, file_config: dict[str
     assert counts_of(counts)["PERSONS_WITH_RECORDS"] == len({row[0] for row in rows})
 
 
-def test_configured_layout_is_followed(tiny_db: Path, file_config: dict[str, Any]):
-    file_config = dict(file_config, delimiter=";",
+def test_configured_layout_is_followed(tiny_db: Path, file_config: DpsFileSettings):
+    file_config = replace(file_config, delimiter=";",
                        results_columns=["NIC", "PID", "DLC", "ENTRY_DATE", "CLEAR_DATE", "MKE",
                                         "ORI", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE"],
                        counts_keys={"records_received": "RECEIVED",
@@ -354,13 +356,13 @@ def test_configured_layout_is_followed(tiny_db: Path, file_config: dict[str, Any
     assert all(NIC.match(line.split(";")[0]) for line in results.decode().splitlines()[1:])
 
 
-def test_unknown_results_column_is_refused(tiny_db: Path, file_config: dict[str, Any]):
-    file_config = dict(file_config, results_columns=[*file_config["results_columns"], "AGENCY"])
+def test_unknown_results_column_is_refused(tiny_db: Path, file_config: DpsFileSettings):
+    file_config = replace(file_config, results_columns=[*file_config.results_columns, "AGENCY"])
     with pytest.raises(ValueError, match="AGENCY"):
         build_answer(sent_file(CHILDREN), tiny_db, QUIET, RUN_DATE, file_config)
 
 
-def test_records_received_counts_every_data_line(tiny_db: Path, file_config: dict[str, Any]):
+def test_records_received_counts_every_data_line(tiny_db: Path, file_config: DpsFileSettings):
     sent = sent_file(CHILDREN) + b"not a pid|X|Y|||20090101|F|W\r\n\r\n" + b"106|SHORT\r\n"
     _, counts = build_answer(sent, tiny_db, QUIET, RUN_DATE, file_config)
     assert counts_of(counts)["RECORDS_RECEIVED"] == len(CHILDREN) + 2
@@ -372,17 +374,17 @@ def test_records_received_counts_every_data_line(tiny_db: Path, file_config: dic
 
 
 def receive_checks(sent: bytes, results: bytes, counts: bytes,
-                   file_config: dict[str, Any]) -> receivedps.ResultsFile:
+                   file_config: DpsFileSettings) -> ResultsFile:
     sent_pids = {int(line.split(b"|")[0]) for line in sent.splitlines()[1:]}
-    parsed = receivedps.parse_results(results, "results", file_config, RUN_DATE, sent_pids)
-    totals = receivedps.parse_counts(counts, "counts", file_config)
-    receivedps.check_control_totals(totals, len(sent_pids), parsed, "counts", "results",
-                                    file_config["counts_keys"])
+    parsed = parse_results(results, "results", file_config, RUN_DATE, sent_pids)
+    totals = parse_counts(counts, "counts", file_config)
+    check_control_totals(totals, len(sent_pids), parsed, "counts", "results",
+                                    file_config.counts_keys)
     return parsed
 
 
 def test_the_receive_step_accepts_the_answer(big: tuple[Path, bytes, Any],
-                                             file_config: dict[str, Any]):
+                                             file_config: DpsFileSettings):
     db, sent, _ = big
     results, counts = build_answer(sent, db, QUIET, RUN_DATE, file_config)
     parsed = receive_checks(sent, results, counts, file_config)
@@ -396,7 +398,7 @@ def test_the_receive_step_accepts_the_answer(big: tuple[Path, bytes, Any],
     ("future_dlc_share", "column DLC: after the run date"),
     ("bad_optional_share", "blanked"),
 ])
-def test_planted_faults_reach_the_exceptions(tiny_db: Path, file_config: dict[str, Any],
+def test_planted_faults_reach_the_exceptions(tiny_db: Path, file_config: DpsFileSettings,
                                              knob: str, reason: str):
     settings = replace(QUIET, entered_share=1.0, **{knob: 1.0})
     sent = sent_file(CHILDREN)
@@ -406,7 +408,7 @@ def test_planted_faults_reach_the_exceptions(tiny_db: Path, file_config: dict[st
     assert all(reason in problem.reason for problem in parsed.problems)
 
 
-def test_the_receive_step_refuses_broken_totals(tiny_db: Path, file_config: dict[str, Any]):
+def test_the_receive_step_refuses_broken_totals(tiny_db: Path, file_config: DpsFileSettings):
     sent = sent_file(CHILDREN)
     results, counts = build_answer(sent, tiny_db, replace(QUIET, break_totals=True), RUN_DATE,
                                    file_config)
@@ -427,19 +429,17 @@ def test_chunks_of_lines():
 
 
 def test_answer_names_fill_placeholders():
-    config = {"results_name": "R_{period}.txt", "counts_name": "C_{date}.txt"}
+    config = DpsFileSettings(results_name="R_{period}.txt", counts_name="C_{date}.txt")
     assert sim.answer_names(config, "FY2025_Q3", RUN_DATE) == ("R_FY2025_Q3.txt",
                                                                "C_20250620.txt")
 
 
 def test_database_from_config(tmp_path: Path):
-    config = {"database": {"url": "sqlite:///var/x.sqlite"}, "_dir": tmp_path}
-    assert sim.database_from_config(config) == tmp_path / "var" / "x.sqlite"
-    config["database"]["url"] = "sqlite:////abs/x.sqlite"
-    assert sim.database_from_config(config) == Path("/abs/x.sqlite")
-    config["database"]["url"] = "oracle+oracledb://u@h/?service_name=X"
+    expected = tmp_path / "var" / "x.sqlite"
+    assert sim.database_from_url("sqlite:///var/x.sqlite", tmp_path) == expected
+    assert sim.database_from_url("sqlite:////abs/x.sqlite", tmp_path) == Path("/abs/x.sqlite")
     with pytest.raises(ValueError, match="--database"):
-        sim.database_from_config(config)
+        sim.database_from_url("oracle+oracledb://u@h/?service_name=X", tmp_path)
 
 
 # ---------------------------------------------------------------------------
@@ -459,7 +459,7 @@ def test_simulate_once_writes_the_answer_while_visible_growing(workspace: Any, t
     put_upload(workspace, sent)
     settings = replace(SimulatorSettings(), delay_seconds=0.2, chunk_lines=1,
                        chunk_pause_seconds=0.3, poll_seconds=0.1, entered_share=1.0)
-    expected = build_answer(sent, tiny_db, settings, RUN_DATE, config["dps_file"])
+    expected = build_answer(sent, tiny_db, settings, RUN_DATE, config.dps_file)
     results_path = workspace.answer_dir / "Dfps-missing-person-results.txt"
     counts_path = workspace.answer_dir / "Dfps-missing-person-counts.txt"
     outcome: dict[str, Any] = {}
@@ -489,7 +489,7 @@ def test_simulate_once_gives_up_when_nothing_is_uploaded(workspace: Any, tiny_db
     config = util.load_config(workspace.config_path)
     settings = SimulatorSettings(poll_seconds=0.1, delay_seconds=0)
     started = time.monotonic()
-    with pytest.raises(util.NotReadyError, match="no new upload"):
+    with pytest.raises(NotReadyError, match="no new upload"):
         sim.simulate_once(config, settings, tiny_db, RUN_DATE, 0.5)
     assert time.monotonic() - started < 10
 
@@ -515,5 +515,5 @@ def test_command_line_usage_errors(tmp_path: Path):
     done = subprocess.run([sys.executable, str(REPO / "demo" / "dps_simulator.py"), "--config",
                            str(tmp_path / "missing.yml")], capture_output=True, text=True,
                           timeout=60, check=False)
-    assert done.returncode == util.EXIT_USAGE
+    assert done.returncode == EXIT_USAGE
     assert "file not found" in done.stderr

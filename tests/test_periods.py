@@ -5,6 +5,7 @@ import datetime as dt
 import pytest
 
 import util
+from exchange.errors import ConfigError, UsageError
 from send2dps import choose_period
 
 D = dt.date
@@ -34,7 +35,7 @@ def test_period_is_written_two_ways():
 
 @pytest.mark.parametrize("text", ["2025Q3", "FY2025Q5", "FY25Q3", ""])
 def test_malformed_period_is_a_usage_error(text):
-    with pytest.raises(util.UsageError, match="expected a fiscal quarter like FY2025Q3"):
+    with pytest.raises(UsageError, match="expected a fiscal quarter like FY2025Q3"):
         util.parse_period(text)
 
 
@@ -47,7 +48,7 @@ def test_default_period_lags_the_run_date_by_close_lag_days():
 
 def test_current_quarter_is_allowed_and_future_one_refused():
     assert choose_period("FY2025Q4", D(2025, 6, 1), 30).label == "FY2025Q4"
-    with pytest.raises(util.UsageError, match="FY2026Q1 starts 2025-09-01, after the run date "
+    with pytest.raises(UsageError, match="FY2026Q1 starts 2025-09-01, after the run date "
                                               "2025-08-31: it has not started yet"):
         choose_period("FY2026Q1", D(2025, 8, 31), 30)
 
@@ -61,7 +62,7 @@ def test_run_date_is_today_in_the_configured_time_zone_at_midnight():
 
 
 def test_bad_as_of_and_unknown_time_zone():
-    with pytest.raises(util.UsageError, match="--as-of '2025-02-30': expected a date"):
+    with pytest.raises(UsageError, match="--as-of '2025-02-30': expected a date"):
         util.run_date("America/Chicago", "2025-02-30")
-    with pytest.raises(util.ConfigError, match="run.time_zone: unknown time zone 'Mars/Base'"):
+    with pytest.raises(ConfigError, match="run.time_zone: unknown time zone 'Mars/Base'"):
         util.run_date("Mars/Base", None)

@@ -1,4 +1,4 @@
-"""The receive step end to end: real sshd, real SMTP, real files (contract §4-§7)."""
+"""The receive step end to end: real sshd, real SMTP, real files (docs/data-contract.md §4-§7)."""
 
 import datetime as dt
 import os
@@ -9,6 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from exchange.inbox import AnswerPlace, fetch_answer, look_at_answer
 from tests.scenario import DOBS, NAMES, RESULTS_HEADER, results_line, scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
@@ -323,16 +324,15 @@ def test_a_share_target_that_cannot_be_replaced_keeps_the_queue(sent):
 
 def test_a_file_that_keeps_changing_during_the_fetch_is_a_whole_file_fault(sent):
     """DPS appends to the results file while each of our two fetches is under way."""
-    import receivedps
     import util
 
     results, counts = scenario_answer()
     sent.put_answer(results + b"x" * (8 << 20), counts)
     config = util.load_config(sent.config_path)
     names = ("Dfps-missing-person-results.txt", "Dfps-missing-person-counts.txt")
-    with util.connect_sftp(config["sftp"]) as session:
-        look = receivedps.look_at_answer(session, config["sftp"]["answer_folder"], names,
-                                         config["dps_file"])
+    place = AnswerPlace(config.sftp, config.dps_file, names)
+    with util.connect_sftp(config.sftp) as session:
+        look = look_at_answer(session, place)
     staging = sent.root / "staging"
     part = staging / (names[0] + ".part")
     stop = threading.Event()
@@ -356,7 +356,7 @@ def test_a_file_that_keeps_changing_during_the_fetch_is_a_whole_file_fault(sent)
         with pytest.raises(util.InputError, match="Dfps-missing-person-results.txt: changed "
                                                   "while it was fetched, twice in a row; "
                                                   "nothing published"):
-            receivedps.fetch_answer(config, look, staging)
+            fetch_answer(place, look, staging)
     finally:
         stop.set()
         writer.join()
@@ -366,18 +366,17 @@ def test_a_file_that_keeps_changing_during_the_fetch_is_a_whole_file_fault(sent)
 
 
 def test_a_file_that_changed_once_is_fetched_again(sent):
-    import receivedps
     import util
 
     results, counts = scenario_answer()
     sent.put_answer(results[:50], counts)
     config = util.load_config(sent.config_path)
     names = ("Dfps-missing-person-results.txt", "Dfps-missing-person-counts.txt")
-    with util.connect_sftp(config["sftp"]) as session:
-        look = receivedps.look_at_answer(session, config["sftp"]["answer_folder"], names,
-                                         config["dps_file"])
+    place = AnswerPlace(config.sftp, config.dps_file, names)
+    with util.connect_sftp(config.sftp) as session:
+        look = look_at_answer(session, place)
     sent.put_answer(results, counts)   # DPS finished writing after our look
-    fetched = receivedps.fetch_answer(config, look, sent.root / "staging")
+    fetched = fetch_answer(place, look, sent.root / "staging")
     assert fetched[names[0]].read_bytes() == results
 
 

@@ -20,6 +20,8 @@ import pytest
 import util
 from demo.build_demo_db import build_demo_database
 from demo.local_sftp import find_free_port
+from exchange.errors import ConfigError
+from exchange.records import FAULT_KILL_AFTER_ENV
 from tests.scenario import RESULTS_HEADER, results_line, scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
@@ -428,7 +430,7 @@ def test_a_database_host_that_does_not_resolve_is_one_line(workspace):
 def test_a_password_in_the_database_url_is_refused_and_password_env_needs_no_escaping(
         workspace, monkeypatch):
     workspace.configure(database={"url": "oracle+oracledb://impact:hunter2@db:1521/"})
-    with pytest.raises(util.ConfigError, match="database.url: a password is written into the "
+    with pytest.raises(ConfigError, match="database.url: a password is written into the "
                                                "URL; name an environment variable in "
                                                "database.password_env instead"):
         util.load_config(workspace.config_path)
@@ -436,7 +438,7 @@ def test_a_password_in_the_database_url_is_refused_and_password_env_needs_no_esc
     workspace.configure(database={"url": "oracle+oracledb://impact@db:1521/?service_name=X",
                                   "password_env": "TEST_DB_PASSWORD"})
     config = util.load_config(workspace.config_path)
-    engine = util.open_configured_database(config["database"])
+    engine = util.open_configured_database(config.database)
     assert engine.url.password == "p@ss/w:rd"
     assert engine.url.host == "db" and engine.url.query == {"service_name": "X"}
     assert "p@ss" not in engine.url.render_as_string(hide_password=True)
@@ -485,7 +487,7 @@ def test_a_folder_or_link_under_the_answer_name_is_a_whole_file_fault(workspace,
 @pytest.mark.parametrize("name", ["../results.txt", "sub/results.txt", ".."])
 def test_answer_names_with_folders_are_refused_in_the_config(workspace, name):
     workspace.configure(dps_file={"results_name": name})
-    with pytest.raises(util.ConfigError, match="dps_file.results_name: a file name, not a path"):
+    with pytest.raises(ConfigError, match="dps_file.results_name: a file name, not a path"):
         util.load_config(workspace.config_path)
 
 
@@ -501,7 +503,8 @@ def test_other_files_in_the_answer_folder_are_left_alone(workspace):
 
 
 # ---------------------------------------------------------------------------
-# Bad source rows (contract §3, §5, §7): only a missing DOB, last or first name excludes
+# Bad source rows (docs/data-contract.md §3, §5, §7): only a missing DOB, last or first name
+# excludes
 # ---------------------------------------------------------------------------
 
 NORMAL = (3001, "Doe", "Jane", None, None, "2009-01-02", "Female", "Anglo")
@@ -653,7 +656,7 @@ def test_sa98_repeated_episode_id_in_an_extract_is_left_out(workspace):
 
 
 def killed_after(workspace, script: str, step: str) -> None:
-    env = dict(os.environ, **{util.FAULT_KILL_AFTER_ENV: step})
+    env = dict(os.environ, **{FAULT_KILL_AFTER_ENV: step})
     result = workspace.cli(script, *AS_OF, env=env)
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
 
@@ -748,10 +751,12 @@ def test_bandit_finds_no_medium_or_high_issue():
 @security
 def test_created_files_are_private_and_the_share_mode_is_configurable(workspace):
     workspace.configure(reports={"share_file_mode": "0644"})
+    workspace.folder("logs").mkdir(mode=0o755)     # as a git checkout leaves logs/
     assert workspace.send(*AS_OF) == 0
     workspace.put_answer(*scenario_answer())
     assert workspace.receive(*AS_OF) == 0
     for folder in ("outbox", "archive", "state", "logs", "staging"):
+        assert workspace.folder(folder).stat().st_mode & 0o777 == 0o700, folder
         for path in workspace.folder(folder).rglob("*"):
             mode = path.stat().st_mode & 0o777
             assert mode == (0o700 if path.is_dir() else 0o600), (path, oct(mode))
@@ -765,6 +770,6 @@ def test_a_password_written_into_the_yaml_is_refused(workspace):
     result = workspace.cli("send2dps.py", *AS_OF)
     assert result.returncode == 2
     assert result.stderr == (
-        f"send2dps: error: config {workspace.config_path}: sftp.key_passphrase: secrets must "
+        f"send2dps.py: error: config {workspace.config_path}: sftp.key_passphrase: secrets must "
         f"not be written in the YAML; put the name of an environment variable in "
         f"sftp.key_passphrase_env instead\n")

@@ -1,4 +1,5 @@
-"""The send step end to end, against a real sshd and a real SQLite file (contract §1-§3)."""
+"""The send step end to end, against a real sshd and a real SQLite file
+(docs/data-contract.md §1-§3)."""
 
 import fcntl
 import sqlite3
@@ -9,6 +10,7 @@ import time
 import pytest
 
 import util
+from exchange.errors import ConfigError, TransferError
 from tests.scenario import DOBS, NAMES
 
 AS_OF = ("--as-of", "2025-06-20")
@@ -90,15 +92,13 @@ def test_no_second_upload_while_the_first_is_unanswered(workspace):
     assert b"2001|NEW|KID" in (workspace.upload_dir / "End_txt_file.txt").read_bytes()
 
 
-def test_dry_run_writes_files_and_connects_nowhere(workspace):
-    workspace.configure(sftp={"port": 1})  # nothing listens there
-    assert workspace.send(*AS_OF, "--dry-run") == 0
-    assert (workspace.folder("outbox") / "send" / "End_txt_file.txt").read_bytes() == \
+def test_dry_run_writes_files_and_connects_nowhere(scenario):
+    assert scenario.send(*AS_OF, "--dry-run") == 0   # its SFTP port has no server: not needed
+    assert (scenario.folder("outbox") / "send" / "End_txt_file.txt").read_bytes() == \
         EXPECTED_FILE
-    assert (workspace.folder("outbox") / "send" / "end_export.xlsx").is_file()
-    assert workspace.manifests("send")[-1]["outcome"] == "dry run"
-    assert not workspace.upload_dir.exists()
-    assert not (workspace.folder("archive") / "send").exists()
+    assert (scenario.folder("outbox") / "send" / "end_export.xlsx").is_file()
+    assert scenario.manifests("send")[-1]["outcome"] == "dry run"
+    assert not (scenario.folder("archive") / "send").exists()
 
 
 def test_sanity_limit_stops_the_upload_unless_forced(workspace):
@@ -166,9 +166,9 @@ def test_interrupted_upload_leaves_nothing_under_the_final_name(workspace, tmp_p
 
     def upload():
         try:
-            with util.connect_sftp(config["sftp"]) as session:
-                session.upload(big, config["sftp"]["upload_folder"], big.name)
-        except util.TransferError as exc:
+            with util.connect_sftp(config.sftp) as session:
+                session.upload(big, config.sftp.upload_folder, big.name)
+        except TransferError as exc:
             failures.append(str(exc))
 
     worker = threading.Thread(target=upload)
@@ -191,11 +191,11 @@ def test_interrupted_upload_leaves_nothing_under_the_final_name(workspace, tmp_p
     assert not (workspace.upload_dir / "End_txt_file.txt").exists()
 
 
-def test_config_error_names_the_key_in_one_line(workspace):
-    workspace.configure(sftp={"port": "twenty-two"})
-    result = workspace.cli("send2dps.py", *AS_OF)
+def test_config_error_names_the_key_in_one_line(scenario):
+    scenario.configure(sftp={"port": "twenty-two"})
+    result = scenario.cli("send2dps.py", *AS_OF)
     assert result.returncode == 2
-    assert result.stderr == (f"send2dps: error: config {workspace.config_path}: sftp.port: "
+    assert result.stderr == (f"send2dps.py: error: config {scenario.config_path}: sftp.port: "
                              f"expected int, got str\n")
 
 
@@ -207,38 +207,38 @@ def test_config_error_names_the_key_in_one_line(workspace):
                                       "mail.password_env instead"),
     ("matching", {"match_window_days": "3 days"}, "matching.match_window_days: expected int"),
 ])
-def test_config_errors(workspace, section, values, message):
-    workspace.configure(**{section: values})
-    with pytest.raises(util.ConfigError) as caught:
-        util.load_config(workspace.config_path)
+def test_config_errors(scenario, section, values, message):
+    scenario.configure(**{section: values})
+    with pytest.raises(ConfigError) as caught:
+        util.load_config(scenario.config_path)
     assert message in str(caught.value)
-    assert str(workspace.config_path) in str(caught.value)
+    assert str(scenario.config_path) in str(caught.value)
 
 
-def test_environment_variables_fill_config_values(workspace, monkeypatch):
-    workspace.configure(sftp={"username": "${TEST_SFTP_USER}", "host": "${NO_SUCH_VAR:-127.0.0.1}"})
+def test_environment_variables_fill_config_values(scenario, monkeypatch):
+    scenario.configure(sftp={"username": "${TEST_SFTP_USER}", "host": "${NO_SUCH_VAR:-127.0.0.1}"})
     monkeypatch.setenv("TEST_SFTP_USER", "alice")
-    config = util.load_config(workspace.config_path)
-    assert (config["sftp"]["username"], config["sftp"]["host"]) == ("alice", "127.0.0.1")
+    config = util.load_config(scenario.config_path)
+    assert (config.sftp.username, config.sftp.host) == ("alice", "127.0.0.1")
     monkeypatch.delenv("TEST_SFTP_USER")
-    with pytest.raises(util.ConfigError, match="sftp.username: environment variable "
+    with pytest.raises(ConfigError, match="sftp.username: environment variable "
                                                "TEST_SFTP_USER is not set"):
-        util.load_config(workspace.config_path)
+        util.load_config(scenario.config_path)
 
 
-def test_future_period_is_a_usage_error(workspace):
-    result = workspace.cli("send2dps.py", "--period", "FY2026Q1", *AS_OF)
+def test_future_period_is_a_usage_error(scenario):
+    result = scenario.cli("send2dps.py", "--period", "FY2026Q1", *AS_OF)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1].endswith(
         "period FY2026Q1 starts 2025-09-01, after the run date 2025-06-20: it has not "
         "started yet")
 
 
-def test_missing_database_file_is_one_line(workspace):
-    workspace.configure(database={"url": f"sqlite:///{workspace.root}/nope.sqlite"})
-    assert workspace.send(*AS_OF) == 1
-    assert workspace.manifests("send")[-1]["error"] == \
-        f"database {workspace.root}/nope.sqlite: file not found"
+def test_missing_database_file_is_one_line(scenario):
+    scenario.configure(database={"url": f"sqlite:///{scenario.root}/nope.sqlite"})
+    assert scenario.send(*AS_OF) == 1
+    assert scenario.manifests("send")[-1]["error"] == \
+        f"database {scenario.root}/nope.sqlite: file not found"
 
 
 def test_second_run_while_one_holds_the_lock_exits_75(workspace):
@@ -266,7 +266,7 @@ def test_relative_paths_resolve_against_the_config_folder(workspace, tmp_path, m
                         folders={"outbox": "out"})
     monkeypatch.chdir("/")
     config = util.load_config(workspace.config_path)
-    assert config["database"]["url"] == f"sqlite:///{workspace.root}/impact.sqlite"
-    assert config["folders"]["outbox"] == workspace.root / "out"
+    assert config.database.url == f"sqlite:///{workspace.root}/impact.sqlite"
+    assert config.folders.outbox == workspace.root / "out"
     assert workspace.send(*AS_OF, "--dry-run") == 0
     assert (workspace.root / "out" / "send" / "End_txt_file.txt").read_bytes() == EXPECTED_FILE

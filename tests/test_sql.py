@@ -10,8 +10,10 @@ import sqlglot
 from sqlglot import exp
 
 import util
-from receivedps import COUNTY_COLUMNS, SA98_COLUMNS
-from send2dps import QUERY_COLUMNS
+from exchange.database import open_database, read_sql_file
+from exchange.errors import DatabaseError
+from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS
+from exchange.wrangle import QUERY_COLUMNS
 
 SQL = Path(__file__).resolve().parent.parent / "sql"
 
@@ -27,7 +29,7 @@ def test_the_sql_folder_holds_exactly_the_three_queries():
 
 @pytest.mark.parametrize("name", sorted(CONTRACT))
 def test_query_parses_as_oracle_sql_with_the_contract_columns(name):
-    statement = sqlglot.parse_one(util.read_sql_file(SQL, name), read="oracle")
+    statement = sqlglot.parse_one(read_sql_file(SQL, name), read="oracle")
     assert isinstance(statement, exp.Select)
     assert [c.alias_or_name.upper() for c in statement.expressions] == CONTRACT[name][0]
     binds = {p.name for p in statement.find_all(exp.Placeholder)}
@@ -37,13 +39,13 @@ def test_query_parses_as_oracle_sql_with_the_contract_columns(name):
 @security
 @pytest.mark.parametrize("name", sorted(CONTRACT))
 def test_query_binds_every_value_and_holds_no_literal_dates(name):
-    text = util.read_sql_file(SQL, name)
+    text = read_sql_file(SQL, name)
     assert not re.search(r"'\d{4}-\d{2}-\d{2}'", text)
     assert "{" not in text and "%s" not in text
 
 
 def test_queries_run_on_the_sqlite_schema(workspace):
-    engine = util.open_database(f"sqlite:///{workspace.db_path}")
+    engine = open_database(f"sqlite:///{workspace.db_path}")
     children = util.run_query(engine, SQL, "send_children",
                               {"period_start": dt.date(2025, 3, 1),
                                "period_end_next": dt.date(2025, 6, 1)}, QUERY_COLUMNS)
@@ -61,8 +63,8 @@ def test_queries_run_on_the_sqlite_schema(workspace):
 def test_a_production_query_missing_a_column_is_one_line(workspace, tmp_path):
     (tmp_path / "county_region.sql").write_text(
         "SELECT county_code AS COUNTY_CODE, county_name AS COUNTY_NAME FROM county")
-    engine = util.open_database(f"sqlite:///{workspace.db_path}")
-    with pytest.raises(util.DatabaseError) as caught:
+    engine = open_database(f"sqlite:///{workspace.db_path}")
+    with pytest.raises(DatabaseError) as caught:
         util.run_query(engine, tmp_path, "county_region", {}, COUNTY_COLUMNS)
     assert str(caught.value) == f"{tmp_path}/county_region.sql: result lacks column REGION"
 
@@ -70,8 +72,8 @@ def test_a_production_query_missing_a_column_is_one_line(workspace, tmp_path):
 def test_a_locked_or_broken_database_is_one_line(workspace, tmp_path):
     broken = tmp_path / "broken.sqlite"
     broken.write_bytes(b"this is not a database" * 100)
-    engine = util.open_database(f"sqlite:///{broken}")
-    with pytest.raises(util.DatabaseError) as caught:
+    engine = open_database(f"sqlite:///{broken}")
+    with pytest.raises(DatabaseError) as caught:
         util.run_query(engine, SQL, "county_region", {}, COUNTY_COLUMNS)
     assert str(caught.value) == (f"database sqlite:///{broken}: query county_region: "
                                  f"file is not a database")

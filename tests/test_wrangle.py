@@ -1,20 +1,20 @@
 """Contract §3: the rows and bytes of End_txt_file.txt, one case per rule."""
 
 import datetime as dt
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 
 import util
-from send2dps import check_sanity, clean_name, render_dps_text, wrangle
+from exchange.config import DpsFileSettings
+from exchange.wrangle import check_sanity, clean_name, render_dps_text, wrangle
 
 TODAY = dt.date(2025, 6, 20)
 RACES = {"African American": "B", "Anglo": "W", "Asian": "A", "Native American": "I",
          "Hispanic": "W", "Other": "U", "Unknown": "U"}
 LENGTHS = {"LAST_NAME": 30, "FIRST_NAME": 20, "MIDDLE_NAME": 20, "SUFFIX": 10}
-FILE_CONFIG = {"columns": ["PID", "LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX", "DOB",
-                           "SEX", "RACE"], "delimiter": "|", "line_ending": "\r\n",
-               "encoding": "ascii", "send_name": "End_txt_file.txt"}
+FILE_CONFIG = DpsFileSettings()   # the contract's layout: the defaults
 
 
 def child(pid=1, last="Doe", first="Jane", middle=None, suffix=None, dob="2009-01-02",
@@ -125,7 +125,7 @@ def test_header_only_file_when_nobody_is_sent():
 
 
 def test_layout_is_config_a_partner_can_change():
-    config = dict(FILE_CONFIG, columns=[{"PID": "PERSON_ID"}, "DOB", "LAST_NAME"],
+    config = replace(FILE_CONFIG, columns=[{"PID": "PERSON_ID"}, "DOB", "LAST_NAME"],
                   delimiter=",", line_ending="\n")
     assert render_dps_text(run(child()).sent, config) == \
         b"PERSON_ID,DOB,LAST_NAME\n1,20090102,DOE\n"

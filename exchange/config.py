@@ -1,0 +1,449 @@
+"""dps_config.yml as typed settings: one frozen dataclass per section, validated once.
+
+Each section's fields are its keys, with their types and defaults; `load_config` reads the
+YAML, expands ${VAR} / ${VAR:-default} from the environment, checks every key and type (one
+line naming the file and the key, with a "did you mean" hint for a mistyped key), resolves
+paths against the config file's folder and returns a `Config`. Functions take the section they
+need (`config.sftp`, `config.folders`), never the whole file as a dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from exchange.errors import ConfigError
+
+SECRET_WORDS = ("password", "passphrase", "secret", "token")
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def path_setting(default: str | None = None, kind: str = "path") -> Any:
+    """A path resolved against the config's folder. kind: "path", "file" (must exist) or
+    "optional_path" ("" for none). Without a default the setting is required."""
+    if default is None:
+        return field(metadata={"kind": kind})
+    return field(default=default, metadata={"kind": kind})  # type: ignore[arg-type]
+
+
+def listed(*items: Any) -> Any:
+    """A list default: every Config gets its own copy."""
+    return field(default_factory=lambda: list(items))
+
+
+def mapping(**items: Any) -> Any:
+    """A dict default: every Config gets its own copy."""
+    return field(default_factory=lambda: dict(items))
+
+
+# ---------------------------------------------------------------------------
+# The sections, in the order dps_config.yml lists them
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    time_zone: str = "America/Chicago"
+    close_lag_days: int = 30
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    password_env: str = ""
+    sql_folder: Path = path_setting("sql")
+
+
+@dataclass(frozen=True)
+class Sa98Settings:
+    source: str = "query"
+    extract_file: str = ""
+    columns: dict = mapping()
+
+
+@dataclass(frozen=True)
+class SftpSettings:
+    host: str
+    key_file: Path = path_setting(kind="file")
+    known_hosts_file: Path = path_setting(kind="file")
+    port: int = 22
+    username: str = ""
+    key_passphrase_env: str = ""
+    upload_folder: str = "FROM_DFPS"
+    answer_folder: str = "TO_DFPS"
+    after_processing: str = "move"
+    processed_folder: str = "TO_DFPS/processed"
+    connect_timeout_seconds: float = 15.0
+    banner_timeout_seconds: float = 15.0
+    auth_timeout_seconds: float = 15.0
+    channel_timeout_seconds: float = 60.0
+    keepalive_seconds: int = 30
+    retries: int = 3
+    retry_backoff_seconds: float = 5.0
+    download_prefetch: bool = True
+    max_concurrent_prefetch_requests: int = 0
+    download_request_kib: int = 128
+    disabled_algorithms: dict = mapping()
+
+
+@dataclass(frozen=True)
+class FolderSettings:
+    outbox: Path = path_setting("var/outbox")
+    staging: Path = path_setting("var/staging")
+    archive: Path = path_setting("var/archive")
+    state: Path = path_setting("var/state")
+    logs: Path = path_setting("logs")
+    share: Path = path_setting("var/share")
+
+
+@dataclass(frozen=True)
+class DpsFileSettings:
+    send_name: str = "End_txt_file.txt"
+    export_name: str = "end_export.xlsx"
+    columns: list = listed("PID", "LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX", "DOB",
+                           "SEX", "RACE")
+    delimiter: str = "|"
+    date_format: str = "%Y%m%d"
+    encoding: str = "ascii"
+    line_ending: str = "\r\n"
+    name_max_lengths: dict = mapping(LAST_NAME=30, FIRST_NAME=20, MIDDLE_NAME=20, SUFFIX=10)
+    results_name: str = "Dfps-missing-person-results.txt"
+    counts_name: str = "Dfps-missing-person-counts.txt"
+    results_columns: list = listed("PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX",
+                                   "RACE", "MKE", "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE")
+    counts_keys: dict = mapping(records_received="RECORDS_RECEIVED",
+                                persons_with_records="PERSONS_WITH_RECORDS",
+                                result_records="RESULT_RECORDS")
+
+
+DEFAULT_RACE_MAPPING = {"African American": "B", "Anglo": "W", "Asian": "A",
+                        "Native American": "I", "Hispanic": "W", "Other": "U", "Unknown": "U"}
+
+
+@dataclass(frozen=True)
+class SanitySettings:
+    min_rows: int = 1
+    max_change_pct: float = 25.0
+
+
+@dataclass(frozen=True)
+class MatchingSettings:
+    match_window_days: int = 3
+
+
+@dataclass(frozen=True)
+class ReceiveSettings:
+    poll_seconds: float = 30.0
+    settle_seconds: float = 10.0
+    max_wait_hours: float = 6.0
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    max_rows_per_sheet: int = 1_048_576
+    share_file_mode: str = "0640"
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 25
+    starttls: bool = False
+    ca_file: Path | None = path_setting("", kind="optional_path")
+    username_env: str = ""
+    password_env: str = ""
+    sender: str = "dps-exchange@localhost"
+    recipients: list = listed()
+    attachments: bool = False
+    allowed_domains: list = listed()
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class HealthSettings:
+    url: str = ""
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    retention_days: int = 90
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunSettings, "database": DatabaseSettings, "sa_98": Sa98Settings,
+    "sftp": SftpSettings, "folders": FolderSettings, "dps_file": DpsFileSettings,
+    "sanity": SanitySettings, "matching": MatchingSettings, "receive": ReceiveSettings,
+    "reports": ReportSettings, "mail": MailSettings, "health": HealthSettings,
+    "logs": LogSettings,
+}
+OPEN_SECTIONS = ("race_mapping",)   # free keys (DFPS label -> code), values still checked
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole config file, section by section, plus where it came from."""
+
+    path: Path
+    run: RunSettings
+    database: DatabaseSettings
+    sa_98: Sa98Settings
+    sftp: SftpSettings
+    folders: FolderSettings
+    dps_file: DpsFileSettings
+    race_mapping: dict[str, str]
+    sanity: SanitySettings
+    matching: MatchingSettings
+    receive: ReceiveSettings
+    reports: ReportSettings
+    mail: MailSettings
+    health: HealthSettings
+    logs: LogSettings
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        return (self.folder / os.path.expanduser(value)).resolve()
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+
+def default_config_path(script_file: str) -> Path:
+    return Path(script_file).resolve().parent / "dps_config.yml"
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None,
+                lenient: bool = False) -> Config:
+    """Read, expand ${VAR} from the environment, validate and resolve paths.
+
+    Raises ConfigError with one line naming the file and the key at fault. `lenient` (for
+    --status, which only reads the run records) lets unset variables be empty and key files
+    be missing, so monitoring needs no secrets.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    path = Path(path).resolve()
+    raw = read_yaml(path)
+    refuse_literal_url_password(raw, path)
+    expanded = expand_env(raw, environ, path, "", lenient)
+    check_section_names(expanded, path)
+    checker = Checker(path, lenient)
+    sections = {name: checker.section(name, cls, section_values(expanded, name, path))
+                for name, cls in SECTIONS.items()}
+    race_mapping = checker.open_section("race_mapping", DEFAULT_RACE_MAPPING,
+                                        section_values(expanded, "race_mapping", path))
+    check_file_names(sections["dps_file"], path)
+    database = sections["database"]
+    sections["database"] = dataclasses.replace(
+        database, url=resolve_sqlite_url(database.url, path.parent))
+    return Config(path=path, race_mapping=race_mapping, **sections)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config {path}: file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config {path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" line {where.line + 1}" if where else ""
+        raise ConfigError(f"config {path}:{line} not valid YAML") from exc
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path}: expected a mapping of sections at the top")
+    return raw
+
+
+def expand_env(value: Any, environ: dict[str, str], path: Path, key: str,
+               lenient: bool = False) -> Any:
+    """${VAR} and ${VAR:-default} in every text value, read from `environ`."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, environ, path, f"{key}.{k}" if key else str(k), lenient)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, environ, path, key, lenient) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        if lenient:
+            return ""
+        raise ConfigError(f"config {path}: {key}: environment variable {name} is not set")
+
+    return ENV_PATTERN.sub(substitute, value)
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_section_names(raw: dict[str, Any], path: Path) -> None:
+    known = [*SECTIONS, *OPEN_SECTIONS]
+    for section in raw:
+        if section not in known:
+            raise ConfigError(f"config {path}: unknown section '{section}'"
+                              f"{did_you_mean(str(section), known)}")
+
+
+def section_values(raw: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    given = raw.get(name) or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"config {path}: {name}: expected a mapping")
+    return given
+
+
+class Checker:
+    """Checks one config file's sections against their dataclasses."""
+
+    def __init__(self, path: Path, lenient: bool) -> None:
+        self.path = path
+        self.lenient = lenient
+
+    def fail(self, message: str) -> ConfigError:
+        return ConfigError(f"config {self.path}: {message}")
+
+    def refuse_secret_keys(self, section: str, given: dict[str, Any]) -> None:
+        for key in given:
+            lowered = str(key).lower()
+            if any(word in lowered for word in SECRET_WORDS) and not lowered.endswith("_env"):
+                raise self.fail(f"{section}.{key}: secrets must not be written in the YAML; "
+                                f"put the name of an environment variable in "
+                                f"{section}.{key}_env instead")
+
+    def section(self, name: str, cls: type, given: dict[str, Any]) -> Any:
+        self.refuse_secret_keys(name, given)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in given:
+            if key not in fields:
+                raise self.fail(f"unknown key '{name}.{key}'"
+                                f"{did_you_mean(str(key), list(fields))}")
+        types = typing.get_type_hints(cls)
+        values = {}
+        for key, spec in fields.items():
+            value = given.get(key)
+            if value is None:
+                if not has_default(spec):
+                    raise self.fail(f"{name}.{key}: required setting is missing")
+                value = default_of(spec)
+            kind = spec.metadata.get("kind") or plain_type(types[key])
+            values[key] = self.value(f"{name}.{key}", kind, value)
+        return cls(**values)
+
+    def open_section(self, name: str, defaults: dict[str, str],
+                     given: dict[str, Any]) -> dict[str, str]:
+        """A section of free keys: the defaults when it is empty, else exactly what is given."""
+        self.refuse_secret_keys(name, given)
+        merged = dict(given) if given else dict(defaults)
+        return {str(k): self.value(f"{name}.{k}", str, v) for k, v in merged.items()}
+
+    def value(self, key: str, kind: Any, value: Any) -> Any:
+        if kind in ("path", "file", "optional_path"):
+            return self.path_value(key, kind, value)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+            return int(value)  # ${PORT} expands to text
+        if kind is float and isinstance(value, str) and re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*",
+                                                                     value):
+            return float(value)
+        if kind is bool and isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if kind in (int, float) and isinstance(value, bool):
+            raise self.fail(f"{key}: expected a number, got {value!r}")
+        if not isinstance(value, kind):
+            raise self.fail(f"{key}: expected {kind.__name__}, got {type(value).__name__}")
+        return value
+
+    def path_value(self, key: str, kind: str, value: Any) -> Path | None:
+        if kind == "optional_path" and not value:
+            return None
+        if self.lenient and kind == "file":
+            kind = "path"   # --status does not open key files
+        if self.lenient and value == "":
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.fail(f"{key}: expected a path")
+        resolved = (self.path.parent / os.path.expanduser(value)).resolve()
+        if kind == "file" and not resolved.is_file():
+            raise self.fail(f"{key}: file not found: {resolved}")
+        return resolved
+
+
+def has_default(spec: dataclasses.Field) -> bool:
+    return spec.default is not dataclasses.MISSING or \
+        spec.default_factory is not dataclasses.MISSING
+
+
+def default_of(spec: dataclasses.Field) -> Any:
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return spec.default
+
+
+def plain_type(annotation: Any) -> type:
+    """str, int, float, bool, list or dict from a field's annotation."""
+    origin = typing.get_origin(annotation)
+    return origin if isinstance(origin, type) else annotation
+
+
+def refuse_literal_url_password(raw: dict[str, Any], path: Path) -> None:
+    """A password written into database.url would sit in the file: refuse it (before ${VAR}
+    expansion, so a ${VAR} in its place is fine)."""
+    url = (raw.get("database") or {}).get("url")
+    match = re.match(r"^[^:]+://[^:/@]*:([^@]*)@", url) if isinstance(url, str) else None
+    if match and match.group(1) and not ENV_PATTERN.fullmatch(match.group(1)):
+        raise ConfigError(f"config {path}: database.url: a password is written into the URL; "
+                          f"name an environment variable in database.password_env instead")
+
+
+def check_file_names(file_settings: DpsFileSettings, path: Path) -> None:
+    """The exchanged files' names are names in their folder, never paths out of it."""
+    for key in ("send_name", "export_name", "results_name", "counts_name"):
+        name = getattr(file_settings, key)
+        if not name or "/" in name or "\\" in name or name.strip(".") == "":
+            raise ConfigError(f"config {path}: dps_file.{key}: a file name, not a path")
+
+
+def resolve_sqlite_url(url: str, base: Path) -> str:
+    """A relative SQLite file in database.url is relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/"):
+        return url
+    rest = url[len(prefix):]
+    if not rest or rest.startswith(":memory:"):
+        return url
+    return prefix + str((base / rest).resolve())
+
+
+def secret_from_env(env_name: str, setting: str) -> str | None:
+    """The secret held by the environment variable a `*_env` setting names (None when the
+    setting is empty). `setting` is the dotted key, for the error line."""
+    if not env_name:
+        return None
+    value = os.environ.get(env_name)
+    if value is None:
+        raise ConfigError(f"{setting}: environment variable {env_name} is not set")
+    return value

@@ -1,0 +1,343 @@
+"""How either script runs its steps: the same lock, logging, run record, health pings, log
+retention, failure alert and exit codes for send and receive.
+
+A script describes itself with a `Script` (its step name, program name, rerun command and
+what a failure keeps) and hands `run` its step function and that function's options. The
+harness never reads a script's command-line arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import traceback
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exchange import __version__
+from exchange.config import Config, HealthSettings, default_config_path
+from exchange.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    DpsError,
+    LockHeldError,
+    MailError,
+    NotReadyError,
+    WaitExpiredError,
+)
+from exchange.files import describe_os_error, make_private_folder
+from exchange.mail import send_mail
+from exchange.records import FAILED, NOT_READY, WAIT_EXPIRED, RunRecord, new_run_id
+
+log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(run_id)s %(step)s +%(elapsed).1fs %(levelname)s %(name)s: %(message)s"
+NOISY_LOGGERS = ("paramiko", "sqlalchemy", "asyncio", "mail.log", "urllib3", "msal")
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the harness needs to know of a script; the script says it itself."""
+
+    step: str                                     # "send" or "receive": lock, records, logs
+    program: str                                  # "send2dps.py", for messages
+    script_file: str                              # the script's __file__
+    kept: Callable[[Config, dict[str, Any]], str]  # what a failure kept, for the alert
+
+    @property
+    def default_config(self) -> Path:
+        return default_config_path(self.script_file)
+
+    def rerun_command(self, config: Config, period: str) -> str:
+        """The exact command an operator runs once the cause is fixed."""
+        command = str(Path(self.script_file).resolve().parent / f"run_{self.step}.sh")
+        if config.path != self.default_config:
+            command += f" --config {config.path}"
+        return command + (f" --period {period}" if period else "")
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: "send2dps.py: error: …" and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """The options both scripts share: --as-of, --config, --status, -v, --version."""
+    parser.add_argument("--as-of", metavar="YYYY-MM-DD",
+                        help="run as if today were this date (default: today in run.time_zone)")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="config file (default: dps_config.yml beside this script)")
+    parser.add_argument("--status", action="store_true",
+                        help="print the recent send and receive runs (with --period, where that "
+                             "period stands) and exit; exit 1 if the latest run of a step failed")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug lines on stderr too")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
+def report_error(script: Script, exc: DpsError) -> int:
+    """A failure before the run started (config, arguments): one line, its exit code."""
+    print(f"{script.program}: error: {exc}", file=sys.stderr)
+    return exc.exit_code
+
+
+# ---------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------
+
+
+def run(script: Script, config: Config, verbose: bool,
+        steps: Callable[[Config, RunRecord, Any], int], options: Any) -> int:
+    """Run `steps(config, record, options)` under the lock with logging and a run record;
+    turn any error into one line, an alert and an exit code."""
+    os.umask(0o077)   # files we create are the owner's only: the data is personal
+    folders = config.folders
+    for folder in (folders.logs, folders.state, folders.outbox, folders.staging, folders.archive):
+        make_private_folder(folder)
+    record = RunRecord(script.step, new_run_id(script.step))
+    with run_logging(script, record.run_id, config.folders.logs, verbose):
+        code = run_locked(script, config, record, steps, options)
+        write_audit_line(config.folders.logs, record.manifest)
+    return code
+
+
+def run_locked(script: Script, config: Config, record: RunRecord,
+               steps: Callable[[Config, RunRecord, Any], int], options: Any) -> int:
+    try:
+        with run_lock(config.folders.state, script.step):
+            record.state_dir = config.folders.state
+            ping_health(config.health, "start", record.run_id)
+            remove_expired_files(config)
+            code = steps(config, record, options)
+    except LockHeldError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+    except DpsError as exc:
+        alert = not isinstance(exc, NotReadyError) or isinstance(exc, WaitExpiredError)
+        return fail(script, config, record, str(exc), exc.exit_code, alert)
+    except KeyboardInterrupt:
+        return fail(script, config, record, "interrupted", EXIT_FAILED, True)
+    except ModuleNotFoundError as exc:
+        message = (f"Python module {exc.name!r} is missing: set up the project's environment "
+                   f"with 'bash demo/setup_venv.sh' and run with .venv/bin/python")
+        return fail(script, config, record, message, EXIT_FAILED, True)
+    except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and an alert
+        message = f"internal error {type(exc).__name__} (details in the log file)"
+        return fail(script, config, record, message, EXIT_FAILED, True)
+    ping_health(config.health, "success" if code == EXIT_OK else "fail", record.run_id)
+    return code
+
+
+def fail(script: Script, config: Config, record: RunRecord, message: str, code: int,
+         alert: bool) -> int:
+    """Record the failure, alert, and log the one-line reason last, so it closes stderr."""
+    log.debug("traceback of the failure:\n%s", safe_traceback(sys.exc_info()[1]))
+    ended_as = FAILED
+    if isinstance(sys.exc_info()[1], NotReadyError):
+        ended_as = WAIT_EXPIRED if alert else NOT_READY
+    record.fail(message, code, ended_as)
+    ping_health(config.health, "fail", record.run_id)
+    if alert:
+        send_failure_alert(script, config, record.manifest, message)
+    if isinstance(sys.exc_info()[1], NotReadyError) and not alert:
+        log.warning("%s", message)
+    else:
+        log.error("%s", message)
+    return code
+
+
+def safe_traceback(exc: BaseException | None) -> str:
+    """A traceback for the log file with frames and exception types only.
+
+    Messages of other libraries' exceptions may quote a field value (a name in a parse error,
+    say); only this product's own messages, which never carry values, are kept.
+    """
+    lines: list[str] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        message = str(exc) if isinstance(exc, DpsError) else "(message withheld: it may quote data)"
+        if isinstance(exc, ModuleNotFoundError):
+            message = f"module {exc.name!r} not found"
+        frames = traceback.extract_tb(exc.__traceback__)
+        lines += [f'  File "{f.filename}", line {f.lineno}, in {f.name}' for f in frames]
+        lines.append(f"{type(exc).__module__}.{type(exc).__qualname__}: {message}")
+        exc = exc.__cause__ or exc.__context__
+        if exc is not None:
+            lines.append("caused by:")
+    return "\n".join(lines)
+
+
+def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
+                       message: str) -> None:
+    """Mail the one-line reason, what was kept and how to rerun. Never raises."""
+    period = manifest.get("period", "")
+    step, run_id = script.step, manifest["run_id"]
+    text = "\n".join([
+        f"The DPS exchange {step} step FAILED ({script.program}).",
+        "",
+        f"Reason: {message}",
+        f"Period: {period or 'not chosen yet'}",
+        f"Run id: {run_id}",
+        f"Kept: {script.kept(config, manifest)}",
+        f"Log file: {config.folders.logs / (step + '_' + run_id + '.log')}",
+        "",
+        f"To rerun once the cause is fixed: {script.rerun_command(config, period)}",
+    ])
+    try:
+        send_mail(config.mail, f"[DPS exchange] {step} FAILED {period}".strip(), text)
+    except MailError as exc:
+        log.warning("failure alert not sent: %s", exc)
+
+
+# ---------------------------------------------------------------------------
+# Lock, logging, audit line, retention, health pings
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def run_lock(state_dir: Path, step: str) -> Iterator[None]:
+    """Hold state/<step>.lock for the whole run; a second run exits 75 at once.
+
+    The lock dies with the process, so a crash never leaves it held.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock_path = state_dir / f"{step}.lock"
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise LockHeldError(f"another {step} run holds {lock_path}; not starting") from exc
+        yield
+
+
+class RunContextFilter(logging.Filter):
+    """Stamps every record with the run id, the step and the seconds since the run began."""
+
+    def __init__(self, run_id: str, step: str, started: float) -> None:
+        super().__init__()
+        self.run_id, self.step, self.started = run_id, step, started
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = self.run_id
+        record.step = self.step
+        record.elapsed = time.monotonic() - self.started
+        return True
+
+
+class OneLineFormatter(logging.Formatter):
+    """stderr: "send2dps.py: message", "send2dps.py: warning: …", "send2dps.py: error: …"."""
+
+    def __init__(self, program: str) -> None:
+        super().__init__()
+        self.program = program
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        return f"{self.program}: {level}{record.getMessage()}"
+
+
+@contextmanager
+def run_logging(script: Script, run_id: str, logs_dir: Path, verbose: bool
+                ) -> Iterator[Path]:
+    """Log to stderr (one line each; INFO, or DEBUG with -v) and to logs/<step>_<run-id>.log
+    (DEBUG, with tracebacks). Handlers are removed again on exit, so main() can be called many
+    times in one process."""
+    root = logging.getLogger()
+    context = RunContextFilter(run_id, script.step, time.monotonic())
+    stderr_handler = logging.StreamHandler()
+    stderr_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    stderr_handler.setFormatter(OneLineFormatter(script.program))
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    log_file = logs_dir / f"{script.step}_{run_id}.log"
+    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    file_handler.setLevel(logging.DEBUG)
+    file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handlers = [stderr_handler, file_handler]
+    for handler in handlers:
+        handler.addFilter(context)
+        root.addHandler(handler)
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    for noisy in NOISY_LOGGERS:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        yield log_file
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(old_level)
+
+
+def write_audit_line(logs_dir: Path, manifest: dict[str, Any]) -> None:
+    """One JSON line per run in logs/audit.jsonl: what ran, when, on what, with what outcome
+    (counts, checksums, paths; never a field value). Appended whole with O_APPEND."""
+    line = json.dumps(manifest, sort_keys=True, default=str, separators=(",", ":")) + "\n"
+    try:
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(logs_dir / "audit.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8"))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.warning("audit line not written: %s", describe_os_error(exc))
+
+
+def remove_expired_files(config: Config) -> None:
+    """Log retention: logs and staging leftovers older than logs.retention_days go.
+    Archives, run records and the audit file are never touched."""
+    days = config.logs.retention_days
+    if days <= 0:
+        return
+    cutoff = time.time() - days * 86400
+    logs = config.folders.logs
+    old = [p for p in logs.glob("*.log") if p.is_file()] if logs.is_dir() else []
+    staging = config.folders.staging
+    old += list(staging.iterdir()) if staging.is_dir() else []
+    removed = 0
+    for path in old:
+        if path.stat().st_mtime < cutoff:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("retention: removed %d log file(s) and staging leftover(s) older than %d days",
+                 removed, days)
+
+
+def ping_health(settings: HealthSettings, event: str, run_id: str) -> None:
+    """Call the health-check URL (healthchecks.io style: /start, /fail, or the bare URL on
+    success). Never fails the run."""
+    base = settings.url.rstrip("/")
+    if not base:
+        return
+    url = {"start": f"{base}/start", "fail": f"{base}/fail"}.get(event, base)
+    if not url.startswith(("https://", "http://")):
+        log.warning("health.url is not http(s); ping skipped")
+        return
+    try:
+        request = urllib.request.Request(f"{url}?rid={run_id}", method="GET")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=settings.timeout_seconds):  # noqa: S310  # nosec B310
+            pass
+    except (OSError, ValueError) as exc:
+        log.warning("health ping %s failed (%s); the run goes on", event, type(exc).__name__)

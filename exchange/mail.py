@@ -1,0 +1,59 @@
+"""Mail: the summary and the failure alerts, through the configured SMTP server."""
+
+from __future__ import annotations
+
+import email.message
+import logging
+import smtplib
+import ssl
+from pathlib import Path
+
+from exchange.config import MailSettings, secret_from_env
+from exchange.errors import MailError
+
+log = logging.getLogger(__name__)
+
+def send_mail(settings: MailSettings, subject: str, text: str, html: str | None = None,
+              attachments: list[Path] | None = None) -> bool:
+    """Send one mail to the configured recipients. Returns False when mail is off.
+
+    Bodies must carry counts and file names only, never a name or a date of birth.
+    Attachments go only when the config allows them and every recipient's domain is allowed.
+    """
+    if not settings.enabled or not settings.recipients:
+        log.debug("mail is off; nothing sent")
+        return False
+    message = email.message.EmailMessage()
+    message["Subject"] = subject
+    message["From"] = settings.sender
+    message["To"] = ", ".join(settings.recipients)
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    if attachments and settings.attachments:
+        allowed = {d.lower() for d in settings.allowed_domains}
+        domains = {r.rsplit("@", 1)[-1].lower() for r in settings.recipients}
+        if not allowed or not domains <= allowed:
+            log.warning("attachments left off: a recipient is outside mail.allowed_domains")
+        else:
+            for path in attachments:
+                message.add_attachment(path.read_bytes(), maintype="application",
+                                       subtype="octet-stream", filename=path.name)
+    username = secret_from_env(settings.username_env, "mail.username_env")
+    password = secret_from_env(settings.password_env, "mail.password_env")
+    try:
+        with smtplib.SMTP(settings.host, settings.port,
+                          timeout=settings.timeout_seconds) as smtp:
+            if settings.starttls:
+                ca_file = settings.ca_file   # a private CA, else the system's
+                context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+                smtp.starttls(context=context)
+            if username and password:
+                smtp.login(username, password)
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailError(f"mail {settings.host}:{settings.port}: "
+                       f"cannot send: {type(exc).__name__}: {exc}") from exc
+    log.info("mail sent to %d recipient(s): %s", len(settings.recipients), subject)
+    return True
+

@@ -1,0 +1,230 @@
+"""Run records: one JSON manifest per run in state/manifests/<step>/<run-id>.json.
+
+A manifest says what a run achieved (its outcome), how it ended (exit code and error), and
+what it did on the way (steps with their status and seconds, files, counts, checksums; never
+a field value). The queries here ("the latest upload", "the sends already answered") are the
+only places that read other runs' records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from exchange.errors import RunStateError, UsageError
+from exchange.files import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+SEND, RECEIVE = "send", "receive"
+
+# Outcomes: what a run achieved. A failure after an achievement keeps the achievement as the
+# outcome; the error and exit code say how the run ended.
+RUNNING = "running"
+FAILED = "failed"
+NOT_READY = "not ready"
+WAIT_EXPIRED = "wait expired"
+DRY_RUN = "dry run"
+UPLOADED = "uploaded"
+SKIPPED_IDENTICAL = "skipped as identical"
+REPORTED = "reported"
+NOTHING_NEW = "nothing new"
+ANSWERED = (REPORTED, NOTHING_NEW)
+
+# The reliability suite sets this to a step name to have the run killed (SIGKILL) right after
+# that step is recorded as done: the crash-and-resume tests. Never set it in production.
+FAULT_KILL_AFTER_ENV = "DPS_FAULT_KILL_AFTER"
+
+
+def manifest_dir(state_dir: Path, step: str) -> Path:
+    return state_dir / "manifests" / step
+
+
+def write_manifest(state_dir: Path, manifest: dict[str, Any]) -> Path:
+    folder = manifest_dir(state_dir, manifest["step"])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{manifest['run_id']}.json"
+    data = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode("utf-8")
+    atomic_write_bytes(path, data)
+    return path
+
+
+def read_manifests(state_dir: Path, step: str) -> list[dict[str, Any]]:
+    """All manifests of a step, oldest first (run ids start with a UTC timestamp)."""
+    folder = manifest_dir(state_dir, step)
+    manifests = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            manifests.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError):
+            log.warning("manifest %s is unreadable; ignored", path)
+    manifests.sort(key=lambda m: (m.get("started_at", ""), m.get("run_id", "")))
+    return manifests
+
+
+# ---------------------------------------------------------------------------
+# Queries over earlier runs
+# ---------------------------------------------------------------------------
+
+
+def uploads(state_dir: Path) -> list[dict[str, Any]]:
+    """The sends that uploaded a file, oldest first."""
+    return [m for m in read_manifests(state_dir, SEND) if m.get("outcome") == UPLOADED]
+
+
+def latest_upload(state_dir: Path) -> dict[str, Any] | None:
+    found = uploads(state_dir)
+    return found[-1] if found else None
+
+
+def last_upload_for_period(state_dir: Path, period_label: str) -> dict[str, Any] | None:
+    matching = [m for m in uploads(state_dir) if m.get("period") == period_label]
+    return matching[-1] if matching else None
+
+
+def answered_send_runs(state_dir: Path) -> set[str]:
+    """Run ids of the sends whose answer a receive has reported (or found nothing new in)."""
+    return {m.get("send_run_id", "") for m in read_manifests(state_dir, RECEIVE)
+            if m.get("outcome") in ANSWERED}
+
+
+def receives_of(state_dir: Path, send_run_id: str) -> list[dict[str, Any]]:
+    return [m for m in read_manifests(state_dir, RECEIVE) if m.get("send_run_id") == send_run_id]
+
+
+def last_report_for(state_dir: Path, period_label: str) -> dict[str, Any] | None:
+    done = [m for m in read_manifests(state_dir, RECEIVE)
+            if m.get("outcome") == REPORTED and m.get("period") == period_label]
+    return done[-1] if done else None
+
+
+def send_runs_by_id(state_dir: Path) -> dict[str, dict[str, Any]]:
+    return {m["run_id"]: m for m in read_manifests(state_dir, SEND)}
+
+
+def step_done(manifest: dict[str, Any] | None, step: str) -> bool:
+    return bool(manifest) and manifest.get("steps", {}).get(step, {}).get("status") == "done"
+
+
+# ---------------------------------------------------------------------------
+# This run's record
+# ---------------------------------------------------------------------------
+
+
+def new_run_id(step: str, now: dt.datetime | None = None) -> str:
+    import secrets
+
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%SZ}-{step}-{secrets.token_hex(2)}"
+
+
+class RunRecord:
+    """This run's manifest, saved as the run goes: each step's intent before it and its
+    completion after it, so a later run knows where an interrupted one stopped."""
+
+    def __init__(self, step: str, run_id: str) -> None:
+        self.manifest: dict[str, Any] = {
+            "step": step, "run_id": run_id, "outcome": RUNNING, "pid": os.getpid(),
+            "started_at": dt.datetime.now(dt.UTC).isoformat(), "steps": {}}
+        self.state_dir: Path | None = None   # set once the lock is held
+
+    @property
+    def run_id(self) -> str:
+        return self.manifest["run_id"]
+
+    @property
+    def outcome(self) -> str:
+        return self.manifest["outcome"]
+
+    def update(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+
+    def save(self) -> None:
+        if self.state_dir is not None:
+            write_manifest(self.state_dir, self.manifest)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Record the intent (started) before the step and its completion after it."""
+        entry = {"status": "started"}
+        self.manifest["steps"][name] = entry
+        self.save()
+        started = time.monotonic()
+        try:
+            yield
+        except BaseException:
+            entry["status"] = "failed"
+            raise
+        else:
+            entry["status"] = "done"
+        finally:
+            entry["seconds"] = round(time.monotonic() - started, 3)
+            self.save()
+        if os.environ.get(FAULT_KILL_AFTER_ENV) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def finish(self, code: int, outcome: str | None = None) -> int:
+        """Record how the run ended (and, if given, what it achieved); returns the exit code."""
+        if outcome is not None:
+            self.manifest["outcome"] = outcome
+        self.manifest["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
+        self.manifest["exit_code"] = code
+        self.save()
+        log.info("outcome: %s", self.manifest["outcome"])
+        return code
+
+    def fail(self, message: str, code: int, ended_as: str) -> None:
+        """Record a failure. What the run achieved stays its outcome (a file that reached DPS
+        stays "uploaded"); only a run that achieved nothing takes `ended_as` as its outcome."""
+        if self.manifest["outcome"] == RUNNING:
+            self.manifest["outcome"] = ended_as
+        self.manifest.update(error=message, exit_code=code,
+                             finished_at=dt.datetime.now(dt.UTC).isoformat())
+        self.save()
+
+
+def choose_upload(state_dir: Path, period_label: str | None, missing_ok: bool = False
+                  ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(the send whose answer a receive processes, the last receive that reported it or None).
+
+    The default is the latest upload. An earlier period can be named only when it was
+    answered before: its archived DPS files are reprocessed.
+    """
+    latest = latest_upload(state_dir)
+    if latest is None:
+        if missing_ok:
+            return None, None
+        raise RunStateError("no upload recorded in the send manifests; run send2dps.py first")
+    wanted = period_label or latest["period"]
+    reported = last_report_for(state_dir, wanted)
+    if wanted == latest["period"]:
+        if reported and reported.get("send_run_id") != latest["run_id"]:
+            reported = None
+        return latest, reported
+    if reported is None:
+        raise UsageError(f"--period {wanted}: the latest upload is {latest['period']} "
+                         f"(run {latest['run_id']}) and {wanted} has no earlier answer in "
+                         f"the archive")
+    return send_runs_by_id(state_dir)[reported["send_run_id"]], reported
+
+
+def interrupted_receive(state_dir: Path, send_run_id: str, run_id: str
+                        ) -> dict[str, Any] | None:
+    """The latest earlier receive of this upload when it archived DPS's answer but never
+    finished (killed, or failed later, e.g. at delivery): a rerun goes on from its files."""
+    attempts = [m for m in receives_of(state_dir, send_run_id) if m.get("run_id") != run_id]
+    if not attempts:
+        return None
+    latest = attempts[-1]
+    unfinished = latest.get("outcome") not in (*ANSWERED, DRY_RUN)
+    if step_done(latest, "archive") and unfinished and latest.get("archived"):
+        return latest
+    return None

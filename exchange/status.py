@@ -1,0 +1,133 @@
+"""--status: the recent runs of both steps, where a period stands, and an exit code for
+monitoring. It reads the run records only, so it needs no secrets and no key files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+from exchange.errors import EXIT_FAILED, EXIT_OK
+from exchange.records import (
+    DRY_RUN,
+    NOT_READY,
+    RECEIVE,
+    REPORTED,
+    RUNNING,
+    SEND,
+    last_upload_for_period,
+    manifest_dir,
+    read_manifests,
+    receives_of,
+)
+
+CRASHED = "crashed (rerun it)"
+
+
+def print_status(state_dir: Path, period_label: str | None = None, limit: int = 10) -> int:
+    """Print the recent runs of both steps and where a period stands.
+
+    Exit 0 when the latest run of each step (dry runs aside) succeeded, is still running or
+    is waiting for DPS; else 1, so monitoring can call it.
+    """
+    runs = read_manifests(state_dir, SEND) + read_manifests(state_dir, RECEIVE)
+    runs.sort(key=lambda m: m.get("started_at", ""))
+    print(f"Recent runs (newest last), from {manifest_dir(state_dir, '*').parent}:")
+    print(f"  {'step':8} {'run id':30} {'period':9} {'started (UTC)':17} {'took':>7}  "
+          f"{'outcome':21} {'exit':>4}  counts; where")
+    for run in runs[-limit:]:
+        print("  " + run_line(run))
+    periods = [m["period"] for m in runs if m.get("period")]
+    if period_label or periods:
+        print(period_progress(state_dir, period_label or periods[-1]))
+    healthy = True
+    for step in (SEND, RECEIVE):
+        text, ok = latest_state([m for m in runs if m.get("step") == step])
+        print(f"latest {step}: {text}")
+        healthy = healthy and ok
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+def run_line(run: dict[str, Any]) -> str:
+    started = run.get("started_at", "")[:16].replace("T", " ")
+    took = seconds_between(run.get("started_at"), run.get("finished_at"))
+    exit_code = run.get("exit_code", "-")
+    return (f"{run.get('step', '?'):8} {run.get('run_id', '?'):30} {run.get('period', '-'):9} "
+            f"{started:17} {took:>7}  {displayed_outcome(run):21} {exit_code!s:>4}  "
+            f"{run.get('summary', '-')}; {run.get('where', '')}")
+
+
+def seconds_between(start: str | None, end: str | None) -> str:
+    if not start or not end:
+        return "-"
+    seconds = (dt.datetime.fromisoformat(end) - dt.datetime.fromisoformat(start)).total_seconds()
+    return f"{seconds:.1f}s"
+
+
+def process_alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def displayed_outcome(run: dict[str, Any]) -> str:
+    """The outcome, with a run that died unrecorded shown as crashed."""
+    outcome = run.get("outcome", "?")
+    if outcome == RUNNING and not process_alive(run.get("pid")):
+        return CRASHED
+    return outcome
+
+
+def latest_state(step_runs: list[dict[str, Any]]) -> tuple[str, bool]:
+    """(what the latest real run of a step says, whether that is healthy). Dry runs are
+    previews: they are listed but never stand for the step."""
+    real = [m for m in step_runs if not m.get("dry_run") and m.get("outcome") != DRY_RUN]
+    if not real:
+        return "none recorded" + (" (dry runs only)" if step_runs else ""), True
+    latest = real[-1]
+    outcome = displayed_outcome(latest)
+    if outcome == RUNNING:
+        return "running", True
+    if outcome == CRASHED:
+        return "CRASHED: it stopped without recording an outcome; rerun it", False
+    if outcome == NOT_READY:   # DPS has not answered yet: waiting, not failing
+        return "waiting for DPS's answer (exit 3, not yet there)", True
+    ok = latest.get("exit_code") == EXIT_OK
+    text = f"{'ok' if ok else 'FAILED'} (exit {latest.get('exit_code', '-')})"
+    if not ok and latest.get("error"):
+        text += f": {latest['error']}"
+    return text, ok
+
+
+def period_progress(state_dir: Path, period_label: str) -> str:
+    """Where a period stands: sent, answered, reported, delivered, mailed."""
+    upload = last_upload_for_period(state_dir, period_label)
+    if upload is None:
+        return f"{period_label}: not sent"
+    receives = receives_of(state_dir, upload["run_id"])
+    done = [m for m in receives if m.get("outcome") == REPORTED]
+    parts = [f"sent (upload {upload['run_id']}, {upload.get('rows_sent')} rows, "
+             f"{upload.get('uploaded_at', '')[:16]})"]
+    if not done:
+        last = displayed_outcome(receives[-1]) if receives else "no receive run yet"
+        parts.append(f"not answered yet ({last})")
+    else:
+        report = done[-1]
+        parts += ["answered", f"reported ({len(report.get('reports', []))} files)",
+                  delivery_progress(report), mail_progress(report)]
+    return f"{period_label}: " + ", ".join(parts)
+
+
+def delivery_progress(report: dict[str, Any]) -> str:
+    return f"delivered ({len(report.get('delivered', []))} to the share)"
+
+
+def mail_progress(report: dict[str, Any]) -> str:
+    if report.get("mailed"):
+        return "mailed"
+    if report.get("mail_error"):
+        return "mail FAILED (rerun receive to send it)"
+    return "not mailed (mail off)"

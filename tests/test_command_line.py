@@ -1,0 +1,102 @@
+"""What a user meets on the command line (README "Options", "Exit codes", "--status"): one
+error style, argument errors that leave no trace, dry runs that never stand for a step.
+
+These need no SFTP server: the scenario's SFTP port has nobody listening."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+AS_OF = ("--as-of", "2025-06-20")
+
+
+def traces(space) -> list[Path]:
+    """Run records and log files a run left behind."""
+    return sorted(space.folder("state").rglob("*.json")) + sorted(space.folder("logs").glob("*"))
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("send2dps.py", ("--period", "FY2025Q5"),
+     "send2dps.py: error: --period 'FY2025Q5': expected a fiscal quarter like FY2025Q3\n"),
+    ("send2dps.py", ("--period", ""),
+     "send2dps.py: error: --period '': expected a fiscal quarter like FY2025Q3\n"),
+    ("receivedps.py", ("--period", ""),
+     "receivedps.py: error: --period '': expected a fiscal quarter like FY2025Q3\n"),
+    ("send2dps.py", ("--as-of", "2025-13-01"),
+     "send2dps.py: error: --as-of '2025-13-01': expected a date like 2025-06-20\n"),
+    ("receivedps.py", ("--as-of", "yesterday"),
+     "receivedps.py: error: --as-of 'yesterday': expected a date like 2025-06-20\n"),
+    ("send2dps.py", ("--perod", "FY2025Q3"),
+     "send2dps.py: error: unrecognized arguments: --perod FY2025Q3 (see --help)\n"),
+    ("receivedps.py", ("--period", "FY2025Q3", *AS_OF),
+     "receivedps.py: error: no upload recorded in the send manifests; run send2dps.py "
+     "first\n"),
+])
+def test_an_argument_error_is_one_line_exit_2_and_leaves_no_record(scenario, script, args,
+                                                                    message):
+    result = scenario.cli(script, *args)
+    if "no upload recorded" in message:
+        # not an argument error: the run starts, finds nothing to answer, and is recorded
+        assert result.returncode == 1
+        assert result.stderr.splitlines()[-1] + "\n" == message
+        return
+    assert (result.returncode, result.stderr) == (2, message)
+    assert traces(scenario) == []
+
+
+def test_a_config_failure_during_the_run_is_recorded_and_alerted(scenario, smtp_server):
+    """Cron's exit 2 at 03:30 must still show: recorded, alerted, not a silent usage error."""
+    port, mailbox = smtp_server
+    scenario.configure(dps_file={"columns": ["PID", "SHOE_SIZE"]},
+                       mail={"enabled": True, "host": "127.0.0.1", "port": port,
+                             "recipients": ["ops@dfps.example"]})
+    assert scenario.send(*AS_OF) == 2
+    run = scenario.manifests("send")[-1]
+    assert (run["outcome"], run["exit_code"], run["error"]) == (
+        "failed", 2, "dps_file.columns: unknown column SHOE_SIZE")
+    assert [m["Subject"] for m in mailbox.messages] == ["[DPS exchange] send FAILED FY2025Q3"]
+
+
+def test_lower_case_periods_are_accepted(scenario):
+    assert scenario.send(*AS_OF, "--dry-run", "--period", "fy2025_q3") == 0
+    assert scenario.manifests("send")[-1]["period"] == "FY2025Q3"
+
+
+def test_a_dry_run_never_stands_for_the_latest_send(scenario, capsys):
+    assert scenario.send(*AS_OF) == 1          # nothing listens on the SFTP port: a failure
+    assert scenario.send(*AS_OF, "--dry-run") == 0
+    capsys.readouterr()
+    assert scenario.send("--status") == 1
+    out = capsys.readouterr().out
+    assert "latest send: FAILED (exit 1): sftp 127.0.0.1:" in out
+    assert " dry run " in out                  # listed, but not taken as the latest
+
+
+def test_only_dry_runs_is_healthy(scenario, capsys):
+    assert scenario.send(*AS_OF, "--dry-run") == 0
+    capsys.readouterr()
+    assert scenario.send("--status") == 0
+    assert "latest send: none recorded (dry runs only)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("script", ["send2dps.py", "receivedps.py"])
+def test_outside_the_venv_a_missing_module_is_named_with_the_setup_command(tmp_path, script):
+    """A Python without the project's packages (here: one that cannot import yaml)."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "yaml.py").write_text("raise ModuleNotFoundError(\"No module named 'yaml'\", "
+                                     "name='yaml')\n")
+    env = dict(os.environ, PYTHONPATH=str(blocker))
+    result = subprocess.run([sys.executable, str(REPO / script), "--help"], capture_output=True,
+                            text=True, env=env, check=False, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (f"{script}: error: Python module 'yaml' is missing; set up the "
+                             f"project's environment with 'bash demo/setup_venv.sh' and run "
+                             f"'.venv/bin/python {script}' or "
+                             f"'run_{'send' if script.startswith('send') else 'receive'}.sh'\n")
