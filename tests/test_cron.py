@@ -32,30 +32,36 @@ def wrapper(workspace, script, *args):
                             cwd="/")
 
 
+def finish(run: subprocess.Popen, timeout: float = 180) -> tuple[int, str]:
+    """Wait for a wrapper started with wrapper(); its exit code and stderr (pipes closed)."""
+    _, stderr = run.communicate(timeout=timeout)
+    return run.returncode, stderr
+
+
 def test_send_then_receive_from_cron_in_a_bare_environment(workspace):
-    send = wrapper(workspace, "run_send.sh", *AS_OF)
-    assert send.wait(120) == 0, send.stderr.read()
+    code, stderr = finish(wrapper(workspace, "run_send.sh", *AS_OF))
+    assert code == 0, stderr
     workspace.put_answer(*scenario_answer())
-    receive = wrapper(workspace, "run_receive.sh", *AS_OF)
-    assert receive.wait(120) == 0, receive.stderr.read()
+    code, stderr = finish(wrapper(workspace, "run_receive.sh", *AS_OF))
+    assert code == 0, stderr
     assert len(list(workspace.folder("share").glob("*.xlsx"))) == 3
 
 
 def test_wrapper_passes_the_exit_code_through(workspace):
-    receive = wrapper(workspace, "run_receive.sh", *AS_OF, "--no-wait")
-    assert receive.wait(120) == 1     # no upload recorded yet
-    assert receive.stderr.read().splitlines()[-1].endswith(
+    code, stderr = finish(wrapper(workspace, "run_receive.sh", *AS_OF, "--no-wait"))
+    assert code == 1     # no upload recorded yet
+    assert stderr.splitlines()[-1].endswith(
         "no upload recorded in the send manifests; run send2dps.py first")
 
 
 @overlapping
 def test_ten_simultaneous_sends_one_works_nine_exit_75(workspace):
-    runs = [wrapper(workspace, "run_send.sh", *AS_OF) for _ in range(10)]
-    codes = [run.wait(180) for run in runs]
-    assert sorted(codes) == [0] + [75] * 9
-    for run, code in zip(runs, codes, strict=True):
+    runs = [finish(run) for run in [wrapper(workspace, "run_send.sh", *AS_OF)
+                                    for _ in range(10)]]
+    assert sorted(code for code, _ in runs) == [0] + [75] * 9
+    for code, stderr in runs:
         if code == 75:
-            assert run.stderr.read().splitlines() == [
+            assert stderr.splitlines() == [
                 f"run_send.sh: another send run holds {workspace.root / '.run_send.lock'}; "
                 f"not starting"]
     assert [m["outcome"] for m in workspace.manifests("send")] == ["uploaded"]
@@ -65,9 +71,9 @@ def test_ten_simultaneous_sends_one_works_nine_exit_75(workspace):
 def test_ten_simultaneous_receives_one_works_nine_exit_75(workspace):
     assert workspace.send(*AS_OF) == 0
     workspace.put_answer(*scenario_answer())
-    runs = [wrapper(workspace, "run_receive.sh", *AS_OF) for _ in range(10)]
-    codes = [run.wait(180) for run in runs]
-    assert sorted(codes) == [0] + [75] * 9
+    runs = [finish(run) for run in [wrapper(workspace, "run_receive.sh", *AS_OF)
+                                    for _ in range(10)]]
+    assert sorted(code for code, _ in runs) == [0] + [75] * 9
     assert [m["outcome"] for m in workspace.manifests("receive")] == ["reported"]
 
 
@@ -96,6 +102,6 @@ def test_two_installations_sharing_the_code_do_not_block_each_other(workspace, t
             subprocess.Popen([str(REPO / "run_send.sh"), f"--config={other / 'dps_config.yml'}",
                               *AS_OF, "--dry-run"], env=cron_env(workspace),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
-    assert [run.wait(120) for run in runs] == [0, 0]
+    assert [finish(run)[0] for run in runs] == [0, 0]
     assert (workspace.root / ".run_send.lock").exists()
     assert (other / ".run_send.lock").exists()

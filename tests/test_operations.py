@@ -119,6 +119,7 @@ def pings():
     server = PingServer()
     yield server
     server.server.shutdown()
+    server.server.server_close()
 
 
 def test_health_pings_on_start_success_and_failure(workspace, pings):
@@ -132,14 +133,13 @@ def test_health_pings_on_start_success_and_failure(workspace, pings):
 def test_a_health_url_that_hangs_never_fails_the_run(workspace):
     import socket
 
-    hang = socket.create_server(("127.0.0.1", 0))      # accepts, never answers
-    workspace.configure(health={"url": f"http://127.0.0.1:{hang.getsockname()[1]}/x",
-                                "timeout_seconds": 0.5})
-    started = time.monotonic()
-    assert workspace.send(*AS_OF) == 0
-    assert time.monotonic() - started < 10
+    with socket.create_server(("127.0.0.1", 0)) as hang:      # accepts, never answers
+        workspace.configure(health={"url": f"http://127.0.0.1:{hang.getsockname()[1]}/x",
+                                    "timeout_seconds": 0.5})
+        started = time.monotonic()
+        assert workspace.send(*AS_OF) == 0
+        assert time.monotonic() - started < 10
     assert "health ping start failed" in workspace.log_text()
-    hang.close()
 
 
 def test_log_lines_carry_run_id_step_and_elapsed_time(workspace):

@@ -71,6 +71,7 @@ class FaultRelay:
         self.fired = threading.Event()
         self.stopped_pids: list[int] = []
         self.threads: list[threading.Thread] = []
+        self.sockets: list[socket.socket] = []
         self.running = True
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -86,6 +87,7 @@ class FaultRelay:
             except OSError:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.server.port))
+            self.sockets += [client, upstream]
             counter = {"bytes": 0}
             for source, target, direction in ((client, upstream, "up"),
                                               (upstream, client, "down")):
@@ -140,6 +142,13 @@ class FaultRelay:
                 os.kill(pid, signal.SIGKILL)
                 os.kill(pid, signal.SIGCONT)
         self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self.threads:
+            thread.join(timeout=5)
+        for sock in self.sockets:
+            sock.close()
 
 
 @pytest.fixture(scope="module")
