@@ -69,18 +69,20 @@ class Answer:
 @dataclass(frozen=True)
 class CheckedAnswer:
     results: util.ResultsFile
-    sent: Any                          # DataFrame: PID, COUNTY_CODE of the rows we sent
+    send_list: util.SendList           # who was sent (PID -> county) and who excluded
+    counts: dict[str, int]             # DPS's control totals
     counts_lines: int
     sha256: dict[str, str]             # file name -> SHA-256
 
 
 @dataclass(frozen=True)
 class Sources:
-    episodes: Any                      # the checked sa_98 episodes
-    problems: list[util.Problem]
+    episodes: Any                      # sa_98 rows of the matching range, checked
+    fetched: Any                       # every fetched sa_98 row, checked (for §8's aids)
+    problems: list[util.Problem]       # of the matching range's rows
     regions: util.Regions
     name: str                          # the sa_98 source's name on Exceptions
-    rows: int
+    rows: int                          # rows fetched
     checksum: str
 
 
@@ -94,8 +96,8 @@ def run_receive(config: util.Config, record: util.RunRecord, options: ReceiveOpt
     exchange = choose_exchange(config, record, options)                  # run records
     answer = obtain_answer(config, record, exchange, options)            # SFTP or archive
     checked = check_answer(config, record, exchange, answer, options)
-    sources = read_sources(config, record, exchange.period)              # database
-    if already_reported(record, exchange, checked, sources, options):   # same inputs as before
+    sources = read_sources(config, record, exchange.period, options.today)   # database
+    if already_reported(config, record, exchange, checked, sources, options):  # same inputs
         return finish_nothing_new(config, record, exchange)
     recon = reconcile(config, record, exchange, checked, sources, options)
     write_reports(config, record, exchange, checked, sources, recon, options)   # outbox
@@ -158,11 +160,11 @@ def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange
     (when it came from the server) and nothing is published."""
     results_name, counts_name = exchange.place.names
     with record.step("checks"):
-        sent = util.read_sent_file(exchange.upload)
+        send_list = util.read_send_list(exchange.upload)
         results_bytes, counts_bytes = answer.results.read_bytes(), answer.counts.read_bytes()
         try:
             results = util.parse_results(results_bytes, results_name, config.dps_file,
-                                         options.today, set(sent["PID"].tolist()))
+                                         options.today, set(send_list.county))
             counts = util.parse_counts(counts_bytes, counts_name, config.dps_file)
             util.check_control_totals(counts, exchange.upload["rows_sent"], results,
                                       counts_name, results_name, config.dps_file.counts_keys)
@@ -173,30 +175,38 @@ def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange
                     [answer.results, answer.counts]))
             raise
     log_results_summary(results_name, results)
-    return CheckedAnswer(results, sent, len([x for x in counts_bytes.splitlines() if x.strip()]),
+    return CheckedAnswer(results, send_list, counts,
+                         len([x for x in counts_bytes.splitlines() if x.strip()]),
                          {results_name: util.sha256_bytes(results_bytes),
                           counts_name: util.sha256_bytes(counts_bytes)})
 
 
-def read_sources(config: util.Config, record: util.RunRecord, period: util.Period) -> Sources:
-    """IMPACT's runaway episodes (sa_98, checked) and the county -> region lookup."""
+def read_sources(config: util.Config, record: util.RunRecord, period: util.Period,
+                 today: dt.date) -> Sources:
+    """IMPACT's runaway episodes (sa_98, checked) and the county -> region lookup. Matching
+    and Exceptions use the rows of the matching range; the follow-up aids all fetched rows."""
     with record.step("sources"):
-        sa98, name, first_line, county_region = util.read_sources(config, period)
-        episodes, problems = util.check_episodes(sa98, name, first_line)
+        sa98, name, county_region = util.read_sources(config, period, today)
+        start, end = util.matching_range(period, config.matching.match_window_days)
+        in_range = sa98[util.overlaps_range(sa98, start, end)]
+        episodes, problems = util.check_episodes(in_range, name, today)
+        fetched, _ = util.check_episodes(sa98, name)     # its faults are listed above
         regions = util.build_regions(county_region)
-    return Sources(episodes, problems, regions, name, len(sa98), util.frame_checksum(sa98))
+    return Sources(episodes, fetched, problems, regions, name, len(sa98),
+                   util.frame_checksum(sa98.drop(columns="LINE")))
 
 
-def already_reported(record: util.RunRecord, exchange: Exchange, checked: CheckedAnswer,
-                sources: Sources, options: ReceiveOptions) -> bool:
+def already_reported(config: util.Config, record: util.RunRecord, exchange: Exchange,
+                     checked: CheckedAnswer, sources: Sources, options: ReceiveOptions) -> bool:
     """Whether the period was already reported from these same inputs (then nothing is
     published again, unless --force); records the inputs' checksums. The run date is not part
     of the inputs."""
     inputs = {**checked.sha256, sources.name: sources.checksum}
-    record.update(inputs=inputs, results_lines=checked.results.data_lines,
-                  episodes=sources.rows)
+    record.update(inputs=inputs, report_settings=report_settings(config),
+                  results_lines=checked.results.data_lines, episodes=sources.rows)
     reported = exchange.reported
-    same = reported is not None and reported.get("inputs") == inputs
+    same = reported is not None and reported.get("inputs") == inputs \
+        and reported.get("report_settings") == report_settings(config)
     return same and not options.force and not options.dry_run
 
 
@@ -208,7 +218,9 @@ def finish_nothing_new(config: util.Config, record: util.RunRecord, exchange: Ex
              reported.get("run_id"), reported.get("run_date"))
     record.update(outcome=util.NOTHING_NEW)
     if util.queued_reports(config.folders.outbox):
-        record.update(delivered=util.deliver_reports(config, archive_root(config), record.run_id))
+        delivery = util.deliver_reports(config, archive_root(config), record.run_id)
+        record_delivery(config, record, delivery)
+        delivery.check()
     send_pending_mail(config, reported)
     return record.finish(util.EXIT_OK)
 
@@ -217,39 +229,48 @@ def reconcile(config: util.Config, record: util.RunRecord, exchange: Exchange,
               checked: CheckedAnswer, sources: Sources, options: ReceiveOptions
               ) -> util.Reconciliation:
     """Match DPS's records with IMPACT's episodes and build the report rows."""
+    matching = config.matching
+    rules = util.Rules(matching.match_window_days, matching.near_miss_days,
+                       matching.clear_grace_days)
     with record.step("reconcile"):
-        recon = util.reconcile(checked.results, sources.episodes, checked.sent, sources.regions,
-                               exchange.period, options.today,
-                               config.matching.match_window_days)
+        recon = util.reconcile(checked.results, sources.episodes, sources.fetched,
+                               checked.send_list, sources.regions, exchange.period,
+                               options.today, rules)
+    recon.flow["episodes_fetched"] = sources.rows
     impact, dps = len(recon.impact_not_in_dps), len(recon.dps_not_in_impact)
-    events, problems = len(recon.period_records), len(all_problems(checked, sources))
+    events, returned = len(recon.period_records), len(recon.returned_active)
+    problems = len(all_problems(checked, sources))
     record.update(impact_not_in_dps=impact, dps_not_in_impact=dps, dps_events=events,
-                  exceptions=problems, summary=f"{impact} IMPACT not in DPS, {dps} DPS not in "
-                                               f"IMPACT, {events} DPS events")
+                  returned_still_active=returned, exceptions=problems,
+                  summary=f"{impact} IMPACT not in DPS, {dps} DPS not in IMPACT, {events} DPS "
+                          f"events, {returned} returned still active")
     log.info("IMPACT not in DPS: %d; DPS not in IMPACT: %d; DPS events in period: %d; "
-             "exceptions: %d", impact, dps, events, problems)
+             "returned, still active: %d; exceptions: %d", impact, dps, events, returned,
+             problems)
     return recon
 
 
 def write_reports(config: util.Config, record: util.RunRecord, exchange: Exchange,
                   checked: CheckedAnswer, sources: Sources, recon: util.Reconciliation,
                   options: ReceiveOptions) -> None:
-    """The three workbooks, into the outbox's queue (or its dry-run folder)."""
-    problems = all_problems(checked, sources)
-    inputs = record.manifest["inputs"]
-    rows = dict(zip(inputs, [checked.results.data_lines, checked.counts_lines, sources.rows],
-                    strict=True))
-    about = util.about_rows(exchange.period, record.run_id, options.today,
-                            util.local_now(config.run.time_zone),
-                            config.matching.match_window_days, inputs, rows, checked.results,
-                            problems)
+    """The four workbooks, into the outbox's queue (or its dry-run folder); the period's
+    counts into the trend history (not for a dry run). A run going on from one that wrote its
+    reports and stopped delivers those (so a target that has them does not get them again)."""
+    if queued_reports_of(exchange.prior) and not options.dry_run:
+        log.info("delivering the reports run %s wrote", exchange.prior["run_id"])
+        record.update(reports=exchange.prior["reports"])
+        return
+    history = update_trend(config, exchange.period, recon, publish=not options.dry_run)
+    context = readme_context(config, record, exchange, checked, sources, recon, options)
     folder = config.folders.outbox / ("dry-run" if options.dry_run else "reports") / \
         exchange.period.file_label
     with record.step("reports"):
-        sheets = util.build_report_sheets(recon, about, problems)
+        sheets = util.build_report_sheets(recon, util.trend_grid(history, exchange.period.label),
+                                          context, all_problems(checked, sources))
         written = []
         for key, name in util.report_file_names(exchange.period).items():
-            util.write_workbook(folder / name, sheets[key], config.reports.max_rows_per_sheet)
+            util.write_workbook(folder / name, sheets[key], config.reports.max_rows_per_sheet,
+                                marking=config.reports.marking)
             written.append(str(folder / name))
             log.info("wrote %s", folder / name)
     record.update(reports=written)
@@ -275,9 +296,23 @@ def archive_answer(config: util.Config, record: util.RunRecord, exchange: Exchan
 
 
 def deliver_reports(config: util.Config, record: util.RunRecord) -> None:
+    """To every target (the share, SharePoint); one that fails ends the run with one line
+    naming it, after the others got the reports. The next run delivers only what is missing
+    and then sends the summary mail."""
     with record.step("deliver"):
-        delivered = util.deliver_reports(config, archive_root(config), record.run_id)
-    record.update(delivered=delivered, where=str(config.folders.share))
+        delivery = util.deliver_reports(config, archive_root(config), record.run_id)
+        record_delivery(config, record, delivery)
+        delivery.check()
+
+
+def record_delivery(config: util.Config, record: util.RunRecord,
+                    delivery: util.Delivery) -> None:
+    places = {"share": str(config.folders.share),
+              "sharepoint": f"SharePoint {config.sharepoint.site_host}"
+                            f"{config.sharepoint.site_path} ({config.sharepoint.library})"}
+    record.update(delivered=delivery.every_location(), delivered_to=delivery.locations,
+                  delivery_proofs=delivery.proofs, delivery_failures=delivery.failures,
+                  where="; ".join(places[target] for target in config.reports.deliver_to))
 
 
 def mail_summary(config: util.Config, record: util.RunRecord, exchange: Exchange,
@@ -290,9 +325,8 @@ def mail_summary(config: util.Config, record: util.RunRecord, exchange: Exchange
         log.info("the summary mail was sent by run %s; not sent again", exchange.prior["run_id"])
         return
     with record.step("mail"):
-        subject, text, html_text = util.success_mail(
-            exchange.period, recon, record.manifest["delivered"],
-            record.manifest["exceptions"], record.run_id)
+        subject, text, html_text = util.success_mail(recon, mail_facts(config, record,
+                                                                       exchange))
         attachments = [config.folders.share / name
                        for name in util.report_file_names(exchange.period).values()]
         try:
@@ -335,6 +369,72 @@ def archive_root(config: util.Config) -> Path:
 
 def archive_folder(config: util.Config, period: util.Period) -> Path:
     return archive_root(config) / period.file_label
+
+
+def queued_reports_of(prior: dict[str, Any] | None) -> bool:
+    """Whether an interrupted run wrote reports that all still wait in the queue."""
+    written = (prior or {}).get("reports") or []
+    return util.step_done(prior, "reports") and all(Path(p).is_file() for p in written) \
+        and bool(written)
+
+
+def report_settings(config: util.Config) -> dict[str, Any]:
+    """The settings that change the reports' content; part of the "same inputs" key (§8)."""
+    return {"near_miss_days": config.matching.near_miss_days,
+            "clear_grace_days": config.matching.clear_grace_days,
+            "marking": config.reports.marking}
+
+
+def trend_path(config: util.Config) -> Path:
+    return config.folders.state / "trend.csv"
+
+
+def update_trend(config: util.Config, period: util.Period, recon: util.Reconciliation,
+                 publish: bool) -> Any:
+    """The trend history, with this period's counts recorded (replacing a republished
+    period's) when the reports are for publishing."""
+    history = util.load_trend(trend_path(config))
+    if publish:
+        history = util.record_period(history, period.label, util.period_key(period.label),
+                                     recon.trend_rows)
+        util.save_trend(history, trend_path(config), util.atomic_write_bytes)
+    return history
+
+
+def readme_context(config: util.Config, record: util.RunRecord, exchange: Exchange,
+                   checked: CheckedAnswer, sources: Sources, recon: util.Reconciliation,
+                   options: ReceiveOptions) -> util.ReadmeContext:
+    """What the Read me sheets say about this run: its inputs, settings and counts."""
+    inputs = record.manifest["inputs"]
+    rows = dict(zip(inputs, [checked.results.data_lines, checked.counts_lines, sources.rows],
+                    strict=True))
+    keys = config.dps_file.counts_keys
+    ours = {"records_received": exchange.upload["rows_sent"],
+            "result_records": checked.results.data_lines,
+            "persons_with_records": checked.results.distinct_pids}
+    control = [(keys[name], checked.counts[name], ours[name]) for name in ours]
+    matching = config.matching
+    return util.ReadmeContext(
+        exchange.period, record.run_id, exchange.upload["run_id"], options.today,
+        util.local_now(config.run.time_zone), matching.match_window_days,
+        matching.near_miss_days, matching.clear_grace_days, inputs, rows,
+        checked.results.extra_columns, len(all_problems(checked, sources)), recon.flow,
+        control)
+
+
+def mail_facts(config: util.Config, record: util.RunRecord, exchange: Exchange
+               ) -> util.MailFacts:
+    """Where the files are and the previous recorded period, for the summary mail."""
+    history = util.load_trend(trend_path(config))
+    label = exchange.period.label
+    previous = util.previous_period(history, label)
+    locations: dict[str, str] = {}
+    for files in record.manifest.get("delivered_to", {}).values():
+        for name, where in files.items():
+            locations[name] = f"{locations[name]} ; {where}" if name in locations else where
+    return util.MailFacts(exchange.period, locations, record.manifest["exceptions"],
+                          record.run_id, exchange.upload["run_id"], previous,
+                          util.previous_counts(history, label))
 
 
 def all_problems(checked: CheckedAnswer, sources: Sources) -> list[util.Problem]:

@@ -47,11 +47,12 @@ class SentFiles:
 
     text: Path
     export: Path
-    index: Path
+    index: Path                # sent_index.csv: PID -> county of the rows sent
+    excluded: Path             # excluded_index.csv: PID -> reasons of the rows not sent
     sha256: str
 
     def all(self) -> list[Path]:
-        return [self.text, self.export, self.index]
+        return [self.text, self.export, self.index, self.excluded]
 
 
 # ---------------------------------------------------------------------------
@@ -112,16 +113,18 @@ def wrangle_children(config: util.Config, record: util.RunRecord, children: Any,
 
 def write_dps_text_file(config: util.Config, record: util.RunRecord,
                         wrangled: util.Wrangled) -> SentFiles:
-    """End_txt_file.txt for DPS, and sent_index.csv (PID -> county) for the receive step."""
+    """End_txt_file.txt for DPS; for the receive step, who was sent (PID -> county) and who
+    was not (PID -> reasons)."""
     outbox = config.folders.outbox / STEP
     with record.step("text_file"):
         data = util.render_dps_text(wrangled.sent, config.dps_file)
         text_path = outbox / config.dps_file.send_name
         util.atomic_write_bytes(text_path, data)
-        index_path = outbox / "sent_index.csv"
+        index_path, excluded_path = outbox / "sent_index.csv", outbox / "excluded_index.csv"
         util.atomic_write_bytes(index_path, util.sent_index_csv(wrangled.sent))
+        util.atomic_write_bytes(excluded_path, util.excluded_index_csv(wrangled.excluded))
     files = SentFiles(text_path, outbox / config.dps_file.export_name, index_path,
-                      util.sha256_bytes(data))
+                      excluded_path, util.sha256_bytes(data))
     record.update(file=str(text_path), sha256=files.sha256, bytes=len(data), where=str(text_path))
     log.info("wrote %s: %d data lines, %d bytes, sha256 %s", text_path, len(wrangled.sent),
              len(data), files.sha256)

@@ -8,49 +8,24 @@ Open the module named in a section's heading to read or change that piece.
 # ruff: noqa: I001 - the sections follow the order a run uses them, not the alphabet
 
 # --- Errors and exit codes: exchange/errors.py ------------------------------------------------
-from exchange.errors import (
-    EXIT_FAILED,
-    EXIT_OK,
-    DpsError,
-    InputError,
-    MailError,
-    RunStateError,
-)
+from exchange.errors import (EXIT_FAILED, EXIT_OK, DpsError, InputError, MailError, RunStateError)
 
 # --- Settings (dps_config.yml as typed sections): exchange/config.py --------------------------
 from exchange.config import Config, default_config_path, load_config
 
 # --- Fiscal periods and the run date (docs/data-contract.md §1): exchange/periods.py ----------
 from exchange.periods import (
-    Period,
-    check_period_started,
-    local_now,
-    parse_period,
-    period_containing,
-    period_label,
-    run_date,
-)
+    Period, check_period_started, local_now, parse_period, period_containing, period_label,
+    run_date)
 
 # --- Running a step (lock, logging, alerts, retention, exit codes): exchange/harness.py -------
 from exchange.harness import OneLineParser, Script, add_common_options, report_error, run
 
 # --- Run records and the queries over earlier runs: exchange/records.py -----------------------
 from exchange.records import (
-    DRY_RUN,
-    NOTHING_NEW,
-    REPORTED,
-    SKIPPED_IDENTICAL,
-    UPLOADED,
-    RunRecord,
-    answered_send_runs,
-    choose_upload,
-    interrupted_receive,
-    last_upload_for_period,
-    latest_upload,
-    read_manifests,
-    step_done,
-    write_manifest,
-)
+    DRY_RUN, NOTHING_NEW, REPORTED, SKIPPED_IDENTICAL, UPLOADED, RunRecord, answered_send_runs,
+    choose_upload, interrupted_receive, last_upload_for_period, latest_upload, read_manifests,
+    step_done, write_manifest)
 
 # --- --status: exchange/status.py -------------------------------------------------------------
 from exchange.status import print_status
@@ -73,74 +48,60 @@ from exchange.mail import send_mail
 
 # --- The file sent to DPS (§3): exchange/wrangle.py -------------------------------------------
 from exchange.wrangle import (
-    QUERY_COLUMNS,
-    Wrangled,
-    check_sanity,
-    export_view,
-    render_dps_text,
-    sent_index_csv,
-    wrangle,
-)
+    QUERY_COLUMNS, Wrangled, check_sanity, excluded_index_csv, export_view, render_dps_text,
+    sent_index_csv, wrangle)
 
 # --- DPS's answer on the server (wait, fetch, clean up; §4): exchange/inbox.py ----------------
 from exchange.inbox import (
-    AnswerPlace,
-    Look,
-    answer_still_on_server,
-    archived_answer,
-    clean_up_remote,
-    fetch_answer,
-    keep_refused_answer,
-    remote_names,
-    wait_for_answer,
-)
+    AnswerPlace, Look, answer_still_on_server, archived_answer, clean_up_remote, fetch_answer,
+    keep_refused_answer, remote_names, wait_for_answer)
 
 # --- Reading and checking DPS's answer (§4, §7): exchange/answer.py ---------------------------
 from exchange.answer import (
-    ROW_LEFT_OUT,
-    WARNING,
-    Problem,
-    ResultsFile,
-    check_control_totals,
-    parse_counts,
-    parse_results,
-)
+    ROW_LEFT_OUT, WARNING, Problem, ResultsFile, check_control_totals, parse_counts, parse_results)
 
-# --- The receive step's other sources (sent file, sa_98, regions; §2): exchange/sources.py ----
-from exchange.sources import read_sent_file, read_sources
+# --- The receive step's other sources (send list, sa_98, regions; §2): exchange/sources.py -----
+from exchange.sources import matching_range, read_send_list, read_sources
 
-# --- Matching and the report rows (§5, §6): exchange/reconcile.py -----------------------------
-from exchange.reconcile import Reconciliation, Regions, build_regions, check_episodes, reconcile
+# --- sa_98 episodes checked, and regions (§5, §7): exchange/episodes.py ----------------------
+from exchange.episodes import Regions, build_regions, check_episodes, overlaps_range
 
-# --- The report workbooks and the summary mail's text (§6): exchange/reports.py ---------------
-from exchange.reports import about_rows, build_report_sheets, report_file_names, success_mail
+# --- Matching and the report rows (§5, §6, §8, §9): exchange/reconcile.py ---------------------
+from exchange.reconcile import Reconciliation, Rules, SendList, reconcile
+
+# --- The trend history (§8): exchange/followup.py ---------------------------------------------
+from exchange.followup import (
+    load_trend, period_key, previous_counts, previous_period, record_period, save_trend,
+    trend_grid)
+
+# --- The report workbooks (§6, §8, §9): exchange/reports.py, exchange/readme.py --------------
+from exchange.readme import ReadmeContext
+from exchange.reports import build_report_sheets, report_file_names
+
+# --- The summary mail's text (§8, §9): exchange/summary.py ------------------------------------
+from exchange.summary import MailFacts, success_mail
 
 # --- Delivery (outbox queue -> share): exchange/delivery.py -----------------------------------
-from exchange.delivery import deliver_reports, queued_reports
+from exchange.delivery import Delivery, deliver_reports, queued_reports
 
-__all__ = [
-    "EXIT_FAILED", "EXIT_OK", "DpsError", "InputError", "MailError", "RunStateError",
-    "Config", "default_config_path", "load_config",
-    "Period", "check_period_started", "local_now", "parse_period", "period_containing",
-    "period_label", "run_date",
-    "OneLineParser", "Script", "add_common_options", "report_error", "run",
-    "DRY_RUN", "NOTHING_NEW", "REPORTED", "SKIPPED_IDENTICAL", "UPLOADED", "RunRecord",
-    "answered_send_runs", "choose_upload", "interrupted_receive", "last_upload_for_period",
-    "latest_upload", "read_manifests", "step_done", "write_manifest",
-    "print_status",
-    "open_configured_database", "run_query",
-    "RemoteFile", "SftpSession", "connect_sftp", "join_remote",
-    "archive_file", "atomic_write_bytes", "sha256_bytes",
-    "frame_checksum", "Sheet", "frame_rows", "write_workbook",
-    "send_mail",
-    "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view", "render_dps_text",
-    "sent_index_csv", "wrangle",
-    "AnswerPlace", "Look", "answer_still_on_server", "archived_answer", "clean_up_remote",
-    "fetch_answer", "keep_refused_answer", "remote_names", "wait_for_answer",
-    "ROW_LEFT_OUT", "WARNING", "Problem", "ResultsFile", "check_control_totals",
-    "parse_counts", "parse_results",
-    "read_sent_file", "read_sources",
-    "Reconciliation", "Regions", "build_regions", "check_episodes", "reconcile",
-    "about_rows", "build_report_sheets", "report_file_names", "success_mail",
-    "deliver_reports", "queued_reports",
+__all__ = [   # what the scripts use, in the order of the sections above
+    "EXIT_FAILED", "EXIT_OK", "DpsError", "InputError", "MailError", "RunStateError", "Config",
+    "default_config_path", "load_config", "Period", "check_period_started", "local_now",
+    "parse_period", "period_containing", "period_label", "run_date", "OneLineParser", "Script",
+    "add_common_options", "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED",
+    "SKIPPED_IDENTICAL", "UPLOADED", "RunRecord", "answered_send_runs", "choose_upload",
+    "interrupted_receive", "last_upload_for_period", "latest_upload", "read_manifests",
+    "step_done", "write_manifest", "print_status", "open_configured_database", "run_query",
+    "RemoteFile", "SftpSession", "connect_sftp", "join_remote", "archive_file",
+    "atomic_write_bytes", "sha256_bytes", "frame_checksum", "Sheet", "frame_rows",
+    "write_workbook", "send_mail", "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view",
+    "render_dps_text", "sent_index_csv", "excluded_index_csv", "wrangle", "AnswerPlace", "Look",
+    "answer_still_on_server", "archived_answer", "clean_up_remote", "fetch_answer",
+    "keep_refused_answer", "remote_names", "wait_for_answer", "ROW_LEFT_OUT", "WARNING", "Problem",
+    "ResultsFile", "check_control_totals", "parse_counts", "parse_results", "matching_range",
+    "read_send_list", "read_sources", "Regions", "build_regions", "check_episodes",
+    "overlaps_range", "Reconciliation", "Rules", "SendList", "reconcile", "load_trend",
+    "period_key", "previous_counts", "previous_period", "record_period", "save_trend",
+    "trend_grid", "ReadmeContext", "build_report_sheets", "report_file_names", "MailFacts",
+    "success_mail", "Delivery", "deliver_reports", "queued_reports",
 ]

@@ -284,6 +284,7 @@ def exchange_settings(root: Path, db_path: Path, servers: Servers, prefix: str,
 
     settings = settings_for_local_server(servers.sftp, root, db_path, prefix)
     settings["sftp"].update(retries=1, retry_backoff_seconds=0.5)
+    settings["reports"]["deliver_to"] = ["share"]   # the share's copy is what the floor repeats
     settings["receive"] = {"poll_seconds": poll, "settle_seconds": settle,
                            "max_wait_hours": 0.1}
     if servers.mail_port:
@@ -590,8 +591,12 @@ def receive_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[s
     workspace = exchange.workspace
     config = util.load_config(workspace.config_path)
     manifest = exchange.receive.manifest
+    from exchange.sources import fetch_range
+
     period = util.parse_period(manifest["period"])
-    window = dt.timedelta(days=config.matching.match_window_days)
+    from_date, to_date = fetch_range(period, dt.date.fromisoformat(manifest["run_date"]),
+                                     config.matching.match_window_days,
+                                     config.matching.near_miss_days)
     names = [config.dps_file.results_name, config.dps_file.counts_name]
     answer = {names[0]: exchange.answer.results, names[1]: exchange.answer.counts}
     remote_dir = f"{workspace.prefix}/FLOOR_FETCH"
@@ -611,8 +616,8 @@ def receive_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[s
                 [f'get "{path}" "{fetched / name}"' for path, name in zip(remote, names,
                                                                           strict=True)]),
         sql_op("sources", config.database.url, [
-            ("sa_98", {"from_date": (period.start - window).isoformat(),
-                       "to_date_next": (period.end + window + dt.timedelta(days=1)).isoformat()}),
+            ("sa_98", {"from_date": from_date.isoformat(),
+                       "to_date_next": (to_date + dt.timedelta(days=1)).isoformat()}),
             ("county_region", {})]),
         workbook,
         copy_op("archive", [local_answer / name for name in names], scratch / "archive"),

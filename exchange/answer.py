@@ -25,17 +25,25 @@ CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 ROW_LEFT_OUT = "row left out"
 WARNING = "warning"
 
+DPS_ACTS = "DPS"                # who must fix a row: DPS, in its files
+IMPACT_ACTS = "IMPACT data"     # ... or DFPS, in IMPACT's data (sa_98)
+
+
 @dataclass
 class Problem:
-    """A row that could not be used, or a warning, for the Exceptions sheet."""
+    """A row that could not be used, or a warning, for the Exceptions sheet (§7, §9)."""
 
     file: str
     line: int
-    kind: str     # ROW_LEFT_OUT or WARNING
-    reason: str   # names the column, never the value
+    kind: str                  # ROW_LEFT_OUT or WARNING
+    reason: str                # names the column, never the value
+    pid: int | None = None     # the row's PID, when it is readable
+    key: str = ""              # the row's NIC or EPISODE_ID, "" when unreadable
+    who_acts: str = DPS_ACTS   # who must fix it
 
     def as_row(self) -> list[Any]:
-        return [self.file, self.line, self.kind, self.reason]
+        return [self.file, self.line, self.pid, self.key or None, self.kind, self.reason,
+                self.who_acts]
 
 
 def decode_partner_text(data: bytes, file_name: str) -> str:
@@ -80,6 +88,10 @@ def parse_partner_date(text: str, date_format: str) -> dt.date | None:
     return value if value.strftime(date_format) == text else None
 
 
+RECORD_COLUMNS = ["LINE", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE",
+                  "MKE", "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE", "CLEAR_DATE_EMPTY"]
+
+
 @dataclass
 class ResultsFile:
     records: Any                      # DataFrame of usable records, one per NIC, with LINE
@@ -87,14 +99,16 @@ class ResultsFile:
     data_lines: int                   # raw non-blank data lines (RESULT_RECORDS)
     distinct_pids: int                # distinct trimmed PID values (PERSONS_WITH_RECORDS)
     extra_columns: list[str]
-    fault_pids: set[int] = field(default_factory=set)   # PIDs of rows left out
+    fault_lines: dict[int, int] = field(default_factory=dict)  # PID -> first row-fault line
+
+    @property
+    def fault_pids(self) -> set[int]:
+        return set(self.fault_lines)
 
 
 def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, today: dt.date,
                   sent_pids: set[int]) -> ResultsFile:
     """Read Dfps-missing-person-results.txt (§4); whole-file faults raise."""
-    import pandas as pd
-
     delimiter = file_config.delimiter
     wanted = [c.upper() for c in file_config.results_columns]
     lines, ends_with_newline = split_physical_lines(decode_partner_text(data, file_name))
@@ -103,65 +117,83 @@ def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, tod
         raise InputError(f"{file_name}: empty file")
     header = [h.strip().upper() for h in lines[header_index].split(delimiter)]
     check_results_header(header, wanted, file_name, header_index + 1, delimiter)
-    position = {name: header.index(name) for name in wanted}
-    extra = [h for h in header if h not in wanted]
-    width = len(header)
-
     data_line_numbers = [i for i in range(header_index + 1, len(lines)) if lines[i].strip()]
+    check_last_line(lines, ends_with_newline, header_index, len(header), file_name, delimiter)
+    reader = ResultsReader(file_name, {name: header.index(name) for name in wanted}, len(header),
+                           DateParser(file_config.date_format), today, sent_pids)
+    for index in data_line_numbers:
+        reader.read_line(index + 1, [f.strip() for f in lines[index].split(delimiter)])
+    return ResultsFile(reader.frame(), reader.problems, len(data_line_numbers),
+                       len(reader.raw_pids), [h for h in header if h not in wanted],
+                       reader.fault_lines)
+
+
+def check_last_line(lines: list[str], ends_with_newline: bool, header_index: int, width: int,
+                    file_name: str, delimiter: str) -> None:
+    """A last line with no line end and the wrong number of fields: a truncated file."""
     last = len(lines) - 1
     if not ends_with_newline and last > header_index and lines[last].strip():
         fields = len(lines[last].split(delimiter))
         if fields != width:
             raise InputError(f"{file_name}: truncated last line {last + 1} (no line end "
-                                  f"and {fields} of {width} fields)")
+                             f"and {fields} of {width} fields)")
 
-    problems: list[Problem] = []
-    records: list[dict[str, Any]] = []
-    raw_pids: set[str] = set()
-    first_line_of_nic: dict[str, int] = {}
-    fault_pids: set[int] = set()
-    parse_date = DateParser(file_config.date_format)
-    for index in data_line_numbers:
-        line_number = index + 1
-        fields = [f.strip() for f in lines[index].split(delimiter)]
-        if len(fields) > position["PID"]:
-            raw_pids.add(fields[position["PID"]])
-        if len(fields) != width:
-            problems.append(Problem(file_name, line_number, ROW_LEFT_OUT,
-                                    f"wrong number of fields ({len(fields)}, expected {width})"))
-            _note_fault_pid(fields, position, fault_pids)
-            continue
-        values = {name: fields[position[name]] for name in wanted}
-        record, reason, warnings = check_result_row(values, parse_date, today)
-        nic = values["NIC"]
-        if NIC_PATTERN.match(nic):
-            if nic in first_line_of_nic:
-                reason = f"NIC repeated (first on line {first_line_of_nic[nic]})"
-            else:
-                first_line_of_nic[nic] = line_number
-        if reason is None and record["PID"] not in sent_pids:
+
+class ResultsReader:
+    """Reads the results file's data lines one by one: usable records, row faults, warnings.
+
+    A NIC is owned by the first row carrying it that is otherwise usable; later rows with that
+    NIC are row faults; a row with another fault never owns its NIC (§5).
+    """
+
+    def __init__(self, file_name: str, position: dict[str, int], width: int,
+                 parse_date: DateParser, today: dt.date, sent_pids: set[int]) -> None:
+        self.file_name, self.position, self.width = file_name, position, width
+        self.parse_date, self.today, self.sent_pids = parse_date, today, sent_pids
+        self.problems: list[Problem] = []
+        self.records: list[dict[str, Any]] = []
+        self.raw_pids: set[str] = set()
+        self.owner_line: dict[str, int] = {}
+        self.fault_lines: dict[int, int] = {}
+
+    def read_line(self, line: int, fields: list[str]) -> None:
+        pid_index = self.position["PID"]
+        pid_text = fields[pid_index] if len(fields) > pid_index else ""
+        self.raw_pids.add(pid_text)
+        pid = int(pid_text) if DIGITS.match(pid_text) else None
+        if len(fields) != self.width:
+            self.left_out(line, pid, "", f"wrong number of fields ({len(fields)}, expected "
+                                         f"{self.width})")
+            return
+        values = {name: fields[index] for name, index in self.position.items()}
+        nic = values["NIC"] if NIC_PATTERN.match(values["NIC"]) else ""
+        record, reason, warnings = check_result_row(values, self.parse_date, self.today)
+        if reason is None and pid not in self.sent_pids:
             reason = "PID not in the file sent to DPS"
+        if reason is None and nic in self.owner_line:
+            reason = f"NIC repeated (first on line {self.owner_line[nic]})"
         if reason is not None:
-            problems.append(Problem(file_name, line_number, ROW_LEFT_OUT, reason))
-            _note_fault_pid(fields, position, fault_pids)
-            continue
-        problems.extend(Problem(file_name, line_number, WARNING, w) for w in warnings)
-        record["LINE"] = line_number
-        records.append(record)
+            self.left_out(line, pid, nic, reason)
+            return
+        self.owner_line[nic] = line
+        self.problems += [Problem(self.file_name, line, WARNING, w, pid, nic) for w in warnings]
+        record["LINE"] = line
+        self.records.append(record)
 
-    columns = ["LINE", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE", "MKE",
-               "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE"]
-    frame = pd.DataFrame(records, columns=columns)
-    for column in ("DOB", "ENTRY_DATE", "DLC", "CLEAR_DATE"):
-        frame[column] = pd.to_datetime(frame[column])
-    frame["PID"] = frame["PID"].astype("int64")
-    return ResultsFile(frame, problems, len(data_line_numbers), len(raw_pids), extra, fault_pids)
+    def left_out(self, line: int, pid: int | None, nic: str, reason: str) -> None:
+        self.problems.append(Problem(self.file_name, line, ROW_LEFT_OUT, reason, pid, nic))
+        if pid is not None:
+            self.fault_lines.setdefault(pid, line)
 
+    def frame(self) -> Any:
+        import pandas as pd
 
-def _note_fault_pid(fields: list[str], position: dict[str, int], fault_pids: set[int]) -> None:
-    pid_index = position["PID"]
-    if len(fields) > pid_index and DIGITS.match(fields[pid_index]):
-        fault_pids.add(int(fields[pid_index]))
+        frame = pd.DataFrame(self.records, columns=RECORD_COLUMNS)
+        for column in ("DOB", "ENTRY_DATE", "DLC", "CLEAR_DATE"):
+            frame[column] = pd.to_datetime(frame[column])
+        frame["PID"] = frame["PID"].astype("int64")
+        frame["CLEAR_DATE_EMPTY"] = frame["CLEAR_DATE_EMPTY"].astype(bool)
+        return frame
 
 
 def check_results_header(header: list[str], wanted: list[str], file_name: str, line: int,
@@ -227,6 +259,9 @@ def check_result_row(values: dict[str, str], parse_date: DateParser, today: dt.d
         if text and parsed is None:
             warnings.append(f"column {column}: not a real date; blanked")
         record[column] = parsed
+    record["CLEAR_DATE_EMPTY"] = values["CLEAR_DATE"] == ""
+    if record["CLEAR_DATE"] is not None and record["CLEAR_DATE"] < record["ENTRY_DATE"]:
+        warnings.append("column CLEAR_DATE: before ENTRY_DATE")
     return record, None, warnings
 
 

@@ -137,6 +137,8 @@ class SanitySettings:
 @dataclass(frozen=True)
 class MatchingSettings:
     match_window_days: int = 3
+    near_miss_days: int = 30      # the follow-up hints look this far outside the window
+    clear_grace_days: int = 2     # days after a return before a still-active entry is listed
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,30 @@ class ReceiveSettings:
 class ReportSettings:
     max_rows_per_sheet: int = 1_048_576
     share_file_mode: str = "0640"
+    marking: str = "CONFIDENTIAL"   # heads every printed page
+    deliver_to: list = listed("share")   # share, sharepoint, or both
+
+
+@dataclass(frozen=True)
+class SharePointSettings:
+    """Where in SharePoint the reports go, and how the app signs in (Microsoft Graph)."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    login_host: str = "login.microsoftonline.com"
+    graph_host: str = "graph.microsoft.com"
+    certificate_file: Path | None = path_setting("", kind="optional_path")
+    private_key_file: Path | None = path_setting("", kind="optional_path")
+    private_key_passphrase_env: str = ""
+    client_secret_env: str = ""
+    ca_file: Path | None = path_setting("", kind="optional_path")
+    site_host: str = ""
+    site_path: str = ""
+    library: str = "Documents"
+    folder: str = "DPS Reconciliation/{fiscal_year}/{quarter}"
+    timeout_seconds: float = 60.0
+    max_tries: int = 5
+    fragment_kib: int = 3200       # a multiple of 320 (Graph's fragment unit)
 
 
 @dataclass(frozen=True)
@@ -183,7 +209,8 @@ SECTIONS: dict[str, type] = {
     "run": RunSettings, "database": DatabaseSettings, "sa_98": Sa98Settings,
     "sftp": SftpSettings, "folders": FolderSettings, "dps_file": DpsFileSettings,
     "sanity": SanitySettings, "matching": MatchingSettings, "receive": ReceiveSettings,
-    "reports": ReportSettings, "mail": MailSettings, "health": HealthSettings,
+    "reports": ReportSettings, "sharepoint": SharePointSettings, "mail": MailSettings,
+    "health": HealthSettings,
     "logs": LogSettings,
 }
 OPEN_SECTIONS = ("race_mapping",)   # free keys (DFPS label -> code), values still checked
@@ -205,6 +232,7 @@ class Config:
     matching: MatchingSettings
     receive: ReceiveSettings
     reports: ReportSettings
+    sharepoint: SharePointSettings
     mail: MailSettings
     health: HealthSettings
     logs: LogSettings
@@ -247,6 +275,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None,
     race_mapping = checker.open_section("race_mapping", DEFAULT_RACE_MAPPING,
                                         section_values(expanded, "race_mapping", path))
     check_file_names(sections["dps_file"], path)
+    check_delivery(sections["reports"], sections["sharepoint"], path, lenient)
     database = sections["database"]
     sections["database"] = dataclasses.replace(
         database, url=resolve_sqlite_url(database.url, path.parent))
@@ -425,6 +454,35 @@ def check_file_names(file_settings: DpsFileSettings, path: Path) -> None:
         name = getattr(file_settings, key)
         if not name or "/" in name or "\\" in name or name.strip(".") == "":
             raise ConfigError(f"config {path}: dps_file.{key}: a file name, not a path")
+
+
+DELIVERY_TARGETS = ("share", "sharepoint")
+FOLDER_PLACEHOLDERS = {"fiscal_year": "FY2025", "quarter": "Q3", "period": "FY2025_Q3"}
+
+
+def check_delivery(reports: ReportSettings, sharepoint: SharePointSettings, path: Path,
+                   lenient: bool) -> None:
+    """Known targets, and SharePoint names that stay inside the library's folder."""
+    targets = reports.deliver_to
+    unknown = [t for t in targets if t not in DELIVERY_TARGETS]
+    if not targets or unknown:
+        raise ConfigError(f"config {path}: reports.deliver_to: expected share, sharepoint or "
+                          f"both, got {unknown[0] if unknown else 'nothing'}")
+    library = sharepoint.library
+    if not library or "/" in library or "\\" in library or library.strip(".") == "":
+        raise ConfigError(f"config {path}: sharepoint.library: a library name, not a path")
+    try:
+        folder = sharepoint.folder.format(**FOLDER_PLACEHOLDERS)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"config {path}: sharepoint.folder: placeholders are {{fiscal_year}}, "
+                          f"{{quarter}} and {{period}}") from exc
+    if any(part.strip() in ("..", ".") for part in folder.replace("\\", "/").split("/")):
+        raise ConfigError(f"config {path}: sharepoint.folder: '..' or '.' would leave the folder")
+    if "sharepoint" in targets and not lenient:
+        for key in ("tenant_id", "client_id", "site_host", "site_path"):
+            if not getattr(sharepoint, key):
+                raise ConfigError(f"config {path}: sharepoint.{key}: required when "
+                                  f"reports.deliver_to includes sharepoint")
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

@@ -1,5 +1,7 @@
 """Excel workbooks with openpyxl's write-only mode (its fastest): styled frozen header,
-autofilter, column widths from the data, real dates, and sheets continued past the row limit."""
+autofilter, column widths from the data, real dates, sheets continued past the row limit, and
+print-ready pages (landscape, one page wide, header row repeated, a marking line on top and
+the file name and "Page N of M" at the bottom)."""
 
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ class Sheet:
     chart: Any = None          # an openpyxl chart, anchored right of the data
     chart_anchor: str = "H2"
     unfiltered_last_rows: int = 0   # rows at the end kept out of the autofilter (a total)
+    chart_on_own_page: bool = False  # a page break before the chart's row when printed
+    max_width: int = 60             # widest column, in characters
 
 
 def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[str]:
@@ -58,16 +62,14 @@ def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[st
 
 
 def write_workbook(path: Path, sheets: list[Sheet], max_rows_per_sheet: int = 1_048_576,
-                   mode: int = 0o600) -> None:
-    """Write an .xlsx atomically with openpyxl's write-only mode (the fastest it has): a bold
-    frozen header, autofilter, column widths from the data, dates as real dates, and sheets
-    continued as "<title> (2)" past the row limit."""
-    atomic_write_with(path, lambda temp: temp.write_bytes(workbook_bytes(sheets,
-                                                                         max_rows_per_sheet)),
-                      mode)
+                   mode: int = 0o600, marking: str | None = None) -> None:
+    """Write an .xlsx atomically (see workbook_bytes); `marking` heads every printed page."""
+    data = workbook_bytes(sheets, max_rows_per_sheet, marking)
+    atomic_write_with(path, lambda temp: temp.write_bytes(data), mode)
 
 
-def workbook_bytes(sheets: list[Sheet], max_rows_per_sheet: int) -> bytes:
+def workbook_bytes(sheets: list[Sheet], max_rows_per_sheet: int,
+                   marking: str | None = None) -> bytes:
     """The workbook as bytes. openpyxl zips into memory, so a full disk fails our own plain
     write of these bytes, never openpyxl's zip file (which would be left open and fail again
     when Python cleans it up)."""
@@ -77,19 +79,18 @@ def workbook_bytes(sheets: list[Sheet], max_rows_per_sheet: int) -> bytes:
 
     workbook = Workbook(write_only=True)
     for sheet in sheets:
-        _write_sheet_pieces(workbook, sheet, max_rows_per_sheet)
+        _write_sheet_pieces(workbook, sheet, max_rows_per_sheet, marking)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
-def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int) -> None:
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Alignment, Font, PatternFill
+def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
+                        marking: str | None) -> None:
     from openpyxl.utils import get_column_letter
 
     per_sheet = max(1, max_rows_per_sheet - 1)
-    widths = _column_widths(sheet.columns, sheet.rows)
+    widths = _column_widths(sheet.columns, sheet.rows, sheet.max_width)
     titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
     for index, title in enumerate(titles):
         worksheet = workbook.create_sheet(title)
@@ -97,24 +98,58 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int) ->
         worksheet.freeze_panes = "A2"  # must be set before the first row in write-only mode
         for number, width in enumerate(widths, start=1):
             worksheet.column_dimensions[get_column_letter(number)].width = width
-        header = []
-        for name in sheet.columns:
-            cell = WriteOnlyCell(worksheet, value=name)
-            cell.font = Font(bold=True, color="FFFFFF")
-            cell.fill = PatternFill("solid", fgColor="1F4E78")
-            cell.alignment = Alignment(vertical="center")
-            header.append(cell)
-        worksheet.append(header)
+        set_up_printing(worksheet, marking)
+        worksheet.append(header_cells(worksheet, sheet.columns))
         for row in chunk:
             worksheet.append(row)
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
         if sheet.chart is not None and index == 0:
-            worksheet.add_chart(sheet.chart, sheet.chart_anchor)
+            add_chart(worksheet, sheet)
 
 
-def _column_widths(columns: list[str], rows: list[list[Any]], sample: int = 2000) -> list[float]:
+def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    cells = []
+    for name in columns:
+        cell = WriteOnlyCell(worksheet, value=name)
+        cell.font = Font(bold=True, color="FFFFFF")
+        cell.fill = PatternFill("solid", fgColor="1F4E78")
+        cell.alignment = Alignment(vertical="center")
+        cells.append(cell)
+    return cells
+
+
+def set_up_printing(worksheet: Any, marking: str | None) -> None:
+    """Landscape, one page wide, the header row on every page, the marking line on top, the
+    file name and page N of M at the bottom."""
+    worksheet.page_setup.orientation = "landscape"
+    worksheet.page_setup.fitToWidth = 1
+    worksheet.page_setup.fitToHeight = 0
+    worksheet.sheet_properties.pageSetUpPr.fitToPage = True
+    worksheet.print_title_rows = "1:1"
+    if marking:
+        worksheet.oddHeader.center.text = marking.replace("&", "&&")
+        worksheet.oddHeader.center.size = 12
+    worksheet.oddFooter.left.text = "&F"
+    worksheet.oddFooter.right.text = "Page &P of &N"
+
+
+def add_chart(worksheet: Any, sheet: Sheet) -> None:
+    worksheet.add_chart(sheet.chart, sheet.chart_anchor)
+    if sheet.chart_on_own_page:
+        from openpyxl.utils.cell import coordinate_from_string
+        from openpyxl.worksheet.pagebreak import Break
+
+        _, row = coordinate_from_string(sheet.chart_anchor)
+        worksheet.row_breaks.append(Break(id=row - 1))
+
+
+def _column_widths(columns: list[str], rows: list[list[Any]], max_width: int = 60,
+                   sample: int = 2000) -> list[float]:
     widths = [len(str(c)) + 4 for c in columns]
     for row in rows[:sample]:
         for i, value in enumerate(row[:len(widths)]):
@@ -122,5 +157,5 @@ def _column_widths(columns: list[str], rows: list[list[Any]], sample: int = 2000
                 continue
             length = 11 if isinstance(value, dt.date) else len(str(value))
             widths[i] = max(widths[i], length + 2)
-    return [min(w, 60) for w in widths]
+    return [min(w, max_width) for w in widths]
 

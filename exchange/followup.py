@@ -308,3 +308,11 @@ def previous_counts(history: pd.DataFrame, period_label: str) -> dict[str, int] 
     rows = earlier[earlier["PERIOD_KEY"] == earlier["PERIOD_KEY"].max()]
     return {str(region): int(count)
             for region, count in zip(rows["REGION"], rows["IMPACT_NOT_IN_DPS"], strict=True)}
+
+
+def previous_period(history: pd.DataFrame, period_label: str) -> str | None:
+    """The recorded period just before `period_label` in period order; None when none."""
+    earlier = history[history["PERIOD_KEY"] < period_key(period_label)]
+    if earlier.empty:
+        return None
+    return str(earlier.loc[earlier["PERIOD_KEY"].idxmax(), "PERIOD"])

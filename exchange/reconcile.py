@@ -1,212 +1,264 @@
-"""Matching DPS's records with IMPACT's runaway episodes, and the rows of the three reports
-(docs/data-contract.md §5, §6).
+"""Matching DPS's records with IMPACT's runaway episodes, and the rows of the four reports
+(docs/data-contract.md §5, §6, §8, §9). Pure logic on DataFrames.
 
-Pure logic on DataFrames: the episodes are checked (row faults become Problems), regions are
-looked up, records and episodes are matched, and the report rows and totals are built.
+`reconcile` takes the checked inputs and returns every report's rows, the totals grid, the
+trend counts and the row flow the Read me sheets and the summary mail show.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from exchange.answer import ROW_LEFT_OUT, WARNING, Problem, ResultsFile
-from exchange.frames import plain_dates
+from exchange.answer import ROW_LEFT_OUT, ResultsFile
+from exchange.episodes import UNKNOWN_REGION, Regions
+from exchange.followup import (
+    NEAREST_EPISODE_COLUMNS,
+    NEAREST_RECORD_COLUMNS,
+    nearest_episodes,
+    nearest_records,
+    returned_still_active,
+)
+from exchange.matching import matched_pairs
 from exchange.periods import Period
 
 SA98_COLUMNS = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_DATE",
                 "RETURN_DATE", "COUNTY_CODE"]
 COUNTY_COLUMNS = ["COUNTY_CODE", "COUNTY_NAME", "REGION", "REGION_NAME"]
-UNKNOWN_REGION = "Unknown"
 IMPACT_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
-                  "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE"]
+                  "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
+                  "AGE_AT_RUNAWAY", *NEAREST_RECORD_COLUMNS]
 DPS_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE",
                "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE"]
-NOTE_NOT_SENT = "PID not in file sent to DPS"
-NOTE_ON_EXCEPTIONS = "DPS row for this PID on Exceptions"
-
-def check_episodes(sa98: Any, source_name: str, first_line: int) -> tuple[Any, list[Problem]]:
-    """Rows without PID or RUNAWAY_DATE, and repeated EPISODE_IDs, are left out; a return
-    before the runaway is a typo: the episode is treated as open, with a warning."""
-    import pandas as pd
-
-    frame = sa98.copy().reset_index(drop=True)
-    frame["LINE"] = range(first_line, first_line + len(frame))
-    frame["PID"] = pd.to_numeric(frame["PID"], errors="coerce")
-    frame["EPISODE_ID"] = pd.to_numeric(frame["EPISODE_ID"], errors="coerce")
-    for column in ("DOB", "RUNAWAY_DATE", "RETURN_DATE"):
-        frame[column] = plain_dates(frame[column])
-    frame["COUNTY_CODE"] = pd.to_numeric(frame["COUNTY_CODE"], errors="coerce")
-    problems: list[Problem] = []
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    reasons[frame["PID"].isna()] = "column PID: missing"
-    reasons[(reasons == "") & frame["RUNAWAY_DATE"].isna()] = "column RUNAWAY_DATE: missing"
-    reasons[(reasons == "") & frame["EPISODE_ID"].isna()] = "column EPISODE_ID: missing"
-    usable = frame[reasons == ""]
-    repeated = usable["EPISODE_ID"].duplicated(keep="first")
-    first_line = usable.drop_duplicates("EPISODE_ID").set_index("EPISODE_ID")["LINE"]
-    for index in usable.index[repeated.to_numpy()]:
-        reasons[index] = (f"EPISODE_ID repeated (first on line "
-                          f"{int(first_line[frame.at[index, 'EPISODE_ID']])})")
-    for index in frame.index[reasons != ""]:
-        problems.append(Problem(source_name, int(frame.at[index, "LINE"]), ROW_LEFT_OUT,
-                                reasons[index]))
-    episodes = frame[reasons == ""].copy()
-    typo = episodes["RETURN_DATE"].notna() & (episodes["RETURN_DATE"] < episodes["RUNAWAY_DATE"])
-    for line in episodes.loc[typo, "LINE"]:
-        problems.append(Problem(source_name, int(line), WARNING,
-                                "RETURN_DATE before RUNAWAY_DATE; episode treated as open"))
-    episodes["OPEN_FOR_MATCHING"] = episodes["RETURN_DATE"].isna() | typo
-    episodes["PID"] = episodes["PID"].astype("int64")
-    episodes["EPISODE_ID"] = episodes["EPISODE_ID"].astype("int64")
-    problems.sort(key=lambda p: p.line)
-    return episodes.reset_index(drop=True), problems
+DPS_NOT_IN_IMPACT_COLUMNS = [*DPS_COLUMNS, *NEAREST_EPISODE_COLUMNS]
+RETURNED_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB",
+                    "MKE", "ORI", "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE",
+                    "RETURN_DATE", "DAYS_SINCE_RETURN"]
+NOTE_NOT_IN_CARE = "not sent to DPS: not in care during the period"
+STATEWIDE = "STATEWIDE"
 
 
-def region_label(region: Any, region_name: Any) -> str:
-    """DFPS writes a region as '6-Houston'."""
-    name = str(region_name).strip()
-    number = str(int(region))
-    return name if name.startswith(f"{number}-") else f"{number}-{name}"
+@dataclass(frozen=True)
+class Rules:
+    """The settings the rules depend on: W, N and G of docs/data-contract.md §5, §8."""
+
+    window_days: int
+    near_miss_days: int
+    clear_grace_days: int
 
 
-@dataclass
-class Regions:
-    by_county: dict[int, tuple[str, str, int]]   # county code -> (region label, county, number)
-    labels: list[tuple[int, str]]                 # (number, label) for regions 1..11
+@dataclass(frozen=True)
+class SendList:
+    """Who was in send_children's result for the period: sent (with county) or excluded."""
 
-    def of(self, county: Any) -> tuple[str, str, int]:
-        try:
-            return self.by_county[int(county)]
-        except (KeyError, TypeError, ValueError):
-            return UNKNOWN_REGION, "", 99
-
-
-def build_regions(county_region: Any) -> Regions:
-    by_county = {}
-    labels = {}
-    for row in county_region.itertuples(index=False):
-        label = region_label(row.REGION, row.REGION_NAME)
-        by_county[int(row.COUNTY_CODE)] = (label, str(row.COUNTY_NAME), int(row.REGION))
-        labels[int(row.REGION)] = label
-    for number in range(1, 12):  # regions 1-11 are always listed, even if the lookup lacks one
-        labels.setdefault(number, str(number))
-    return Regions(by_county, sorted(labels.items()))
-
-
-# ---------------------------------------------------------------------------
-# Pure logic: matching (docs/data-contract.md §5)
-# ---------------------------------------------------------------------------
-
-
-def match_records(records: Any, episodes: Any, window_days: int) -> tuple[set[int], set[str]]:
-    """Episode ids that match some DPS record, and NICs that match some episode.
-
-    R matches E when R.PID = E.PID and RUNAWAY - W <= DLC <= RETURN + W (no upper bound while
-    E is open). Many-to-many.
-    """
-    import pandas as pd
-
-    if records.empty or episodes.empty:
-        return set(), set()
-    pairs = records[["PID", "NIC", "DLC"]].merge(
-        episodes[["PID", "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "OPEN_FOR_MATCHING"]],
-        on="PID", how="inner")
-    window = pd.Timedelta(days=window_days)
-    after_start = pairs["DLC"] >= pairs["RUNAWAY_DATE"] - window
-    before_end = pairs["OPEN_FOR_MATCHING"] | (pairs["DLC"] <= pairs["RETURN_DATE"] + window)
-    matched = pairs[after_start & before_end]
-    return set(matched["EPISODE_ID"].astype(int)), set(matched["NIC"])
-
-
-# ---------------------------------------------------------------------------
-# Pure logic: the three reports (docs/data-contract.md §6)
-# ---------------------------------------------------------------------------
+    county: dict[int, Any]                                   # sent PID -> county code
+    excluded: dict[int, str] = field(default_factory=dict)  # excluded PID -> reasons
 
 
 @dataclass
 class Reconciliation:
-    impact_not_in_dps: Any     # DataFrame, IMPACT_COLUMNS + sort keys
-    dps_not_in_impact: Any     # DataFrame, DPS_COLUMNS
+    impact_not_in_dps: Any     # DataFrame, IMPACT_COLUMNS
+    dps_not_in_impact: Any     # DataFrame, DPS_NOT_IN_IMPACT_COLUMNS
     period_records: Any        # DPS records with DLC in the period, DPS_COLUMNS + IN_IMPACT
-    totals: list[list[Any]]    # REGION, month 1..3, TOTAL rows
+    returned_active: Any       # DataFrame, RETURNED_COLUMNS
+    totals: list[list[Any]]    # REGION, months, TOTAL, IN_IMPACT, NOT_IN_IMPACT, MATCH_PCT
     months: list[str]
+    trend_rows: list[dict[str, Any]]   # per region: the counts the trend history keeps
+    flow: dict[str, int]               # the row flow, for the Read me sheets and the mail
 
 
-def reconcile(results: ResultsFile, episodes: Any, sent: Any, regions: Regions,
-              period: Period, today: dt.date, window_days: int) -> Reconciliation:
+def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: SendList,
+              regions: Regions, period: Period, today: dt.date, rules: Rules) -> Reconciliation:
+    """`episodes`: the checked sa_98 rows of the matching range; `fetched`: all fetched rows,
+    checked quietly (the follow-up aids look at them)."""
     import pandas as pd
 
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
-    matched_episodes, matched_nics = match_records(results.records, episodes, window_days)
-    sent_county = dict(zip(sent["PID"].tolist(), sent["COUNTY_CODE"].tolist(), strict=True))
-
-    in_period = episodes[(episodes["RUNAWAY_DATE"] >= start) & (episodes["RUNAWAY_DATE"] <= end)]
-    missing = in_period[~in_period["EPISODE_ID"].isin(matched_episodes)].copy()
-    impact_rows = impact_report_rows(missing, sent_county, regions, results.fault_pids, today)
-
     records = results.records
-    period_records = records[(records["DLC"] >= start) & (records["DLC"] <= end)].copy()
-    period_records["IN_IMPACT"] = period_records["NIC"].isin(matched_nics).map({True: "Y",
-                                                                               False: "N"})
-    dps_rows = dps_report_rows(period_records, sent_county, regions)
-    not_in_impact = dps_rows[dps_rows["IN_IMPACT"] == "N"].drop(columns="IN_IMPACT")
+    pairs = matched_pairs(records, episodes, rules.window_days)
+    in_period = with_impact_region(episodes[episodes["RUNAWAY_DATE"].between(start, end)],
+                                   send_list, regions)
+    missing = in_period[~in_period["EPISODE_ID"].isin(set(pairs["EPISODE_ID"]))]
+    impact = impact_report_rows(missing, send_list, results.fault_lines, today)
+    impact = impact.join(nearest_records(impact, records, rules.window_days,
+                                         rules.near_miss_days))[IMPACT_COLUMNS]
+    period_records = records[records["DLC"].between(start, end)].copy()
+    period_records["IN_IMPACT"] = period_records["NIC"].isin(set(pairs["NIC"])).map(
+        {True: "Y", False: "N"})
+    dps_rows = with_dps_region(period_records, send_list, regions)
+    dps_rows = dps_rows.sort_values(["REGION_NUMBER", "DLC", "PID", "NIC"], kind="mergesort")
+    not_in_impact = dps_rows[dps_rows["IN_IMPACT"] == "N"]
+    not_in_impact = not_in_impact.join(nearest_episodes(not_in_impact, fetched,
+                                                        rules.window_days, rules.near_miss_days))
+    returned = returned_rows(records, fetched, period, today, rules, send_list, regions)
     months = period.months()
-    totals = totals_by_region(dps_rows, regions, months)
-    return Reconciliation(impact_rows, not_in_impact.reset_index(drop=True), dps_rows, totals,
-                          months)
+    return Reconciliation(
+        impact.reset_index(drop=True),
+        not_in_impact[DPS_NOT_IN_IMPACT_COLUMNS].reset_index(drop=True),
+        dps_rows[[*DPS_COLUMNS, "IN_IMPACT"]].reset_index(drop=True), returned,
+        totals_by_region(dps_rows, regions, months), months,
+        trend_counts(in_period, impact, not_in_impact, dps_rows, returned, regions),
+        row_flow(results, episodes, in_period, impact, period_records, send_list))
 
 
-def impact_report_rows(missing: Any, sent_county: dict[int, Any], regions: Regions,
-                       fault_pids: set[int], today: dt.date) -> Any:
+# ---------------------------------------------------------------------------
+# Regions of rows
+# ---------------------------------------------------------------------------
+
+
+def add_region(frame: Any, counties: list[Any], regions: Regions) -> Any:
+    looked_up = [regions.of(county) for county in counties]
+    frame = frame.copy()
+    frame["REGION"] = [r[0] for r in looked_up]
+    frame["COUNTY_NAME"] = [r[1] for r in looked_up]
+    frame["REGION_NUMBER"] = [r[2] for r in looked_up]
+    return frame
+
+
+def with_impact_region(episodes: Any, send_list: SendList, regions: Regions) -> Any:
+    """An episode's county; the child's sent county only when the episode has none (§5)."""
     import pandas as pd
 
-    def county_of(row: Any) -> Any:
-        """The episode's county; the child's county from the sent data only when it has none."""
-        if not pd.isna(row.COUNTY_CODE):
-            return row.COUNTY_CODE
-        return sent_county.get(int(row.PID))
+    counties = [county if not pd.isna(county) else send_list.county.get(int(pid))
+                for pid, county in zip(episodes["PID"].tolist(),
+                                       episodes["COUNTY_CODE"].tolist(), strict=True)]
+    return add_region(episodes, counties, regions)
+
+
+def with_dps_region(records: Any, send_list: SendList, regions: Regions) -> Any:
+    """A DPS row's region: the child's county from the sent data (§5)."""
+    return add_region(records, [send_list.county.get(int(pid)) for pid in records["PID"]],
+                      regions)
+
+
+# ---------------------------------------------------------------------------
+# IMPACT_not_in_DPS (§6, §9)
+# ---------------------------------------------------------------------------
+
+
+def impact_report_rows(missing: Any, send_list: SendList, fault_lines: dict[int, int],
+                       today: dt.date) -> Any:
+    """The unmatched episodes of the period, with DAYS_MISSING, NOTE, STILL_MISSING and
+    AGE_AT_RUNAWAY; still-missing children first within each region."""
+    import pandas as pd
 
     frame = missing.copy()
-    county = [county_of(row) for row in frame.itertuples(index=False)]
-    looked_up = [regions.of(c) for c in county]
-    frame["REGION"] = [r[0] for r in looked_up]
-    frame["COUNTY_NAME"] = [r[1] for r in looked_up]
-    frame["REGION_NUMBER"] = [r[2] for r in looked_up]
     until = frame["RETURN_DATE"].where(~frame["OPEN_FOR_MATCHING"], pd.Timestamp(today))
     frame["DAYS_MISSING"] = (until - frame["RUNAWAY_DATE"]).dt.days.astype("Int64")
-    frame["NOTE"] = [NOTE_NOT_SENT if pid not in sent_county
-                     else NOTE_ON_EXCEPTIONS if pid in fault_pids else ""
-                     for pid in frame["PID"]]
-    frame = frame.sort_values(["REGION_NUMBER", "RUNAWAY_DATE", "PID", "EPISODE_ID"],
+    frame["NOTE"] = [note(pid, send_list, fault_lines) for pid in frame["PID"].tolist()]
+    frame["STILL_MISSING"] = frame["OPEN_FOR_MATCHING"].map({True: "Y", False: "N"})
+    frame["AGE_AT_RUNAWAY"] = whole_years(frame["DOB"], frame["RUNAWAY_DATE"])
+    frame["_LATER"] = frame["STILL_MISSING"] != "Y"
+    frame = frame.sort_values(["REGION_NUMBER", "_LATER", "RUNAWAY_DATE", "PID", "EPISODE_ID"],
                               kind="mergesort")
-    return frame[IMPACT_COLUMNS].reset_index(drop=True)
+    return frame.reset_index(drop=True)
 
 
-def dps_report_rows(records: Any, sent_county: dict[int, Any], regions: Regions) -> Any:
-    frame = records.copy()
-    looked_up = [regions.of(sent_county.get(int(pid))) for pid in frame["PID"]]
-    frame["REGION"] = [r[0] for r in looked_up]
-    frame["COUNTY_NAME"] = [r[1] for r in looked_up]
-    frame["REGION_NUMBER"] = [r[2] for r in looked_up]
-    frame = frame.sort_values(["REGION_NUMBER", "DLC", "PID", "NIC"], kind="mergesort")
-    return frame[[*DPS_COLUMNS, "IN_IMPACT"]].reset_index(drop=True)
+def note(pid: int, send_list: SendList, fault_lines: dict[int, int]) -> str:
+    """Why an unmatched episode may have no DPS record (§9), else ''."""
+    if pid in send_list.excluded:
+        return f"not sent to DPS: excluded ({send_list.excluded[pid]})"
+    if pid not in send_list.county:
+        return NOTE_NOT_IN_CARE
+    if pid in fault_lines:
+        return f"DPS row for this PID on Exceptions (line {fault_lines[pid]})"
+    return ""
+
+
+def whole_years(born: Any, on: Any) -> Any:
+    """Whole years from `born` to `on` (a birthday counts on the day itself); NA without a
+    date of birth."""
+    years = on.dt.year - born.dt.year
+    before_birthday = (on.dt.month < born.dt.month) | (
+        (on.dt.month == born.dt.month) & (on.dt.day < born.dt.day))
+    return (years - before_birthday.astype(int)).astype("Int64")
+
+
+# ---------------------------------------------------------------------------
+# Returned, still active in NCIC (§8)
+# ---------------------------------------------------------------------------
+
+
+def returned_rows(records: Any, fetched: Any, period: Period, today: dt.date, rules: Rules,
+                  send_list: SendList, regions: Regions) -> Any:
+    rows = returned_still_active(records, fetched, period.start, period.end, today,
+                                 rules.window_days, rules.clear_grace_days)
+    rows = with_dps_region(rows, send_list, regions)
+    rows = rows.sort_values("REGION_NUMBER", kind="mergesort")   # then RETURN_DATE, PID, NIC
+    return rows[RETURNED_COLUMNS].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Totals, trend counts, row flow
+# ---------------------------------------------------------------------------
+
+
+def region_labels(regions: Regions, *frames: Any) -> list[str]:
+    """Regions 1-11 always, Unknown only when one of the frames has rows there."""
+    labels = [label for _, label in regions.labels]
+    if any((frame["REGION"] == UNKNOWN_REGION).any() for frame in frames):
+        labels.append(UNKNOWN_REGION)
+    return labels
+
+
+def percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
 
 
 def totals_by_region(dps_rows: Any, regions: Regions, months: list[str]) -> list[list[Any]]:
-    """REGION x month of DLC counts: regions 1-11 always, Unknown only when it has rows,
-    STATEWIDE last."""
+    """REGION x month of DLC counts, TOTAL, then IN_IMPACT, NOT_IN_IMPACT and MATCH_PCT
+    (§6, §9): regions 1-11 always, Unknown only when it has rows, STATEWIDE last."""
     month_of = dps_rows["DLC"].dt.strftime("%Y-%m")
     counts = dps_rows.assign(MONTH=month_of).groupby(["REGION", "MONTH"]).size().to_dict()
-    labels = [label for _, label in regions.labels]
-    if (dps_rows["REGION"] == UNKNOWN_REGION).any():
-        labels.append(UNKNOWN_REGION)
+    matched = dps_rows[dps_rows["IN_IMPACT"] == "Y"].groupby("REGION").size().to_dict()
     rows = []
-    for label in labels:
+    for label in region_labels(regions, dps_rows):
         values = [int(counts.get((label, month), 0)) for month in months]
-        rows.append([label, *values, sum(values)])
-    statewide = [sum(row[i] for row in rows) for i in range(1, len(months) + 2)]
-    rows.append(["STATEWIDE", *statewide])
+        rows.append([label, *values, sum(values), int(matched.get(label, 0))])
+    statewide = [sum(row[i] for row in rows) for i in range(1, len(months) + 3)]
+    rows.append([STATEWIDE, *statewide])
+    for row in rows:
+        total, in_impact = row[-2], row[-1]
+        row += [total - in_impact, percent(in_impact, total)]
     return rows
 
+
+def trend_counts(in_period: Any, impact: Any, not_in_impact: Any, dps_rows: Any, returned: Any,
+                 regions: Regions) -> list[dict[str, Any]]:
+    """Per region (and STATEWIDE): the period's episodes (the denominator of
+    IMPACT_not_in_DPS) and each report's rows, for the trend history (§8)."""
+    sources = {"EPISODES": in_period, "IMPACT_NOT_IN_DPS": impact,
+               "DPS_NOT_IN_IMPACT": not_in_impact, "DPS_EVENTS": dps_rows,
+               "RETURNED_STILL_ACTIVE": returned}
+    by_region = {name: frame.groupby("REGION").size().to_dict()
+                 for name, frame in sources.items()}
+    numbers = {label: number for number, label in regions.labels}
+    numbers[UNKNOWN_REGION] = 99
+    rows = [{"REGION": label, "REGION_NUMBER": numbers[label],
+             **{name: int(counts.get(label, 0)) for name, counts in by_region.items()}}
+            for label in region_labels(regions, *sources.values())]
+    rows.append({"REGION": STATEWIDE, "REGION_NUMBER": 100,
+                 **{name: len(frame) for name, frame in sources.items()}})
+    return rows
+
+
+def row_flow(results: ResultsFile, episodes: Any, in_period: Any, impact: Any,
+             period_records: Any, send_list: SendList) -> dict[str, int]:
+    """Counts from the files received to the rows shown (the Read me sheets, the mail)."""
+    matched_records = int((period_records["IN_IMPACT"] == "Y").sum())
+    return {
+        "results_lines": results.data_lines,
+        "results_left_out": sum(p.kind == ROW_LEFT_OUT for p in results.problems),
+        "records_usable": len(results.records),
+        "records_in_period": len(period_records),
+        "records_matched": matched_records,
+        "records_unmatched": len(period_records) - matched_records,
+        "episodes_kept": len(episodes),
+        "episodes_in_period": len(in_period),
+        "episodes_matched": len(in_period) - len(impact),
+        "episodes_unmatched": len(impact),
+        "children_queried": len(send_list.county) + len(send_list.excluded),
+        "children_sent": len(send_list.county),
+        "children_excluded": len(send_list.excluded),
+    }

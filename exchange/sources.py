@@ -10,66 +10,105 @@ from typing import Any
 
 from exchange.config import Config
 from exchange.database import open_configured_database, run_query
+from exchange.episodes import number_lines, overlaps_range
 from exchange.errors import ConfigError, InputError
-from exchange.frames import plain_dates
 from exchange.periods import Period
-from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS
+from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS, SendList
 
 
-def read_sent_file(upload: dict[str, Any]) -> Any:
-    """The rows we sent (PID, COUNTY_CODE) from the send's archive: the text file DPS got,
-    and the Sent sheet's county index beside it."""
+def read_send_list(upload: dict[str, Any]) -> SendList:
+    """Who the send's query found for the period, from the send's archive: the rows sent
+    (PID -> county, sent_index.csv) and the rows excluded (PID -> reasons,
+    excluded_index.csv; for sends archived before it existed, end_export.xlsx's Excluded
+    sheet)."""
     import pandas as pd
 
-    archived = [Path(p) for p in upload.get("archived", [])]
-    index_file = next((p for p in archived if p.name.endswith("_sent_index.csv")), None)
-    if index_file is None or not index_file.is_file():
+    index_file = archived_file(upload, "_sent_index.csv")
+    if index_file is None:
         raise InputError(f"send run {upload['run_id']}: archived sent index is missing")
     sent = pd.read_csv(index_file, dtype={"PID": "int64"}, keep_default_na=False,
                        na_values=[""])
-    sent["COUNTY_CODE"] = pd.to_numeric(sent["COUNTY_CODE"], errors="coerce")
-    return sent
+    counties = pd.to_numeric(sent["COUNTY_CODE"], errors="coerce")
+    county = dict(zip(sent["PID"].tolist(), counties.tolist(), strict=True))
+    return SendList(county, read_excluded(upload))
 
 
-def read_sources(config: Config, period: Period) -> tuple[Any, str, int, Any]:
-    """(sa_98 episodes, their source name for Exceptions, the line number of their first row,
-    the county_region lookup), through one database connection pool."""
+def archived_file(upload: dict[str, Any], suffix: str) -> Path | None:
+    found = next((Path(p) for p in upload.get("archived", []) if p.endswith(suffix)), None)
+    return found if found is not None and found.is_file() else None
+
+
+def read_excluded(upload: dict[str, Any]) -> dict[int, str]:
+    """PID -> the reasons it was not sent, as on end_export.xlsx's Excluded sheet."""
+    import pandas as pd
+
+    index_file = archived_file(upload, "_excluded_index.csv")
+    if index_file is not None:
+        frame = pd.read_csv(index_file, dtype={"PID": "int64", "REASONS": str},
+                            keep_default_na=False)
+        return dict(zip(frame["PID"].tolist(), frame["REASONS"].tolist(), strict=True))
+    workbook = archived_file(upload, "_end_export.xlsx")
+    if workbook is None:
+        return {}
+    frame = pd.read_excel(workbook, sheet_name="Excluded", dtype=object)
+    return {int(pid): str(reasons) for pid, reasons in zip(frame["PID"], frame["REASONS"],
+                                                            strict=True)}
+
+
+def read_sources(config: Config, period: Period, today: dt.date) -> tuple[Any, str, Any]:
+    """(the fetched sa_98 rows, numbered with LINE; their source name for Exceptions; the
+    county_region lookup), through one database connection pool."""
     engine = open_configured_database(config.database)
     try:
-        sa98, name, first_line = read_sa98(config, period, engine)
+        sa98, name = read_sa98(config, period, today, engine)
         county_region = run_query(engine, config.database.sql_folder, "county_region", {},
                                   COUNTY_COLUMNS)
     finally:
         engine.dispose()
-    return sa98, name, first_line, county_region
+    return sa98, name, county_region
 
 
-def read_sa98(config: Config, period: Period, engine: Any) -> tuple[Any, str, int]:
-    """(episodes, source name for Exceptions, line number of the first row)."""
-    window = dt.timedelta(days=config.matching.match_window_days)
-    from_date, to_date = period.start - window, period.end + window
+def fetch_range(period: Period, today: dt.date, window_days: int, near_miss_days: int
+                ) -> tuple[dt.date, dt.date]:
+    """sa_98's fetched range (§2): from = start - H, to = the later of end + H and the run
+    date, H = W + N. Matching uses the narrower [start - W, end + W] (matching_range)."""
+    wider = dt.timedelta(days=window_days + near_miss_days)
+    return period.start - wider, max(period.end + wider, today)
+
+
+def matching_range(period: Period, window_days: int) -> tuple[dt.date, dt.date]:
+    window = dt.timedelta(days=window_days)
+    return period.start - window, period.end + window
+
+
+def read_sa98(config: Config, period: Period, today: dt.date, engine: Any) -> tuple[Any, str]:
+    """(episodes numbered with LINE, source name for Exceptions)."""
+    from_date, to_date = fetch_range(period, today, config.matching.match_window_days,
+                                     config.matching.near_miss_days)
     source = config.sa_98
     if source.source == "query":
         frame = run_query(engine, config.database.sql_folder, "sa_98",
                           {"from_date": from_date, "to_date_next": to_date + dt.timedelta(days=1)},
                           SA98_COLUMNS)
-        return frame, "sa_98 query", 1
+        return number_lines(frame, 1), "sa_98 query"
     if source.source != "file":
         raise ConfigError("sa_98.source: expected query or file")
     path = config.resolve(source.extract_file)
-    return read_sa98_extract(path, source.columns, from_date, to_date), path.name, 2
+    frame = number_lines(read_sa98_extract(path, source.columns), 2)
+    frame = frame[frame[SA98_COLUMNS].notna().any(axis=1)]   # blank lines are no rows
+    return frame[overlaps_range(frame, from_date, to_date)].reset_index(drop=True), path.name
 
 
-def read_sa98_extract(path: Path, columns: dict[str, str], from_date: dt.date,
-                      to_date: dt.date) -> Any:
-    """An sa_98 extract (CSV or XLSX), its columns mapped, filtered to [from_date, to_date]."""
+def read_sa98_extract(path: Path, columns: dict[str, str]) -> Any:
+    """An sa_98 extract (CSV or XLSX), its columns mapped to the contract's names."""
     import pandas as pd
 
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
             frame = pd.read_excel(path, dtype=object)
         else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                                skip_blank_lines=False)   # row N is physical line N + 1
     except FileNotFoundError as exc:
         raise ConfigError(f"sa_98.extract_file: file not found: {path}") from exc
     except (OSError, ValueError) as exc:
@@ -79,10 +118,4 @@ def read_sa98_extract(path: Path, columns: dict[str, str], from_date: dt.date,
     missing = [c for c in SA98_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(f"{path}: missing column {missing[0]} (map it in sa_98.columns)")
-    frame = frame[SA98_COLUMNS]
-    runaway = plain_dates(frame["RUNAWAY_DATE"])
-    back = plain_dates(frame["RETURN_DATE"])
-    overlaps = (runaway.isna() | (runaway <= pd.Timestamp(to_date))) & (
-        back.isna() | (back >= pd.Timestamp(from_date)) | (back < runaway))
-    return frame[overlaps].reset_index(drop=True)
-
+    return frame[SA98_COLUMNS]

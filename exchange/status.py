@@ -121,8 +121,17 @@ def period_progress(state_dir: Path, period_label: str) -> str:
     return f"{period_label}: " + ", ".join(parts)
 
 
+TARGET_NAMES = {"share": "the share", "sharepoint": "SharePoint"}
+
+
 def delivery_progress(report: dict[str, Any]) -> str:
-    return f"delivered ({len(report.get('delivered', []))} to the share)"
+    """How many reports each target holds (older records list share paths only)."""
+    delivered_to = report.get("delivered_to")
+    if delivered_to is None:
+        return f"delivered ({len(report.get('delivered', []))} to the share)"
+    counts = [f"{len(files)} to {TARGET_NAMES.get(target, target)}"
+              for target, files in delivered_to.items()]
+    return f"delivered ({', '.join(counts) or 'nothing'})"
 
 
 def mail_progress(report: dict[str, Any]) -> str:

@@ -169,6 +169,11 @@ def sent_index_csv(sent: Any) -> bytes:
     return sent[["PID", "COUNTY_CODE"]].to_csv(index=False, lineterminator="\n").encode("ascii")
 
 
+def excluded_index_csv(excluded: Any) -> bytes:
+    """PID -> REASONS of the rows not sent: the receive step's notes on unmatched episodes."""
+    return excluded[["PID", "REASONS"]].to_csv(index=False, lineterminator="\n").encode("ascii")
+
+
 def check_sanity(rows: int, last_rows: int | None, min_rows: int, max_change_pct: float,
                  file_name: str) -> None:
     """Refuse a file too small, or too different from the last upload for the period."""

@@ -146,6 +146,7 @@ def base_settings(root: Path, db_path: Path, server: LocalSftpServer, prefix: st
                            banner_timeout_seconds=5, auth_timeout_seconds=5,
                            channel_timeout_seconds=10)
     shipped["receive"] = {"poll_seconds": 0.2, "settle_seconds": 0.2, "max_wait_hours": 0.002}
+    shipped["reports"]["deliver_to"] = ["share"]   # SharePoint tests add their stand-in
     return shipped
 
 
@@ -163,6 +164,7 @@ def offline_settings(root: Path, db_path: Path) -> dict[str, Any]:
                             known_hosts_file=str(keys / "known_hosts"), retries=0)
     settings["folders"] = {name: str(root / name) for name in
                            ("outbox", "staging", "archive", "state", "logs", "share")}
+    settings["reports"]["deliver_to"] = ["share"]
     return settings
 
 

@@ -24,6 +24,16 @@ DEMO_VALUES = {
     ("sftp", "port"): "2222",
     ("sftp", "key_file"): "var/demo_sftp/client_ed25519_key",
     ("sftp", "known_hosts_file"): "var/demo_sftp/known_hosts",
+    ("reports", "deliver_to"): ["share", "sharepoint"],
+    ("sharepoint", "tenant_id"): "00000000-0000-4000-8000-00000000d0a5",
+    ("sharepoint", "client_id"): "11111111-1111-4111-8111-0000000000a9",
+    ("sharepoint", "login_host"): "127.0.0.1:8444",
+    ("sharepoint", "graph_host"): "127.0.0.1:8443",
+    ("sharepoint", "certificate_file"): "var/demo_graph/app-client.pem",
+    ("sharepoint", "private_key_file"): "var/demo_graph/app-client.key",
+    ("sharepoint", "ca_file"): "var/demo_graph/standin-ca.pem",
+    ("sharepoint", "site_host"): "contoso.sharepoint.com",
+    ("sharepoint", "site_path"): "/sites/ChildWelfare",
 }
 
 

@@ -44,7 +44,7 @@ def test_send_then_receive_from_cron_in_a_bare_environment(workspace):
     workspace.put_answer(*scenario_answer())
     code, stderr = finish(wrapper(workspace, "run_receive.sh", *AS_OF))
     assert code == 0, stderr
-    assert len(list(workspace.folder("share").glob("*.xlsx"))) == 3
+    assert len(list(workspace.folder("share").glob("*.xlsx"))) == 4
 
 
 def test_wrapper_passes_the_exit_code_through(workspace):

@@ -13,7 +13,7 @@ from demo.local_sftp import find_free_port
 
 REPO = Path(__file__).resolve().parent.parent
 REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx"]
+           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
 
 
 @pytest.fixture

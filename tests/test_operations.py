@@ -36,11 +36,12 @@ def test_status_after_a_full_exchange(workspace, capsys):
     assert re.search(rf"  send     {send_run['run_id']} +FY2025Q3 .* uploaded +0  6 sent, "
                      rf"1 excluded; {workspace.remote_prefix}/FROM_DFPS/End_txt_file.txt", out)
     assert re.search(rf"  receive  {receive_run['run_id']} +FY2025Q3 .* reported +0  3 IMPACT "
-                     rf"not in DPS, 2 DPS not in IMPACT, 5 DPS events; "
+                     rf"not in DPS, 2 DPS not in IMPACT, 5 DPS events, 1 returned still "
+                     rf"active; "
                      rf"{workspace.folder('share')}", out)
     assert (f"FY2025Q3: sent (upload {send_run['run_id']}, 6 rows, "
-            f"{send_run['uploaded_at'][:16]}), answered, reported (3 files), delivered "
-            f"(3 to the share), not mailed (mail off)") in out
+            f"{send_run['uploaded_at'][:16]}), answered, reported (4 files), delivered "
+            f"(4 to the share), not mailed (mail off)") in out
     assert out.rstrip().endswith("latest send: ok (exit 0)\nlatest receive: ok (exit 0)")
 
 

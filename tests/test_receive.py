@@ -17,7 +17,7 @@ AS_OF = ("--as-of", "2025-06-20")
 security = pytest.mark.reliability("security")
 D = dt.datetime
 REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx"]
+           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
 
 
 def sheet_rows(path, title):
@@ -39,7 +39,7 @@ def sent(workspace):
     return workspace
 
 
-def test_three_reports_from_the_scenario(sent, mailed):
+def test_four_reports_from_the_scenario(sent, mailed):
     sent.put_answer(*scenario_answer())
     assert sent.receive(*AS_OF) == 0
     share = sent.folder("share")
@@ -48,32 +48,43 @@ def test_three_reports_from_the_scenario(sent, mailed):
     impact = sheet_rows(share / REPORTS[2], "IMPACT not in DPS")
     assert impact == [
         ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
-         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE"],
+         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
+         "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"],
         ["6-Houston", "Harris", 1007, 506, "Quiñónez", "Dulce", D(2008, 3, 3), D(2025, 5, 1),
-         D(2025, 5, 3), 2, None],
+         D(2025, 5, 3), 2, None, "N", 17, "M000000007", D(2025, 5, 7), 1],
         ["8-San Antonio", "Bexar", 1003, 503, "De La Cruz", "José", None, D(2025, 4, 5),
-         D(2025, 4, 6), 1, "PID not in file sent to DPS"],
+         D(2025, 4, 6), 1, "not sent to DPS: excluded (no usable DOB)", "N", None, None, None,
+         None],
         ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", D(2010, 7, 20), D(2025, 5, 20),
-         D(2025, 5, 25), 5, None],
+         D(2025, 5, 25), 5, None, "N", 14, None, None, None],
     ]
     dps = sheet_rows(share / REPORTS[0], "DPS not in IMPACT")
     assert dps == [
         ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-         "ENTRY_DATE", "DLC", "CLEAR_DATE"],
+         "ENTRY_DATE", "DLC", "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
+         "DAYS_OUTSIDE_WINDOW"],
         ["6-Houston", "Harris", 1007, "M000000007", "QUINONEZ", "DULCE", None, "EMJ",
-         "TX2270000", D(2025, 5, 7), D(2025, 5, 7), None],
+         "TX2270000", D(2025, 5, 7), D(2025, 5, 7), None, 506, D(2025, 5, 1), 1],
         ["7-Austin", "McLennan", 1005, "M000000005", "SMITH-JONES", "AMELIA", None, "EMJ",
-         "TX2270000", D(2025, 4, 15), D(2025, 4, 15), None],
+         "TX2270000", D(2025, 4, 15), D(2025, 4, 15), None, None, None, None],
+    ]
+    returned = sheet_rows(share / REPORTS[3], "Returned still active")
+    assert returned == [
+        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
+         "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"],
+        ["6-Houston", "Harris", 1001, "M000000001", "PENA", "ZOE", D(2009, 4, 1), "EMJ",
+         "TX2270000", D(2025, 3, 11), D(2025, 3, 11), 501, D(2025, 3, 10), D(2025, 3, 15), 97],
     ]
     totals = sheet_rows(share / REPORTS[1], "Totals by region")
-    assert totals[0] == ["REGION", "2025-03", "2025-04", "2025-05", "TOTAL"]
+    assert totals[0] == ["REGION", "DLC 2025-03", "DLC 2025-04", "DLC 2025-05", "TOTAL",
+                         "IN_IMPACT", "NOT_IN_IMPACT", "MATCH_PCT"]
     assert [row[0] for row in totals[1:]] == [
         "1-Lubbock", "2-Abilene", "3-Arlington", "4-Tyler", "5-Beaumont", "6-Houston", "7-Austin",
         "8-San Antonio", "9-Midland", "10-El Paso", "11-Edinburg", "STATEWIDE"]
-    assert totals[6] == ["6-Houston", 2, 0, 1, 3]
-    assert totals[7] == ["7-Austin", 0, 2, 0, 2]
-    assert totals[-1] == ["STATEWIDE", 2, 2, 1, 5]
-    assert all(row[1:] == [0, 0, 0, 0] for row in totals[1:6] + totals[8:12])
+    assert totals[6] == ["6-Houston", 2, 0, 1, 3, 2, 1, 66.7]
+    assert totals[7] == ["7-Austin", 0, 2, 0, 2, 1, 1, 50.0]
+    assert totals[-1] == ["STATEWIDE", 2, 2, 1, 5, 3, 2, 60.0]
+    assert all(row[1:] == [0, 0, 0, 0, 0, 0, None] for row in totals[1:6] + totals[8:12])
     records = sheet_rows(share / REPORTS[1], "Records")
     assert [(r[2], r[3], r[-1]) for r in records[1:]] == [
         (1006, "M000000006", "Y"), (1001, "M000000001", "Y"), (1007, "M000000007", "N"),
@@ -82,7 +93,7 @@ def test_three_reports_from_the_scenario(sent, mailed):
     assert len(workbook["Totals by region"]._charts) == 1
 
 
-def test_every_report_has_about_and_exceptions_and_a_styled_frozen_header(sent):
+def test_every_report_has_exceptions_and_a_read_me_and_a_styled_frozen_header(sent):
     results, counts = scenario_answer()
     results += b"1001|M00000000X|PENA|ZOE||F|W|EMJ|TX2270000|20250311|20250311|\r\n"
     counts = counts.replace(b"RESULT_RECORDS|5", b"RESULT_RECORDS|6")
@@ -90,23 +101,26 @@ def test_every_report_has_about_and_exceptions_and_a_styled_frozen_header(sent):
     assert sent.receive(*AS_OF) == 0
     for name in REPORTS:
         workbook = openpyxl.load_workbook(sent.folder("share") / name)
-        assert workbook.sheetnames[-2:] == ["Exceptions", "About"]
+        assert workbook.sheetnames[-2:] == ["Exceptions", "Read me"]
         first = workbook[workbook.sheetnames[0]]
         assert first.freeze_panes == "A2"
         assert first.auto_filter.ref.startswith("A1:")
         assert first["A1"].font.bold
-        about = dict(row for row in sheet_rows(sent.folder("share") / name, "About")[1:])
+        about = dict(row for row in sheet_rows(sent.folder("share") / name, "Read me")[1:])
         assert about["period"] == "FY2025Q3"
-        assert about["match window (days)"] == 3
+        assert about["match window W (days)"] == 3
+        assert (about["near-miss days N"], about["clear grace days G"]) == (30, 2)
+        assert about["RECORDS_RECEIVED"] == "6 / 6"
+        assert about["RESULT_RECORDS"] == "6 / 6"
         assert about["exceptions"] == 1
         assert about["input Dfps-missing-person-results.txt rows"] == 6
         assert about["input Dfps-missing-person-counts.txt rows"] == 3
         assert about["input sa_98 query rows"] == 6
         assert len(about["input Dfps-missing-person-results.txt SHA-256"]) == 64
         exceptions = sheet_rows(sent.folder("share") / name, "Exceptions")
-        assert exceptions == [["FILE", "LINE", "KIND", "REASON"],
-                              ["Dfps-missing-person-results.txt", 7, "row left out",
-                               "column NIC: missing or not M followed by 9 digits"]]
+        assert exceptions == [["FILE", "LINE", "PID", "KEY", "KIND", "REASON", "WHO_ACTS"],
+                              ["Dfps-missing-person-results.txt", 7, 1001, None, "row left out",
+                               "column NIC: missing or not M followed by 9 digits", "DPS"]]
 
 
 @security
@@ -301,8 +315,10 @@ def test_sa98_from_a_csv_extract_with_mapped_columns(sent):
     assert sent.receive(*AS_OF) == 0
     impact = sheet_rows(sent.folder("share") / REPORTS[2], "IMPACT not in DPS")
     assert [row[3] for row in impact[1:]] == [504]
+    # line 4: the physical line, counted before rows outside the range are set aside
     assert sheet_rows(sent.folder("share") / REPORTS[2], "Exceptions")[1:] == [
-        ["sa98_extract.csv", 3, "row left out", "column RUNAWAY_DATE: missing"]]
+        ["sa98_extract.csv", 4, 1005, "508", "row left out", "column RUNAWAY_DATE: missing",
+         "IMPACT data"]]
 
 
 def test_a_share_target_that_cannot_be_replaced_keeps_the_queue(sent):
@@ -560,3 +576,51 @@ def test_dry_run_writes_a_preview_even_when_nothing_is_new(sent):
     preview = sent.folder("outbox") / "dry-run" / "FY2025_Q3"
     assert sorted(p.name for p in preview.iterdir()) == REPORTS
     assert sent.manifests("receive")[-1]["outcome"] == "dry run"
+
+
+def test_every_column_of_every_report_is_explained_on_its_read_me(sent):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    for name in REPORTS:
+        workbook = openpyxl.load_workbook(sent.folder("share") / name)
+        explained = {row[0]: row[1] for row in workbook["Read me"].iter_rows(values_only=True)}
+        for sheet in workbook.worksheets[:-1]:
+            header = [cell.value for cell in sheet[1] if cell.value is not None]
+            unexplained = [column for column in header if not explained.get(column)]
+            assert unexplained == [], (name, sheet.title)
+        items = list(explained)
+        assert items.index("What this is") < items.index("Columns") < items.index("Row flow") \
+            < items.index("Control totals") < items.index("Audit")
+
+
+def test_every_report_sheet_is_print_ready(sent):
+    sent.configure(reports={"marking": "CONFIDENTIAL - CJI"})
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    for name in REPORTS:
+        for sheet in openpyxl.load_workbook(sent.folder("share") / name).worksheets:
+            assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth,
+                    sheet.print_title_rows) == ("landscape", 1, "$1:$1"), (name, sheet.title)
+            assert sheet.oddHeader.center.text == "CONFIDENTIAL - CJI"
+            assert sheet.oddFooter.right.text == "Page &P of &N"
+
+
+def test_the_trend_history_records_the_published_period_and_a_rerun_replaces_it(sent):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    trend = (sent.folder("state") / "trend.csv").read_text().splitlines()
+    assert trend[0] == ("PERIOD,PERIOD_KEY,REGION_NUMBER,REGION,EPISODES,IMPACT_NOT_IN_DPS,"
+                        "DPS_NOT_IN_IMPACT,DPS_EVENTS,RETURNED_STILL_ACTIVE")
+    assert trend[-1] == "FY2025Q3,20253,100,STATEWIDE,5,3,2,5,1"
+    assert sent.receive(*AS_OF, "--force") == 0
+    assert (sent.folder("state") / "trend.csv").read_text().splitlines() == trend
+    workbook = openpyxl.load_workbook(sent.folder("share") / REPORTS[1])
+    assert workbook.sheetnames == ["Totals by region", "Records", "Trend", "Exceptions",
+                                   "Read me"]
+    assert next(workbook["Trend"].iter_rows(values_only=True)) == ("REGION", "FY2025Q3")
+
+
+def test_a_dry_run_records_no_trend(sent):
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF, "--dry-run") == 0
+    assert not (sent.folder("state") / "trend.csv").exists()

@@ -16,14 +16,11 @@ import yaml
 import util
 from exchange.answer import check_control_totals, decode_partner_text, parse_counts, parse_results
 from exchange.config import DpsFileSettings
+from exchange.episodes import build_regions, number_lines
+from exchange.episodes import check_episodes as check_numbered_episodes
 from exchange.excel import sheet_titles
-from exchange.reconcile import (
-    build_regions,
-    check_episodes,
-    match_records,
-    reconcile,
-    totals_by_region,
-)
+from exchange.matching import matched_pairs
+from exchange.reconcile import Rules, SendList, reconcile, totals_by_region
 
 REPO = Path(__file__).resolve().parent.parent
 FILE_CONFIG = DpsFileSettings(**yaml.safe_load((REPO / "dps_config.yml").read_text(
@@ -178,6 +175,21 @@ SENT_WITH_GAPS = pd.DataFrame({"PID": [101, 102, 123, 124, 125],
                                "COUNTY_CODE": [101.0, 227.0, 15.0, None, 999.0]})
 
 
+def check_episodes(frame, source_name, first_line):
+    """sa_98 rows numbered from first_line (1 for a query, 2 for an extract), checked."""
+    return check_numbered_episodes(number_lines(frame, first_line), source_name, RUN_DATE)
+
+
+def match_records(records, episodes, window):
+    """(episode ids that match some record, NICs that match some episode)."""
+    pairs = matched_pairs(records, episodes, window)
+    return set(pairs["EPISODE_ID"].astype(int)), set(pairs["NIC"])
+
+
+def send_list(sent):
+    return SendList(dict(zip(sent["PID"].tolist(), sent["COUNTY_CODE"].tolist(), strict=True)))
+
+
 def sa98(*episodes):
     """sa_98 as the query yields it, from (EPISODE_ID, PID, RUNAWAY_DATE, RETURN_DATE, COUNTY)."""
     rows = [{"EPISODE_ID": episode, "PID": pid, "LAST_NAME": "Peña", "FIRST_NAME": "Zoë",
@@ -205,7 +217,8 @@ def matches(lines, episodes, window=WINDOW):
 def run_reconcile(lines, episodes=(), sent=SENT):
     parsed = parse(results(*lines), sent=set(sent["PID"]))
     episodes_frame, _ = check_episodes(sa98(*episodes), "sa_98 query", 1)
-    return reconcile(parsed, episodes_frame, sent, REGIONS, PERIOD, RUN_DATE, WINDOW)
+    return reconcile(parsed, episodes_frame, episodes_frame, send_list(sent), REGIONS, PERIOD,
+                     RUN_DATE, Rules(WINDOW, 30, 2))
 
 
 # ===========================================================================
@@ -769,8 +782,8 @@ def test_a_duplicate_nic_is_counted_once_and_reported():
     assert listed(parsed) == [(3, LEFT_OUT, "NIC repeated (first on line 2)")]
     recon = run_reconcile([record(101, 1, "20250415"), record(101, 1, "20250415")])
     assert len(recon.period_records) == 1
-    assert recon.totals[5] == ["6-Houston", 0, 1, 0, 1]
-    assert recon.totals[-1] == ["STATEWIDE", 0, 1, 0, 1]
+    assert recon.totals[5] == ["6-Houston", 0, 1, 0, 1, 0, 1, 0.0]
+    assert recon.totals[-1] == ["STATEWIDE", 0, 1, 0, 1, 0, 1, 0.0]
 
 
 def test_an_unknown_or_missing_county_gives_region_unknown_never_a_dropped_row():
@@ -782,8 +795,8 @@ def test_an_unknown_or_missing_county_gives_region_unknown_never_a_dropped_row()
     assert table(recon.dps_not_in_impact, ["REGION", "PID"]) == [
         ("6-Houston", 101), ("Unknown", 124), ("Unknown", 125)]
     assert table(recon.impact_not_in_dps, ["REGION", "PID", "EPISODE_ID"]) == [
-        ("6-Houston", 101, 32), ("Unknown", 555, 30), ("Unknown", 124, 31)]
-    assert recon.totals[-2] == ["Unknown", 0, 2, 0, 2]
+        ("6-Houston", 101, 32), ("Unknown", 124, 31), ("Unknown", 555, 30)]  # still missing 1st
+    assert recon.totals[-2] == ["Unknown", 0, 2, 0, 2, 0, 2, 0.0]
 
 
 def test_an_episode_without_a_county_takes_the_childs_county_from_the_sent_data():
@@ -792,10 +805,20 @@ def test_an_episode_without_a_county_takes_the_childs_county_from_the_sent_data(
         ("7-Austin", "Travis", 102)]
 
 
-def test_an_episode_of_a_pid_not_sent_is_noted():
+def test_an_episode_of_a_child_not_in_care_during_the_period_is_noted():
     recon = run_reconcile([], [(40, 555, "2025-04-05", "2025-04-06", 15)])
     assert table(recon.impact_not_in_dps, ["PID", "EPISODE_ID", "NOTE"]) == [
-        (555, 40, "PID not in file sent to DPS")]
+        (555, 40, "not sent to DPS: not in care during the period")]
+
+
+def test_an_episode_of_an_excluded_child_is_noted_with_the_reason():
+    parsed = parse(results(), sent={101})
+    episodes, _ = check_episodes(sa98((43, 124, "2025-04-05", "2025-04-06", 15)), "q", 1)
+    listing = SendList({101: 101.0}, {124: "no usable DOB; no first name"})
+    recon = reconcile(parsed, episodes, episodes, listing, REGIONS, PERIOD, RUN_DATE,
+                      Rules(WINDOW, 30, 2))
+    assert table(recon.impact_not_in_dps, ["PID", "NOTE"]) == [
+        (124, "not sent to DPS: excluded (no usable DOB; no first name)")]
 
 
 def test_an_episode_whose_dps_row_was_left_out_is_noted():
@@ -803,7 +826,7 @@ def test_an_episode_whose_dps_row_was_left_out_is_noted():
                           [(41, 102, "2025-04-05", "2025-04-06", 227),
                            (42, 101, "2025-04-05", "2025-04-06", 101)])
     assert table(recon.impact_not_in_dps, ["PID", "EPISODE_ID", "NOTE"]) == [
-        (101, 42, ""), (102, 41, "DPS row for this PID on Exceptions")]
+        (101, 42, ""), (102, 41, "DPS row for this PID on Exceptions (line 2)")]
 
 
 def test_sa98_rows_without_pid_or_runaway_date_and_repeated_episode_ids_are_left_out():
@@ -831,7 +854,7 @@ def test_sa98_extract_rows_are_numbered_as_physical_lines_after_the_header():
 # 3. Reports (§6)
 # ===========================================================================
 
-ZERO = [0, 0, 0, 0]
+ZERO = [0, 0, 0, 0, 0, 0, None]   # three months, TOTAL, IN_IMPACT, NOT_IN_IMPACT, MATCH_PCT
 
 
 def test_totals_list_regions_1_to_11_with_zeros_and_statewide_last():
@@ -840,10 +863,10 @@ def test_totals_list_regions_1_to_11_with_zeros_and_statewide_last():
                            record(123, 5, "20250601")])
     assert recon.months == MONTHS
     assert [r[0] for r in recon.totals] == [*REGION_LABELS, "STATEWIDE"]
-    assert recon.totals[5] == ["6-Houston", 1, 0, 1, 2]
-    assert recon.totals[6] == ["7-Austin", 0, 1, 0, 1]
+    assert recon.totals[5] == ["6-Houston", 1, 0, 1, 2, 0, 2, 0.0]
+    assert recon.totals[6] == ["7-Austin", 0, 1, 0, 1, 0, 1, 0.0]
     assert all(r[1:] == ZERO for i, r in enumerate(recon.totals[:-1]) if i not in (5, 6))
-    assert recon.totals[-1] == ["STATEWIDE", 1, 1, 1, 3]
+    assert recon.totals[-1] == ["STATEWIDE", 1, 1, 1, 3, 0, 3, 0.0]
 
 
 def test_totals_of_an_empty_answer_are_all_zeros():
@@ -854,7 +877,8 @@ def test_totals_of_an_empty_answer_are_all_zeros():
 def test_totals_have_an_unknown_row_only_when_it_has_rows():
     with_unknown = run_reconcile([record(124, 1, "20250501")], sent=SENT_WITH_GAPS)
     assert [r[0] for r in with_unknown.totals] == [*REGION_LABELS, "Unknown", "STATEWIDE"]
-    assert with_unknown.totals[-2:] == [["Unknown", 0, 0, 1, 1], ["STATEWIDE", 0, 0, 1, 1]]
+    assert with_unknown.totals[-2:] == [["Unknown", 0, 0, 1, 1, 0, 1, 0.0],
+                                        ["STATEWIDE", 0, 0, 1, 1, 0, 1, 0.0]]
     rows = with_unknown.period_records
     direct = totals_by_region(rows[rows["REGION"] != "Unknown"], REGIONS, MONTHS)
     assert [r[0] for r in direct] == [*REGION_LABELS, "STATEWIDE"]
@@ -873,19 +897,21 @@ def test_report_columns_are_the_contracts():
     recon = run_reconcile([record(101, 1, "20250415")], [(70, 102, "2025-04-01", None, 227)])
     assert list(recon.impact_not_in_dps.columns) == [
         "REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
-        "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE"]
+        "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
+        "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"]
     assert list(recon.dps_not_in_impact.columns) == [
         "REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-        "ENTRY_DATE", "DLC", "CLEAR_DATE"]
+        "ENTRY_DATE", "DLC", "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
+        "DAYS_OUTSIDE_WINDOW"]
     assert table(recon.impact_not_in_dps, list(recon.impact_not_in_dps.columns)) == [
         ("7-Austin", "Travis", 102, 70, "Peña", "Zoë", D(2009, 4, 1), D(2025, 4, 1), None, 80,
-         "")]
+         "", "Y", 16, None, None, None)]   # 16 on the day itself
     assert table(recon.dps_not_in_impact, list(recon.dps_not_in_impact.columns)) == [
         ("6-Houston", "Harris", 101, nic(1), "SMITH", "AMELIA", D(2009, 9, 9), "EMJ", "TX2270000",
-         D(2025, 4, 15), D(2025, 4, 15), None)]
+         D(2025, 4, 15), D(2025, 4, 15), None, None, None, None)]
 
 
-def test_impact_rows_are_sorted_by_region_number_unknown_last_then_date_pid_episode():
+def test_impact_rows_sort_by_region_then_still_missing_first_then_date_pid_episode():
     recon = run_reconcile([], [
         (15, 102, "2025-04-01", None, 101),            # 6, same date and PID as 14 and 12
         (10, 123, "2025-03-05", "2025-03-06", 15),     # 8
@@ -898,17 +924,18 @@ def test_impact_rows_are_sorted_by_region_number_unknown_last_then_date_pid_epis
         (17, 102, "2025-05-01", None, 227),            # 7
         (19, 123, "2025-05-30", "2025-05-31", 5),      # 2
     ])
-    assert table(recon.impact_not_in_dps, ["REGION", "RUNAWAY_DATE", "PID", "EPISODE_ID"]) == [
-        ("2-Abilene", D(2025, 5, 30), 123, 19),
-        ("6-Houston", D(2025, 3, 20), 101, 13),
-        ("6-Houston", D(2025, 4, 1), 101, 11),
-        ("6-Houston", D(2025, 4, 1), 102, 12),
-        ("6-Houston", D(2025, 4, 1), 102, 14),
-        ("6-Houston", D(2025, 4, 1), 102, 15),
-        ("7-Austin", D(2025, 5, 1), 102, 17),
-        ("8-San Antonio", D(2025, 3, 5), 123, 10),
-        ("10-El Paso", D(2025, 5, 1), 123, 18),
-        ("Unknown", D(2025, 3, 2), 555, 16)]
+    assert table(recon.impact_not_in_dps, ["REGION", "STILL_MISSING", "RUNAWAY_DATE", "PID",
+                                           "EPISODE_ID"]) == [
+        ("2-Abilene", "N", D(2025, 5, 30), 123, 19),
+        ("6-Houston", "Y", D(2025, 4, 1), 101, 11),     # still missing: first in the region
+        ("6-Houston", "Y", D(2025, 4, 1), 102, 15),
+        ("6-Houston", "N", D(2025, 3, 20), 101, 13),
+        ("6-Houston", "N", D(2025, 4, 1), 102, 12),
+        ("6-Houston", "N", D(2025, 4, 1), 102, 14),
+        ("7-Austin", "Y", D(2025, 5, 1), 102, 17),
+        ("8-San Antonio", "N", D(2025, 3, 5), 123, 10),
+        ("10-El Paso", "N", D(2025, 5, 1), 123, 18),
+        ("Unknown", "N", D(2025, 3, 2), 555, 16)]
 
 
 def test_dps_rows_are_sorted_by_region_number_unknown_last_then_dlc_pid_nic():
@@ -934,8 +961,9 @@ def test_days_missing_is_return_or_run_date_minus_runaway():
     recon = run_reconcile([], [(80, 101, "2025-03-10", "2025-03-17", 101),
                                (81, 101, "2025-04-01", None, 101),
                                (82, 101, "2025-05-10", "2025-05-01", 101)])   # typo: open
-    assert table(recon.impact_not_in_dps, ["EPISODE_ID", "RETURN_DATE", "DAYS_MISSING"]) == [
-        (80, D(2025, 3, 17), 7), (81, None, 80), (82, D(2025, 5, 1), 41)]
+    assert table(recon.impact_not_in_dps, ["EPISODE_ID", "RETURN_DATE", "DAYS_MISSING",
+                                           "STILL_MISSING"]) == [
+        (81, None, 80, "Y"), (82, D(2025, 5, 1), 41, "Y"), (80, D(2025, 3, 17), 7, "N")]
 
 
 def test_reports_take_the_period_bounds_inclusively():

@@ -26,7 +26,7 @@ from tests.scenario import RESULTS_HEADER, results_line, scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
 REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx"]
+           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
 OFFSETS = [round(0.03 + i * 0.047, 3) for i in range(20)]   # 20 points through the transfer
 
 transfer = pytest.mark.reliability("transfer faults")
@@ -354,11 +354,13 @@ def test_client_file_size_limit_fails_the_download_cleanly(workspace):
 @local
 def test_outbox_disk_full_uploads_nothing(workspace):
     outbox = workspace.folder("outbox") / "send"
-    with small_tmpfs(outbox, "8k"):   # room for the text file and the index, not the workbook
+    with small_tmpfs(outbox, "12k"):  # room for the text file and both indexes, not the workbook
         assert workspace.send(*AS_OF) == 1
         assert one_line_error(workspace, "send") == \
             f"{outbox / 'end_export.xlsx'}: cannot write (no space left on device)"
-        assert sorted(p.name for p in outbox.iterdir()) == ["End_txt_file.txt", "sent_index.csv"]
+        assert sorted(p.name for p in outbox.iterdir()) == ["End_txt_file.txt",
+                                                            "excluded_index.csv",
+                                                            "sent_index.csv"]
     assert not workspace.upload_dir.exists()
     assert workspace.send(*AS_OF) == 0
     assert (workspace.upload_dir / "End_txt_file.txt").exists()
@@ -373,7 +375,7 @@ def test_archive_disk_full_then_the_next_run_catches_up(workspace):
     assert workspace.send(*AS_OF) == 0
     first, second = workspace.manifests("send")
     assert second["outcome"] == "skipped as identical"
-    assert len(first["archived"]) == 3 and all(Path(p).is_file() for p in first["archived"])
+    assert len(first["archived"]) == 4 and all(Path(p).is_file() for p in first["archived"])
 
 
 @local
@@ -626,15 +628,17 @@ def receive_scenario_with(workspace, episodes) -> list[list]:
 def test_sa98_missing_runaway_date_is_left_out(workspace):
     exceptions = receive_scenario_with(workspace, [(601, 1005, 6, "", None, 161)])
     # query rows are numbered in the query's order (by PID): 1001-1004, then 1005 on row 5
-    assert exceptions == [["sa_98 query", 5, "row left out", "column RUNAWAY_DATE: missing"]]
+    assert exceptions == [["sa_98 query", 5, 1005, "601", "row left out",
+                           "column RUNAWAY_DATE: missing", "IMPACT data"]]
 
 
 @source_rows
 def test_sa98_return_before_runaway_is_open_with_a_warning(workspace):
     exceptions = receive_scenario_with(workspace, [(601, 1005, 6, "2025-04-10", "2024-04-12",
                                                     161)])
-    assert exceptions == [["sa_98 query", 5, "warning",
-                           "RETURN_DATE before RUNAWAY_DATE; episode treated as open"]]
+    assert exceptions == [["sa_98 query", 5, 1005, "601", "warning",
+                           "RETURN_DATE before RUNAWAY_DATE; episode treated as open",
+                           "IMPACT data"]]
     # open: DPS's record for 1005 (DLC 2025-04-15) now matches it
     workbook = openpyxl.load_workbook(workspace.folder("share") / REPORTS[0])
     rows = list(workbook["DPS not in IMPACT"].iter_rows(min_row=2, values_only=True))
@@ -654,8 +658,10 @@ def test_sa98_repeated_episode_id_in_an_extract_is_left_out(workspace):
     assert workspace.receive(*AS_OF) == 0
     workbook = openpyxl.load_workbook(workspace.folder("share") / REPORTS[2])
     assert [list(r) for r in workbook["Exceptions"].iter_rows(min_row=2, values_only=True)] == [
-        ["sa98.csv", 3, "row left out", "EPISODE_ID repeated (first on line 2)"],
-        ["sa98.csv", 4, "row left out", "column EPISODE_ID: missing"]]
+        ["sa98.csv", 3, 1004, "504", "row left out", "EPISODE_ID repeated (first on line 2)",
+         "IMPACT data"],
+        ["sa98.csv", 4, 1004, None, "row left out", "column EPISODE_ID: missing",
+         "IMPACT data"]]
 
 
 # ---------------------------------------------------------------------------
@@ -679,7 +685,7 @@ def test_send_killed_after_each_step_resumes_without_a_second_upload(workspace, 
     uploads = [m for m in workspace.manifests("send") if m["outcome"] == "uploaded"]
     transferred = [m for m in uploads if m.get("upload_transferred")]
     assert len(uploads) == 1 and len(transferred) == 1
-    assert len(uploads[0]["archived"]) == 3
+    assert len(uploads[0]["archived"]) == 4
     assert all(Path(p).is_file() for p in uploads[0]["archived"])
     assert (workspace.upload_dir / "End_txt_file.txt").read_bytes() == \
         (workspace.folder("outbox") / "send" / "End_txt_file.txt").read_bytes()

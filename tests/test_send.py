@@ -53,7 +53,9 @@ def test_send_archives_both_files_private(workspace):
     names = sorted(p.name for p in folder.iterdir())
     run_id = manifest["run_id"]
     assert names == [f"{run_id}_End_txt_file.txt", f"{run_id}_end_export.xlsx",
-                     f"{run_id}_sent_index.csv"]
+                     f"{run_id}_excluded_index.csv", f"{run_id}_sent_index.csv"]
+    assert (folder / f"{run_id}_excluded_index.csv").read_text() == \
+        "PID,REASONS\n1003,no usable DOB\n"
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert (folder / f"{run_id}_End_txt_file.txt").read_bytes() == EXPECTED_FILE

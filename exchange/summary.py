@@ -1,0 +1,132 @@
+"""The summary mail's text, plain and HTML alike (docs/data-contract.md §8, §9): match rates,
+the split of the unreported runaways, counts per region beside the previous period's, one-line
+definitions, where each file is, and the run ids in a footer.
+
+Counts and file locations only: never a name, date of birth, PID or NIC. Pure logic.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from exchange.periods import Period
+from exchange.reconcile import NOTE_NOT_IN_CARE, STATEWIDE, Reconciliation
+
+DEFINITIONS = [
+    ("IMPACT_not_in_DPS", "runaway episodes IMPACT recorded in the period with no DPS "
+                          "missing-person record near that date"),
+    ("DPS_not_in_IMPACT", "DPS missing-person records with a last contact in the period that "
+                          "match no IMPACT runaway episode"),
+    ("DPS_total_runaway_events", "DPS records in the period by region and month, with the "
+                                 "quarter-over-quarter trend"),
+    ("Returned_still_active_in_NCIC", "children back by IMPACT whose DPS entry is still "
+                                      "active: the agency (ORI) must clear it"),
+]
+
+
+@dataclass(frozen=True)
+class MailFacts:
+    """What the summary mail reports, besides the reconciliation itself."""
+
+    period: Period
+    locations: dict[str, str]            # file name -> where it is (share path or link)
+    exceptions: int
+    run_id: str
+    send_run_id: str
+    previous_label: str | None            # the recorded period before this one
+    previous_counts: dict[str, int] | None
+
+
+def unreported_split(impact: Any) -> dict[str, int]:
+    """The IMPACT_not_in_DPS rows: not sent to DPS, else still missing, else returned."""
+    not_sent = impact["NOTE"].astype(str).str.startswith("not sent to DPS")
+    still = (impact["STILL_MISSING"] == "Y") & ~not_sent
+    return {"still missing": int(still.sum()), "returned": int((~still & ~not_sent).sum()),
+            "not sent to DPS": int(not_sent.sum())}
+
+
+def rate(part: int, whole: int) -> str:
+    return f"{part} of {whole} ({100 * part / whole:.1f}%)" if whole else f"{part} of 0"
+
+
+def region_table(recon: Reconciliation, facts: MailFacts) -> tuple[list[str], list[list[Any]]]:
+    previous = f"IMPACT not in DPS, {facts.previous_label}" if facts.previous_label else None
+    columns = ["Region", "Episodes", "IMPACT not in DPS", *([previous] if previous else []),
+               "DPS not in IMPACT", "DPS runaway events", "Returned still active"]
+    rows = []
+    for trend in recon.trend_rows:
+        label = trend["REGION"]
+        earlier = [(facts.previous_counts or {}).get(label, 0)] if previous else []
+        rows.append([label, trend["EPISODES"], trend["IMPACT_NOT_IN_DPS"], *earlier,
+                     trend["DPS_NOT_IN_IMPACT"], trend["DPS_EVENTS"],
+                     trend["RETURNED_STILL_ACTIVE"]])
+    return columns, rows
+
+
+def summary_lines(recon: Reconciliation, facts: MailFacts) -> list[tuple[str, Any]]:
+    """(label, value) lines shared by the plain and the HTML text."""
+    flow = recon.flow
+    split = unreported_split(recon.impact_not_in_dps)
+    return [
+        ("Runaway episodes in the period with a DPS record",
+         rate(flow["episodes_matched"], flow["episodes_in_period"])),
+        ("DPS records in the period found in IMPACT",
+         rate(flow["records_matched"], flow["records_in_period"])),
+        ("Runaway episodes with no DPS record", len(recon.impact_not_in_dps)),
+        *[(f"  {name}", count) for name, count in split.items()],
+        ("Returned children whose DPS entry is still active", len(recon.returned_active)),
+        ("Rows on the Exceptions sheets", facts.exceptions),
+    ]
+
+
+def success_mail(recon: Reconciliation, facts: MailFacts) -> tuple[str, str, str]:
+    """Subject, plain text and HTML of the summary mail."""
+    period = facts.period
+    subject = f"[DPS exchange] reports for {period.label} are ready"
+    heading = (f"The DPS missing-person reports for {period.label} ({period.start} to "
+               f"{period.end}) are ready.")
+    footer = f"Run {facts.run_id}, answering upload {facts.send_run_id}."
+    return subject, plain_text(recon, facts, heading, footer), \
+        html_text(recon, facts, heading, footer)
+
+
+def plain_text(recon: Reconciliation, facts: MailFacts, heading: str, footer: str) -> str:
+    columns, rows = region_table(recon, facts)
+    lines = [heading, ""]
+    lines += [f"{label}: {value}" for label, value in summary_lines(recon, facts)]
+    lines += ["", "By region:", "  ".join(f"{c:>22}" for c in columns)]
+    lines += ["  ".join(f"{str(v):>22}" for v in row) for row in rows]
+    lines += ["", "What the reports are:"]
+    lines += [f"  {name}: {text}" for name, text in DEFINITIONS]
+    lines += ["", "Where the files are:"]
+    lines += [f"  {name}: {where}" for name, where in facts.locations.items()]
+    lines += ["", f"'{NOTE_NOT_IN_CARE}' and 'excluded' rows were not in the file sent to "
+                  f"DPS.", "", "-- ", footer]
+    return "\n".join(lines) + "\n"
+
+
+def html_text(recon: Reconciliation, facts: MailFacts, heading: str, footer: str) -> str:
+    columns, rows = region_table(recon, facts)
+    escape = html.escape
+    summary = "".join(f"<tr><td>{escape(label.strip())}</td><td>{escape(str(value))}</td></tr>"
+                      for label, value in summary_lines(recon, facts))
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(
+        f"<td>{'<b>' if row[0] == STATEWIDE else ''}{escape(str(v))}</td>" for v in row)
+        + "</tr>" for row in rows)
+    definitions = "".join(f"<li><b>{escape(n)}</b>: {escape(t)}</li>" for n, t in DEFINITIONS)
+    files = "".join(f"<li>{escape(n)}: {link(where)}</li>"
+                    for n, where in facts.locations.items())
+    return (f"<p>{escape(heading)}</p><table border='1' cellpadding='4'>{summary}</table>"
+            f"<p>By region:</p><table border='1' cellpadding='4'><tr>{head}</tr>{body}</table>"
+            f"<p>What the reports are:</p><ul>{definitions}</ul>"
+            f"<p>Where the files are:</p><ul>{files}</ul>"
+            f"<p style='color:#666'>{escape(footer)}</p>")
+
+
+def link(where: str) -> str:
+    if where.startswith("https://"):
+        return f"<a href='{html.escape(where, quote=True)}'>{html.escape(where)}</a>"
+    return html.escape(where)

@@ -1,0 +1,189 @@
+"""Reading aids and follow-up sheets (docs/data-contract.md §8, §9) on tiny inputs: the Trend
+sheet over recorded periods, print settings read back from a file, the overlap and
+clear-before-entry warnings, and the summary mail's text for a fixed run."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openpyxl
+import pandas as pd
+
+from exchange.answer import parse_results
+from exchange.config import DpsFileSettings
+from exchange.episodes import build_regions, check_episodes, number_lines
+from exchange.excel import write_workbook
+from exchange.followup import load_trend, period_key, record_period, trend_grid
+from exchange.periods import parse_period
+from exchange.reconcile import Rules, SendList, reconcile
+from exchange.reports import trend_sheet
+from exchange.summary import MailFacts, success_mail
+from tests.scenario import RESULTS_HEADER, results_line
+
+RUN_DATE = dt.date(2025, 6, 20)
+PERIOD = parse_period("FY2025Q3")
+COUNTIES = pd.DataFrame({"COUNTY_CODE": [101, 227], "COUNTY_NAME": ["Harris", "Travis"],
+                         "REGION": [6, 7], "REGION_NAME": ["Houston", "Austin"]})
+REGIONS = build_regions(COUNTIES)
+SA98 = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_DATE", "RETURN_DATE",
+        "COUNTY_CODE"]
+
+
+def episodes(*rows):
+    frame = pd.DataFrame([{"EPISODE_ID": e, "PID": p, "LAST_NAME": "X", "FIRST_NAME": "Y",
+                           "DOB": "2010-01-01", "RUNAWAY_DATE": ran, "RETURN_DATE": back,
+                           "COUNTY_CODE": county} for e, p, ran, back, county in rows],
+                         columns=SA98)
+    return check_episodes(number_lines(frame, 1), "sa_98 query", RUN_DATE)
+
+
+def results(*lines):
+    data = ("\r\n".join([RESULTS_HEADER, *lines]) + "\r\n").encode()
+    return parse_results(data, "results.txt", DpsFileSettings(), RUN_DATE, {1, 2, 3})
+
+
+def trend_row(label, number, episodes_count, unreported):
+    return {"REGION": label, "REGION_NUMBER": number, "EPISODES": episodes_count,
+            "IMPACT_NOT_IN_DPS": unreported, "DPS_NOT_IN_IMPACT": 0, "DPS_EVENTS": 0,
+            "RETURNED_STILL_ACTIVE": 0}
+
+
+def history_of(*periods):
+    history = load_trend("/nonexistent/trend.csv")
+    for label, houston, statewide in periods:
+        history = record_period(history, label, period_key(label),
+                                [trend_row("6-Houston", 6, *houston),
+                                 trend_row("STATEWIDE", 100, *statewide)])
+    return history
+
+
+def test_overlapping_episodes_of_one_child_get_a_warning_on_the_later_one():
+    _, problems = episodes((1, 1, "2025-03-01", "2025-03-10", 101),
+                           (2, 1, "2025-03-05", "2025-03-06", 101),      # inside episode 1
+                           (3, 1, "2025-04-01", None, 101),              # open: to the run date
+                           (4, 1, "2025-05-01", "2025-05-02", 101),      # inside open episode 3
+                           (5, 2, "2025-03-05", "2025-03-06", 227))      # another child
+    assert [(p.line, p.pid, p.key, p.reason, p.who_acts) for p in problems] == [
+        (2, 1, "2", "overlaps episode 1 of the same child (line 1)", "IMPACT data"),
+        (4, 1, "4", "overlaps episode 3 of the same child (line 3)", "IMPACT data")]
+
+
+def test_a_clear_date_before_its_entry_date_is_a_warning_and_the_row_is_kept():
+    parsed = results(results_line(1, "M000000001", "20250410", entry="20250411",
+                                  clear="20250405"))
+    assert [(p.line, p.pid, p.key, p.kind, p.reason) for p in parsed.problems] == [
+        (2, 1, "M000000001", "warning", "column CLEAR_DATE: before ENTRY_DATE")]
+    assert parsed.records["NIC"].tolist() == ["M000000001"]
+
+
+def test_a_faulty_first_row_never_owns_its_nic_the_usable_later_row_does():
+    parsed = results(results_line(1, "M000000001", "20250230", entry="20250401"),  # bad DLC
+                     results_line(1, "M000000001", "20250410"),     # owns the NIC
+                     results_line(2, "M000000001", "20250411"))     # a repeat
+    assert [(p.line, p.reason) for p in parsed.problems] == [
+        (2, "column DLC: missing or not a real date"),
+        (4, "NIC repeated (first on line 3)")]
+    assert parsed.records["LINE"].tolist() == [3]
+
+
+def test_the_trend_sheet_shows_recorded_periods_counts_then_shares_and_a_chart(tmp_path):
+    history = history_of(("FY2025Q1", (10, 2), (100, 20)), ("FY2025Q3", (8, 1), (80, 8)),
+                         ("FY2025Q2", (0, 0), (50, 10)))
+    history = record_period(history, "FY2025Q2", period_key("FY2025Q2"),
+                            [trend_row("6-Houston", 6, 5, 1),
+                             trend_row("STATEWIDE", 100, 60, 15)])   # republished: replaced
+    path = tmp_path / "t.xlsx"
+    write_workbook(path, [trend_sheet(*trend_grid(history, "FY2025Q3"))], marking="SECRET")
+    sheet = openpyxl.load_workbook(path)["Trend"]
+    rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert rows[0] == ["REGION", "FY2025Q1", "FY2025Q2", "FY2025Q3"]
+    assert rows[6] == ["6-Houston", 2, 1, 1]
+    assert rows[12] == ["STATEWIDE", 20, 15, 8]
+    assert rows[14] == ["% of the period's episodes unreported", None, None, None]
+    assert rows[20] == ["6-Houston", 20.0, 20.0, 12.5]
+    assert rows[15] == ["1", None, None, None]          # no episodes recorded: no share
+    assert rows[-1] == ["STATEWIDE", 20.0, 25.0, 10.0]
+    assert len(sheet._charts) == 1
+    assert [b.id for b in sheet.row_breaks.brk] == [len(rows) + 1]   # the chart's own page
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_marking_and_footer(tmp_path):
+    path = tmp_path / "t.xlsx"
+    history = history_of(("FY2025Q3", (8, 1), (80, 8)))
+    write_workbook(path, [trend_sheet(*trend_grid(history, "FY2025Q3"))], marking="CONFIDENTIAL")
+    sheet = openpyxl.load_workbook(path)["Trend"]
+    assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth,
+            sheet.page_setup.fitToHeight) == ("landscape", 1, 0)
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage is True
+    assert sheet.print_title_rows == "$1:$1"
+    assert sheet.oddHeader.center.text == "CONFIDENTIAL"
+    assert (sheet.oddFooter.left.text, sheet.oddFooter.right.text) == ("&F", "Page &P of &N")
+
+
+def reconciled():
+    kept, _ = episodes((10, 1, "2025-04-01", None, 101),              # still missing, no record
+                       (11, 2, "2025-04-01", "2025-04-05", 227),       # matched
+                       (12, 3, "2025-04-10", "2025-04-12", 227),       # no record: returned
+                       (13, 9, "2025-04-10", "2025-04-12", 227))       # not in care
+    parsed = results(results_line(2, "M000000002", "20250402"),
+                     results_line(3, "M000000003", "20250101"))        # far outside: unmatched
+    listing = SendList({1: 101.0, 2: 227.0, 3: 227.0})
+    return reconcile(parsed, kept, kept, listing, REGIONS, PERIOD, RUN_DATE, Rules(3, 30, 2))
+
+
+def test_the_summary_mail_for_a_fixed_run():
+    recon = reconciled()
+    facts = MailFacts(PERIOD, {"IMPACT_not_in_DPS_FY2025_Q3.xlsx": "/share/I.xlsx"}, 0,
+                      "20250620T090000Z-receive-0001", "20250620T070000Z-send-0001",
+                      "FY2025Q2", {"7-Austin": 4, "STATEWIDE": 5})
+    subject, text, html = success_mail(recon, facts)
+    assert subject == "[DPS exchange] reports for FY2025Q3 are ready"
+    lines = text.splitlines()
+    assert lines[:10] == [
+        "The DPS missing-person reports for FY2025Q3 (2025-03-01 to 2025-05-31) are ready.",
+        "",
+        "Runaway episodes in the period with a DPS record: 1 of 4 (25.0%)",
+        "DPS records in the period found in IMPACT: 1 of 1 (100.0%)",
+        "Runaway episodes with no DPS record: 3",
+        "  still missing: 1",
+        "  returned: 1",
+        "  not sent to DPS: 1",
+        "Returned children whose DPS entry is still active: 1",
+        "Rows on the Exceptions sheets: 0"]
+    austin = next(line for line in lines if line.strip().startswith("7-Austin"))
+    assert austin.split() == ["7-Austin", "3", "2", "4", "0", "1", "1"]
+    assert "  IMPACT_not_in_DPS_FY2025_Q3.xlsx: /share/I.xlsx" in lines
+    assert lines[-1] == ("Run 20250620T090000Z-receive-0001, answering upload "
+                         "20250620T070000Z-send-0001.")
+    assert "IMPACT not in DPS, FY2025Q2" in text and "IMPACT not in DPS, FY2025Q2" in html
+    assert [v for v in ("M000000002", "M000000003", "2010-01-01") if v in text + html] == []
+
+
+def test_match_percentages_with_zero_denominators_are_blank_not_an_error():
+    kept, _ = episodes()
+    recon = reconcile(results(), kept, kept, SendList({}), REGIONS, PERIOD, RUN_DATE,
+                      Rules(3, 30, 2))
+    assert recon.totals[-1] == ["STATEWIDE", 0, 0, 0, 0, 0, 0, None]
+    subject, text, _ = success_mail(recon, MailFacts(PERIOD, {}, 0, "r", "s", None, None))
+    assert "Runaway episodes in the period with a DPS record: 0 of 0" in text
+
+
+def test_age_at_runaway_counts_whole_years_and_a_birthday_on_its_day():
+    from exchange.reconcile import whole_years
+
+    born = pd.to_datetime(pd.Series(["2009-04-01", "2009-04-01", "2009-04-01", None,
+                                     "2008-02-29"]))
+    on = pd.to_datetime(pd.Series(["2025-03-31", "2025-04-01", "2025-04-02", "2025-04-01",
+                                   "2025-02-28"]))
+    assert whole_years(born, on).tolist() == [15, 16, 16, pd.NA, 16]
+
+
+def test_still_missing_is_y_for_open_and_return_before_runaway_n_for_closed():
+    kept, _ = episodes((20, 1, "2025-04-01", None, 101),                 # open
+                       (21, 1, "2025-05-10", "2025-05-01", 101),         # return before: open
+                       (22, 2, "2025-04-01", "2025-04-03", 227))         # closed
+    recon = reconcile(results(), kept, kept, SendList({1: 101.0, 2: 227.0}), REGIONS, PERIOD,
+                      RUN_DATE, Rules(3, 30, 2))
+    flags = dict(zip(recon.impact_not_in_dps["EPISODE_ID"],
+                     recon.impact_not_in_dps["STILL_MISSING"], strict=True))
+    assert flags == {20: "Y", 21: "Y", 22: "N"}
