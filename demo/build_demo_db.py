@@ -9,7 +9,11 @@ Everything is synthetic, but shaped like Texas DFPS conservatorship data:
   youths age out at 18, and some children re-enter care after a discharge;
 * runaway episodes come from a per-child hazard that depends on age (mostly 15-17),
   sex and whether the youth ran before, with short absences, a few still open,
-  and a handful of data-entry typos;
+  and a handful of data-entry problems: a return never keyed, a return typed before the
+  runaway, a return keyed after the child's next runaway (two episodes that overlap);
+* a few runaways are keyed after the child left care, against the removal that ended, so
+  the child may not be in care in the quarter of the runaway (the report's note "not sent
+  to DPS: not in care during the period");
 * names mix Hispanic, Anglo, African American, Vietnamese and other origins and include
   the awkward cases an export must survive (accents, apostrophes, hyphens, long names,
   non-Latin script, odd whitespace, missing or impossible values).
@@ -35,7 +39,7 @@ import sqlite3
 import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -109,8 +113,21 @@ SAME_DAY_RETURN_SHARE = 0.08
 RUN_DAYS_MEDIAN = 4.0
 RUN_DAYS_SIGMA = 1.1
 RUN_DAYS_MAX = 400
-NEVER_CLOSED_SHARE = 0.024  # return never recorded
+# A return never keyed: only on a child's latest episode, because a caseworker who keys the
+# next runaway sees (and closes) the open one; else every later episode would overlap it.
+# With the runs still open at the end, about 3% of all episodes have no return date.
+NEVER_CLOSED_SHARE = 0.08  # of each child's latest episode
 RETURN_TYPO_SHARE = 0.002  # return_date keyed before runaway_date
+# A return keyed after the child's next runaway from the same removal began (a late or
+# mistyped return date): two episodes that overlap, for about 0.5% of the children who ran
+# (returns typed before the runaway count as open, so they overlap later episodes too: in
+# all about 1% of the children who ran have two overlapping episodes).
+OVERLAPPING_RETURN_SHARE = 0.004  # of consecutive episodes in one removal
+OVERLAP_MAX_DAYS = 7  # the return lands 1..7 days after the next runaway
+# A runaway keyed after the discharge, against the removal that ended (a youth discharged
+# home or to a relative who ran from there), 1..180 days later: about 1% of all episodes.
+POST_DISCHARGE_RUN_SHARE = 0.012  # of discharges at ages 12 to 17
+POST_DISCHARGE_MAX_DAYS = 180
 EPISODE_OTHER_COUNTY_SHARE = 0.10
 EPISODE_NULL_COUNTY_SHARE = 0.005
 
@@ -388,7 +405,7 @@ HARD_CASES: tuple[HardCase, ...] = (
     HardCase("Johnson", "Jaylen", "Marcus", None, "Male", "African American", 4, "Dallas",
              birth="null"),
     HardCase("Brown", "Destiny", "Renee", None, "Female", "African American", 13, "Tarrant",
-             birth="impossible"),
+             birth="impossible", runs=True),
     HardCase("Hernandez", None, "Luis", None, "Male", "Hispanic", 1, "Harris"),
     HardCase("Baker", "", None, None, "Female", "Anglo", 0, "Smith"),
     HardCase(None, "Baby Boy", None, None, "M", "Unknown", 0, "Jefferson"),
@@ -726,20 +743,80 @@ def simulate_runaways(r: random.Random, population: Population, window: Window,
 
 
 def add_data_entry_noise(r: random.Random, episodes: list[Episode]) -> list[Episode]:
-    """Returns never keyed, and a few return dates typed before the runaway date."""
-    noisy = []
-    for episode in episodes:
-        return_day = episode.return_day
-        if return_day is not None:
-            draw = r.random()
-            if draw < NEVER_CLOSED_SHARE:
-                return_day = None
-            elif draw < NEVER_CLOSED_SHARE + RETURN_TYPO_SHARE:
-                back = 365 if r.random() < 0.3 else r.randint(1, 30)
-                return_day = episode.runaway_day - back
-        noisy.append(Episode(episode.child, episode.removal, episode.runaway_day, return_day,
-                             episode.county))
-    return noisy
+    """Returns keyed after the next runaway, never keyed, or typed before the runaway.
+
+    ``episodes`` must come grouped by child, oldest first (as simulate_runaways gives them).
+    """
+    return [with_return_slip(r, episode, is_latest)
+            for episode, is_latest in zip(overlap_next_runaway(r, episodes),
+                                          latest_of_child(episodes), strict=True)]
+
+
+def latest_of_child(episodes: Sequence[Episode]) -> list[bool]:
+    """For each episode (grouped by child, oldest first): is it its child's latest?"""
+    return [index + 1 == len(episodes) or episodes[index + 1].child != episode.child
+            for index, episode in enumerate(episodes)]
+
+
+def overlap_next_runaway(r: random.Random, episodes: list[Episode]) -> list[Episode]:
+    """Now and then a return keyed 1..OVERLAP_MAX_DAYS days after the child's next runaway
+    from the same removal began: two episodes of one child that overlap in time, a
+    data-entry problem the receive step warns about (contract §9)."""
+    slipped = list(episodes)
+    for index in range(len(episodes) - 1):
+        first, second = episodes[index], episodes[index + 1]
+        same_stay = first.child == second.child and first.removal == second.removal
+        if same_stay and first.return_day is not None \
+                and r.random() < OVERLAPPING_RETURN_SHARE:
+            late_return = second.runaway_day + r.randint(1, OVERLAP_MAX_DAYS)
+            slipped[index] = replace(first, return_day=late_return)
+    return slipped
+
+
+def with_return_slip(r: random.Random, episode: Episode, is_latest: bool) -> Episode:
+    """A child's latest return sometimes never keyed; any return rarely typed before the
+    runaway (365 days or 1..30 days early)."""
+    if episode.return_day is None:
+        return episode
+    draw = r.random()
+    if is_latest and draw < NEVER_CLOSED_SHARE:
+        return replace(episode, return_day=None)
+    if draw >= 1.0 - RETURN_TYPO_SHARE:
+        back = 365 if r.random() < 0.3 else r.randint(1, 30)
+        return replace(episode, return_day=episode.runaway_day - back)
+    return episode
+
+
+def post_discharge_episodes(r: random.Random, population: Population, window: Window,
+                            ) -> list[Episode]:
+    """Runaways keyed 1..POST_DISCHARGE_MAX_DAYS days after a discharge at ages 12 to 17,
+    against the removal that ended. Unless the child is back in care by then, the child is
+    not in care in the quarter of such a runaway (the report's "not sent to DPS: not in care
+    during the period")."""
+    episodes = []
+    for removal in post_discharge_candidates(population).tolist():
+        if r.random() >= POST_DISCHARGE_RUN_SHARE:
+            continue
+        runaway_day = int(population.rem_end[removal]) + r.randint(1, POST_DISCHARGE_MAX_DAYS)
+        return_day = runaway_day + draw_runaway_days(r)
+        if runaway_day > window.end:
+            continue
+        still_missing = return_day > window.end  # on the extract date
+        episodes.append(Episode(int(population.rem_child[removal]), removal, runaway_day,
+                                None if still_missing else return_day,
+                                int(population.rem_county[removal])))
+    return episodes
+
+
+def post_discharge_candidates(population: Population) -> np.ndarray:
+    """Removals of generated children that ended at ages 12 to 17, early enough that a
+    runaway up to POST_DISCHARGE_MAX_DAYS later still comes before the 18th birthday."""
+    child = population.rem_child
+    twelfth = add_years(population.birth, 12)[child]
+    eighteenth = add_years(population.birth, 18)[child]
+    ended = ~population.rem_open & (population.hard_case[child] < 0)
+    return np.flatnonzero(ended & (population.rem_end >= twelfth)
+                          & (population.rem_end + POST_DISCHARGE_MAX_DAYS < eighteenth))
 
 
 def assign_episode_counties(r: random.Random, episodes: list[Episode],
@@ -1147,6 +1224,7 @@ def build_demo_database(path: Path, *, seed: int = 20250, scale: float = 1.0,
                                 counties, window)
     episodes = simulate_runaways(runaway_random, population, window)
     episodes = add_data_entry_noise(runaway_random, episodes)
+    episodes += post_discharge_episodes(runaway_random, population, window)
     episodes = assign_episode_counties(runaway_random, episodes, counties)
     episodes += hard_case_episodes(population, counties, window)
     ids = assign_identifiers(rng, population, episodes)

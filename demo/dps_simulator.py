@@ -8,11 +8,19 @@ through SFTP, so it works against any server the config names.
 
 The "truth" behind the answer is the demo IMPACT database: for each child we sent, that
 child's runaway episodes. DPS has a record for most episodes, with entry and last-contact
-dates a few days off, clears it after the return, and now and then has a record IMPACT does
-not, a repeated line, a bad optional field or a malformed NIC, so every rule of the receive
-step gets exercised. Everything is deterministic for a seed: each episode and each child has
-its own random stream, so a child's records stay the same from one quarter's send to the
-next.
+dates a few days off, and clears it after the return. So that every rule of the receive step
+and every follow-up and reading aid of the contract (§8, §9) gets exercised, now and then it
+also:
+
+* never clears a returned child's record (§8's "returned but still active in NCIC");
+* dates the last contact 4-30 days outside the episode's match window, before the runaway or
+  after the return (§8's near-miss hints on both unmatched reports);
+* keys a CLEAR_DATE before the ENTRY_DATE (a §9 warning);
+* has a record IMPACT does not, a repeated line, a bad optional field or a malformed NIC.
+
+Everything is deterministic for a seed: each episode and each child has its own random
+stream, so a child's records stay the same from one quarter's send to the next (a record
+never cleared stays uncleared in every later answer).
 
     python -m demo.dps_simulator --as-of 2025-06-20 --delay 5
     python demo/dps_simulator.py --break-totals      # an answer the receive step must refuse
@@ -56,6 +64,12 @@ ORI_AGENCY_WEIGHTS = (("0000", 0.55), ("0100", 0.25), ("0200", 0.12), ("0300", 0
 BAD_MKE = "EMZ"
 BAD_ORI_PREFIX = "OK"
 BAD_DOBS = ("00000000", "20091331", "2009041")
+# A "far" DLC lies this many days outside the episode's match window: beyond the edge cases of
+# late_dlc_share / early_dlc_share (1-3 days out), within the receive step's near-miss reach
+# (matching.near_miss_days, 30 by default), so the reports name it as the nearest record.
+FAR_DLC_MIN_DAYS = 4
+FAR_DLC_MAX_DAYS = 30
+CLEAR_BEFORE_ENTRY_MAX_DAYS = 10   # a CLEAR_DATE keyed 1-10 days before the ENTRY_DATE
 
 
 @dataclass
@@ -67,6 +81,10 @@ class SimulatorSettings:
     entered_share: float = 0.85          # share of runaway episodes DPS has a record for
     late_dlc_share: float = 0.06         # DLC 3-6 days after the runaway (the window's edge)
     early_dlc_share: float = 0.04        # DLC 1-4 days before the runaway
+    far_dlc_share: float = 0.05          # DLC 4-30 days outside the window (a near miss)
+    uncleared_share: float = 0.10        # records of returned episodes never cleared
+    clear_before_entry_share: float = 0.005  # a CLEAR_DATE keyed before the ENTRY_DATE
+    match_window_days: int = 3           # W of the receive step (matching.match_window_days)
     unknown_child_share: float = 0.01    # children without an episode who have a DPS record
     unknown_child_days: int = 730        # ...with a DLC in this many days before the run date
     duplicate_share: float = 0.002       # a record line repeated (a duplicate NIC)
@@ -117,6 +135,7 @@ class DpsRecord:
     clear_date: dt.date | None
     dob: str
     repeated: bool = False   # written twice (a duplicate NIC)
+    source: Episode | None = None   # the IMPACT episode it was made from (None: no episode)
 
     def values(self) -> dict[str, str]:
         return {
@@ -261,18 +280,51 @@ def dlc_offset_days(rng: random.Random, settings: SimulatorSettings) -> int:
     return rng.randint(0, 2)
 
 
+def is_returned(episode: Episode) -> bool:
+    """A return date that is not a typo (one before the runaway leaves the episode open)."""
+    return episode.return_date is not None and episode.return_date >= episode.runaway_date
+
+
+def far_dlc(episode: Episode, window_days: int, rng: random.Random) -> dt.date:
+    """A DLC 4-30 days outside the episode's match window [runaway - W, return + W]: after the
+    return (half of the returned episodes) or before the runaway. The record then matches no
+    episode of its own, and each unmatched side names the other as its nearest (§8)."""
+    outside = dt.timedelta(days=window_days + rng.randint(FAR_DLC_MIN_DAYS, FAR_DLC_MAX_DAYS))
+    after_return = rng.random() < 0.5
+    if is_returned(episode) and after_return:
+        return episode.return_date + outside
+    return episode.runaway_date - outside
+
+
+def episode_dlc(episode: Episode, settings: SimulatorSettings, rng: random.Random) -> dt.date:
+    """DPS's date of last contact for an episode: far outside the window now and then, else a
+    few days from the runaway (dlc_offset_days)."""
+    if rng.random() < settings.far_dlc_share:
+        return far_dlc(episode, settings.match_window_days, rng)
+    return episode.runaway_date + dt.timedelta(days=dlc_offset_days(rng, settings))
+
+
+def episode_clear_date(episode: Episode, entry: dt.date, settings: SimulatorSettings,
+                       rng: random.Random) -> dt.date | None:
+    """Cleared 0-3 days after the return; None while the episode is open, and for the share of
+    returned children whose record the agency never clears (still active in NCIC long after,
+    the rows of §8's fourth report)."""
+    if episode.return_date is None or rng.random() < settings.uncleared_share:
+        return None
+    return max(episode.return_date + dt.timedelta(days=rng.randint(0, 3)), entry)
+
+
 def episode_record(child: SentChild, episode: Episode, settings: SimulatorSettings,
                    rng: random.Random, nics: NicBook) -> DpsRecord | None:
     """DPS's entry for one IMPACT episode, or None when DPS never entered it."""
     if rng.random() >= settings.entered_share:
         return None
-    dlc = episode.runaway_date + dt.timedelta(days=dlc_offset_days(rng, settings))
+    dlc = episode_dlc(episode, settings, rng)
     entry = max(dlc, episode.runaway_date) + dt.timedelta(days=rng.randint(0, 3))
-    clear = None
-    if episode.return_date is not None:
-        clear = max(episode.return_date + dt.timedelta(days=rng.randint(0, 3)), entry)
+    clear = episode_clear_date(episode, entry, settings, rng)
     return DpsRecord(child, nics.new(rng), weighted_choice(rng, MKE_WEIGHTS),
-                     make_ori(rng, episode.county_code), entry, dlc, clear, child.dob)
+                     make_ori(rng, episode.county_code), entry, dlc, clear, child.dob,
+                     source=episode)
 
 
 def unknown_child_record(child: SentChild, settings: SimulatorSettings, run_date: dt.date,
@@ -305,8 +357,9 @@ def settle_dates(record: DpsRecord, settings: SimulatorSettings, run_date: dt.da
 
 
 def add_noise(record: DpsRecord, settings: SimulatorSettings, rng: random.Random) -> DpsRecord:
-    """Now and then a repeated line, a bad optional field or a malformed NIC."""
-    draws = [rng.random() for _ in range(3)]
+    """Now and then a repeated line, a bad optional field, a malformed NIC or a CLEAR_DATE
+    keyed before the ENTRY_DATE."""
+    draws = [rng.random() for _ in range(4)]
     kind = rng.choice(("ORI", "MKE", "DOB"))
     if draws[0] < settings.duplicate_share:
         record.repeated = True
@@ -320,6 +373,9 @@ def add_noise(record: DpsRecord, settings: SimulatorSettings, rng: random.Random
     if draws[2] < settings.malformed_nic_share:
         record.nic = rng.choice((record.nic[:-1], record.nic + "0", "N" + record.nic[1:],
                                  record.nic[:-1] + "O"))
+    if draws[3] < settings.clear_before_entry_share:
+        days_before = rng.randint(1, CLEAR_BEFORE_ENTRY_MAX_DAYS)
+        record.clear_date = record.entry_date - dt.timedelta(days=days_before)
     return record
 
 
@@ -563,6 +619,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--entered-share", type=float, default=defaults.entered_share,
                         metavar="SHARE", help="share of runaway episodes DPS has a record for "
                                               f"(default {defaults.entered_share:g})")
+    parser.add_argument("--uncleared-share", type=float, default=defaults.uncleared_share,
+                        metavar="SHARE", help="share of returned episodes' records DPS never "
+                                              f"clears (default {defaults.uncleared_share:g})")
+    parser.add_argument("--far-dlc-share", type=float, default=defaults.far_dlc_share,
+                        metavar="SHARE",
+                        help=f"share of records whose DLC lies {FAR_DLC_MIN_DAYS}-"
+                             f"{FAR_DLC_MAX_DAYS} days outside the match window "
+                             f"(default {defaults.far_dlc_share:g})")
+    parser.add_argument("--clear-before-entry-share", type=float,
+                        default=defaults.clear_before_entry_share, metavar="SHARE",
+                        help="share of records with a CLEAR_DATE before the ENTRY_DATE "
+                             f"(default {defaults.clear_before_entry_share:g})")
     parser.add_argument("--wait-for-upload", type=float, default=60.0, metavar="SECONDS",
                         help="how long to wait for the upload (default 60)")
     parser.add_argument("--new-upload-only", action="store_true",
@@ -588,12 +656,15 @@ def database_from_url(url: str, folder: Path) -> Path:
     return path if path.is_absolute() else (folder / path).resolve()
 
 
-def settings_from_args(args: argparse.Namespace) -> SimulatorSettings:
+def settings_from_args(args: argparse.Namespace, window_days: int) -> SimulatorSettings:
+    """The settings of the command line; W is the config's matching.match_window_days."""
     return SimulatorSettings(
         seed=args.seed, delay_seconds=args.delay, chunk_lines=args.chunk_lines,
         chunk_pause_seconds=args.chunk_pause, entered_share=args.entered_share,
-        break_totals=args.break_totals, new_upload_only=args.new_upload_only,
-        period=args.period)
+        uncleared_share=args.uncleared_share, far_dlc_share=args.far_dlc_share,
+        clear_before_entry_share=args.clear_before_entry_share,
+        match_window_days=window_days, break_totals=args.break_totals,
+        new_upload_only=args.new_upload_only, period=args.period)
 
 
 def answer_every_upload(config: Any, settings: SimulatorSettings, database: Path,
@@ -630,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         config = util.load_config(args.config)
         run_date = util.run_date(config.run.time_zone, args.as_of)
         database = args.database or database_from_url(config.database.url, config.folder)
-        settings = settings_from_args(args)
+        settings = settings_from_args(args, config.matching.match_window_days)
         if settings.period:
             util.parse_period(settings.period)
     except util.DpsError as exc:

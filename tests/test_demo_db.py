@@ -19,9 +19,12 @@ if str(REPO_ROOT) not in sys.path:  # the tests run from any folder, without ins
     sys.path.insert(0, str(REPO_ROOT))
 
 from demo.build_demo_db import DEFAULT_OUT, build_demo_database, main  # noqa: E402
+from exchange.periods import period_containing  # noqa: E402
 
 SMALL_SCALE = 0.02
+CASES_SCALE = 0.05   # the data-quality cases, counted exactly at this scale (default seed)
 FISCAL_YEARS = (2024, 2025, 2026)
+DEMO_RUN_DATE = "2025-06-20"   # the demo's run date: open episodes count to it
 
 # Contract section 2: (column, declared type, NOT NULL, primary key position).
 EXPECTED_COLUMNS = {
@@ -101,6 +104,15 @@ def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def small_conn(small_db: Path) -> Iterator[sqlite3.Connection]:
     connection = connect(small_db)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(scope="module")
+def cases_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sqlite3.Connection]:
+    path = tmp_path_factory.mktemp("cases") / "impact_demo.sqlite"
+    build_demo_database(path, scale=CASES_SCALE)
+    connection = connect(path)
     yield connection
     connection.close()
 
@@ -206,11 +218,15 @@ def test_episodes_belong_to_a_removal_of_the_same_person(small_conn: sqlite3.Con
         SELECT COUNT(*) FROM runaway_episode e LEFT JOIN removal r USING (removal_id)
         WHERE r.person_id IS NULL OR r.person_id != e.person_id""")
     assert mismatched == 0
-    outside = scalar(small_conn, """
+    before = scalar(small_conn, """
         SELECT COUNT(*) FROM runaway_episode e JOIN removal r USING (removal_id)
-        WHERE e.runaway_date < r.removal_date
-           OR (r.discharge_date IS NOT NULL AND e.runaway_date > r.discharge_date)""")
-    assert outside == 0
+        WHERE e.runaway_date < r.removal_date""")
+    assert before == 0
+    # Runaways keyed after the discharge (test_runaways_after_discharge) come 1..180 days later.
+    too_late = scalar(small_conn, """
+        SELECT COUNT(*) FROM runaway_episode e JOIN removal r USING (removal_id)
+        WHERE julianday(e.runaway_date) - julianday(r.discharge_date) > 180""")
+    assert too_late == 0
 
 
 def test_references_resolve(small_conn: sqlite3.Connection):
@@ -325,7 +341,109 @@ def test_hard_episode_cases_are_present_at_small_scale(small_conn: sqlite3.Conne
         SELECT DISTINCT p.last_name, p.first_name FROM runaway_episode e
         JOIN person p USING (person_id)"""))
     assert {("Peña", "José"), ("Nguyễn", "Ngọc Anh"), ("Smith-Jones", "Zoë"),
-            ("De La Cruz", "María"), ("D\u2019Angelo", "Mia")} <= awkward_runners
+            ("De La Cruz", "María"), ("D\u2019Angelo", "Mia"),
+            ("Brown", "Destiny")} <= awkward_runners   # Brown: impossible DOB, not sent
+
+
+# ------------------------------------------- data-quality cases the reports must meet
+
+AFTER_DISCHARGE = """
+    SELECT e.episode_id, e.person_id, e.runaway_date, r.discharge_date, p.birth_date
+    FROM runaway_episode e JOIN removal r USING (removal_id) JOIN person p USING (person_id)
+    WHERE e.runaway_date > r.discharge_date ORDER BY e.episode_id"""
+IN_CARE_ON_DAYS = """
+    SELECT COUNT(*) FROM removal WHERE person_id = :pid AND removal_date <= :end
+    AND (discharge_date IS NULL OR discharge_date >= :start)"""
+
+
+def fiscal_quarter_bounds(day: str) -> dict[str, str]:
+    """The first and last day of the fiscal quarter holding `day` (contract §1)."""
+    quarter = period_containing(date.fromisoformat(day))
+    return {"start": quarter.start.isoformat(), "end": quarter.end.isoformat()}
+
+
+def test_runaways_after_discharge_give_children_not_in_care(cases_conn: sqlite3.Connection):
+    """Some runaways are keyed after the child left care (report note "not sent to DPS: not in
+    care during the period"): about 1% of the episodes, 1-180 days after the discharge, at
+    ages 12-17; most fall in a quarter in which the child has no removal at all."""
+    rows = cases_conn.execute(AFTER_DISCHARGE).fetchall()
+    total = scalar(cases_conn, "SELECT COUNT(*) FROM runaway_episode")
+    assert (len(rows), total) == (10, 682)
+    for _, _, runaway, discharge, birth in rows:
+        assert 1 <= (date.fromisoformat(runaway) - date.fromisoformat(discharge)).days <= 180
+        assert 12 <= (date.fromisoformat(runaway) - date.fromisoformat(birth)).days / 365.25 < 18
+    not_in_care = [episode for episode, pid, runaway, *_ in rows
+                   if scalar(cases_conn, IN_CARE_ON_DAYS,
+                             {"pid": pid, **fiscal_quarter_bounds(runaway)}) == 0]
+    assert len(not_in_care) == 5
+
+
+def left_out_of_the_dps_file(last: str | None, first: str | None, birth: str | None) -> bool:
+    """No usable DOB, last or first name (contract §3; names count as absent when blank)."""
+    return not _is_real_date(birth or "") or not (last or "").strip() \
+        or not (first or "").strip()
+
+
+def test_children_left_out_of_the_dps_file_have_episodes(cases_conn: sqlite3.Connection):
+    """Runners without a usable DOB, last or first name (not sent; the report's note "not sent
+    to DPS: excluded (...)"), at least the hard case with an impossible DOB at any scale."""
+    people = cases_conn.execute("""
+        SELECT p.last_name, p.first_name, p.birth_date,
+               EXISTS (SELECT 1 FROM runaway_episode e WHERE e.person_id = p.person_id)
+        FROM person p""").fetchall()
+    left_out = [person for person in people if left_out_of_the_dps_file(*person[:3])]
+    runners = {(last, first) for last, first, _, ran in left_out if ran}
+    assert (len(left_out), len(runners)) == (20, 1)
+    assert ("Brown", "Destiny") in runners
+
+
+def overlapping_children(connection: sqlite3.Connection, as_of: str) -> set[int]:
+    """PIDs with two episodes (runaway <= as_of) that overlap in time; an open episode (no
+    return, or one before the runaway) lasts until as_of (contract §9)."""
+    return {pid for (pid,) in connection.execute("""
+        WITH spans AS (
+          SELECT person_id, episode_id, runaway_date AS began,
+                 CASE WHEN return_date IS NULL OR return_date < runaway_date THEN :as_of
+                      ELSE return_date END AS ended
+          FROM runaway_episode WHERE runaway_date <= :as_of)
+        SELECT DISTINCT a.person_id FROM spans a JOIN spans b
+          ON a.person_id = b.person_id AND a.episode_id < b.episode_id
+         AND a.began <= b.ended AND b.began <= a.ended""", {"as_of": as_of})}
+
+
+def test_some_children_have_overlapping_episodes(cases_conn: sqlite3.Connection):
+    """Two episodes of one child that overlap (a data-entry problem §9 warns about) for about
+    1% of the children who ran: a return keyed after the next runaway, or typed before the
+    runaway so that the episode counts as open."""
+    overlapping = overlapping_children(cases_conn, DEMO_RUN_DATE)
+    runners = scalar(cases_conn, "SELECT COUNT(DISTINCT person_id) FROM runaway_episode "
+                                 "WHERE runaway_date <= ?", (DEMO_RUN_DATE,))
+    assert (len(overlapping), runners) == (2, 173)
+    late_returns = scalar(cases_conn, """
+        SELECT COUNT(*) FROM runaway_episode a JOIN runaway_episode b
+          ON a.person_id = b.person_id AND a.episode_id != b.episode_id
+         AND b.runaway_date > a.runaway_date AND b.runaway_date <= a.return_date""")
+    assert late_returns == 3   # over the whole database, after the run date too
+
+
+def test_data_quality_cases_at_realistic_rates(tenth_conn: sqlite3.Connection):
+    """At scale 0.1: about 1% of episodes after a discharge, about 1% of the children who ran
+    with overlapping episodes, and a return never keyed only on a child's latest episode
+    (else every later episode would overlap it)."""
+    total = scalar(tenth_conn, "SELECT COUNT(*) FROM runaway_episode")
+    after_discharge = len(tenth_conn.execute(AFTER_DISCHARGE).fetchall())
+    assert 0.005 < after_discharge / total < 0.02
+    runners = scalar(tenth_conn, "SELECT COUNT(DISTINCT person_id) FROM runaway_episode "
+                                 "WHERE runaway_date <= ?", (DEMO_RUN_DATE,))
+    assert 0.005 <= len(overlapping_children(tenth_conn, DEMO_RUN_DATE)) / runners <= 0.02
+    never_closed_then_ran = scalar(tenth_conn, """
+        SELECT COUNT(*) FROM runaway_episode a JOIN removal r USING (removal_id)
+        WHERE a.return_date IS NULL AND (r.discharge_date IS NULL
+                                         OR a.runaway_date <= r.discharge_date)
+          AND EXISTS (SELECT 1 FROM runaway_episode b JOIN removal rb USING (removal_id)
+                      WHERE b.person_id = a.person_id AND b.runaway_date > a.runaway_date
+                        AND (rb.discharge_date IS NULL OR b.runaway_date <= rb.discharge_date))""")
+    assert never_closed_then_ran == 0
 
 
 # ----------------------------------------------------------------- realism at 0.1

@@ -30,7 +30,8 @@ HEADER = "PID|NIC|LAST_NAME|FIRST_NAME|DOB|SEX|RACE|MKE|ORI|ENTRY_DATE|DLC|CLEAR
 SENT_HEADER = "PID|LAST_NAME|FIRST_NAME|MIDDLE_NAME|SUFFIX|DOB|SEX|RACE"
 NIC = re.compile(r"^M\d{9}$")
 QUIET = SimulatorSettings(duplicate_share=0, bad_optional_share=0, malformed_nic_share=0,
-                          future_dlc_share=0, unknown_child_share=0)
+                          future_dlc_share=0, unknown_child_share=0, far_dlc_share=0,
+                          uncleared_share=0, clear_before_entry_share=0)
 
 SCHEMA = """
 CREATE TABLE county(county_code INTEGER PRIMARY KEY, county_name TEXT NOT NULL,
@@ -112,6 +113,32 @@ def counts_of(counts: bytes) -> dict[str, int]:
 
 def ymd(text: str) -> dt.date:
     return dt.datetime.strptime(text, "%Y%m%d").date()
+
+
+def records_of(db: Path, sent: bytes, settings: SimulatorSettings, run_date: dt.date,
+               file_config: DpsFileSettings) -> list[sim.DpsRecord]:
+    """The simulator's records before they are written, each with its source episode."""
+    children, _ = sim.parse_sent_file(sent, file_config)
+    episodes = sim.read_episodes(db, {child.pid for child in children})
+    return sim.build_records(children, episodes, settings, run_date)
+
+
+def days_outside_window(day: dt.date, episode: sim.Episode, window_days: int = 3) -> int:
+    """Days from `day` to the episode's match window [runaway - W, return + W] (no upper edge
+    while open; a return before the runaway leaves it open), 0 inside (contract §8)."""
+    if day < episode.runaway_date - dt.timedelta(days=window_days):
+        return (episode.runaway_date - dt.timedelta(days=window_days) - day).days
+    if sim.is_returned(episode) and day > episode.return_date + dt.timedelta(days=window_days):
+        return (day - episode.return_date - dt.timedelta(days=window_days)).days
+    return 0
+
+
+def test_days_outside_window():
+    closed = sim.Episode(1, 1, dt.date(2025, 3, 10), dt.date(2025, 3, 15), None)
+    typo = sim.Episode(2, 1, dt.date(2025, 3, 10), dt.date(2025, 3, 1), None)
+    assert [days_outside_window(dt.date(2025, 3, day), closed) for day in (2, 3, 7, 18, 19)] \
+        == [5, 4, 0, 0, 1]
+    assert days_outside_window(dt.date(2026, 1, 1), typo) == 0
 
 
 @pytest.fixture
@@ -316,6 +343,88 @@ def test_entered_share_and_unknown_children(big: tuple[Path, bytes, dict[int, li
             assert RUN_DATE - dt.timedelta(days=730) <= ymd(row["DLC"]) <= RUN_DATE
 
 
+def test_some_returned_childrens_records_are_never_cleared(
+        big: tuple[Path, bytes, Any], file_config: DpsFileSettings):
+    """About 10% of the records of returned episodes keep an empty CLEAR_DATE, and stay so
+    long after the return (§8's "returned but still active in NCIC")."""
+    db, sent, _ = big
+    settings = replace(QUIET, uncleared_share=0.10)
+    uncleared_by_run_date = []
+    for run_date in (RUN_DATE, RUN_DATE + dt.timedelta(days=400)):
+        records = [record for record in records_of(db, sent, settings, run_date, file_config)
+                   if record.source and sim.is_returned(record.source)
+                   and record.source.return_date <= dt.date(2025, 6, 1)]
+        uncleared = {record.source.episode_id for record in records if not record.clear_date}
+        uncleared_by_run_date.append(uncleared)
+        assert (len(uncleared), len(records)) == (111, 1083)   # 10.2%
+    assert uncleared_by_run_date[0] == uncleared_by_run_date[1]
+    quiet = records_of(db, sent, QUIET, RUN_DATE, file_config)
+    assert all(record.clear_date for record in quiet if record.source
+               and record.source.return_date is not None
+               and record.source.return_date <= RUN_DATE - dt.timedelta(days=3))
+
+
+def test_some_dlcs_lie_4_to_30_days_outside_the_window(
+        big: tuple[Path, bytes, Any], file_config: DpsFileSettings):
+    """About 5% of the records have a DLC 4-30 days outside their episode's window, before the
+    runaway or after the return (§8's near-miss hints); the others lie at most 3 days out."""
+    db, sent, _ = big
+    settings = replace(QUIET, entered_share=1.0, far_dlc_share=0.05)
+    records = [record for record in records_of(db, sent, settings, RUN_DATE, file_config)
+               if record.source]
+    distances = [days_outside_window(record.dlc, record.source) for record in records]
+    far = [(record, distance) for record, distance in zip(records, distances, strict=True)
+           if distance >= 4]
+    assert (len(far), len(records)) == (67, 1440)   # 4.7%
+    assert all(4 <= distance <= 30 for _, distance in far)
+    before = [record for record, _ in far if record.dlc < record.source.runaway_date]
+    after = [record for record, _ in far if record.dlc > record.source.runaway_date]
+    assert (len(before), len(after)) == (40, 27)
+    assert all(sim.is_returned(record.source) and record.dlc > record.source.return_date
+               for record in after)
+    quiet = records_of(db, sent, replace(QUIET, entered_share=1.0), RUN_DATE, file_config)
+    assert max(days_outside_window(record.dlc, record.source) for record in quiet) <= 3
+
+
+def test_some_clear_dates_come_before_the_entry_date(
+        big: tuple[Path, bytes, Any], file_config: DpsFileSettings):
+    """Now and then (0.5%) a CLEAR_DATE 1-10 days before the ENTRY_DATE (a §9 warning)."""
+    db, sent, _ = big
+    settings = replace(QUIET, clear_before_entry_share=0.005)
+    rows = as_rows(build_answer(sent, db, settings, RUN_DATE, file_config)[0])
+    early = [row for row in rows if row["CLEAR_DATE"] and row["CLEAR_DATE"] < row["ENTRY_DATE"]]
+    assert (len(early), len(rows)) == (3, 1219)
+    for row in early:
+        assert 1 <= (ymd(row["ENTRY_DATE"]) - ymd(row["CLEAR_DATE"])).days <= 10
+    quiet = as_rows(build_answer(sent, db, QUIET, RUN_DATE, file_config)[0])
+    assert all(row["CLEAR_DATE"] >= row["ENTRY_DATE"] for row in quiet if row["CLEAR_DATE"])
+
+
+def test_default_answer_has_every_case_and_totals_agree(
+        big: tuple[Path, bytes, Any], file_config: DpsFileSettings):
+    """With the default settings the answer holds each planted case, and the receive step's
+    control totals agree with it."""
+    db, sent, _ = big
+    results, counts = build_answer(sent, db, SimulatorSettings(), RUN_DATE, file_config)
+    parsed = receive_checks(sent, results, counts, file_config)
+    totals = counts_of(counts)
+    assert totals["RESULT_RECORDS"] == parsed.data_lines == len(data_lines(results))
+    assert totals["PERSONS_WITH_RECORDS"] == len({row[0] for row in data_lines(results)})
+    records = records_of(db, sent, SimulatorSettings(), RUN_DATE, file_config)
+    returned = [record for record in records if record.source
+                and sim.is_returned(record.source)
+                and record.source.return_date <= RUN_DATE - dt.timedelta(days=3)]
+    uncleared = [record for record in returned if record.clear_date is None]
+    far = [record for record in records if record.source and record.dlc <= RUN_DATE
+           and days_outside_window(record.dlc, record.source) >= 4]
+    clear_first = [record for record in records
+                   if record.clear_date and record.clear_date < record.entry_date]
+    assert (len(uncleared), len(returned), len(far), len(clear_first), len(records)) == \
+        (108, 1090, 58, 6, 1234)
+    assert 0.08 <= len(uncleared) / len(returned) <= 0.12
+    assert 0.04 <= len(far) / len(records) <= 0.06
+
+
 def test_header_only_answer(tmp_path: Path, file_config: DpsFileSettings):
     db = make_db(tmp_path / "empty.sqlite", [], [])
     results, counts = build_answer(sent_file(CHILDREN), db, QUIET, RUN_DATE, file_config)
@@ -397,6 +506,7 @@ def test_the_receive_step_accepts_the_answer(big: tuple[Path, bytes, Any],
     ("malformed_nic_share", "column NIC"),
     ("future_dlc_share", "column DLC: after the run date"),
     ("bad_optional_share", "blanked"),
+    ("clear_before_entry_share", "column CLEAR_DATE: before ENTRY_DATE"),
 ])
 def test_planted_faults_reach_the_exceptions(tiny_db: Path, file_config: DpsFileSettings,
                                              knob: str, reason: str):
@@ -432,6 +542,27 @@ def test_answer_names_fill_placeholders():
     config = DpsFileSettings(results_name="R_{period}.txt", counts_name="C_{date}.txt")
     assert sim.answer_names(config, "FY2025_Q3", RUN_DATE) == ("R_FY2025_Q3.txt",
                                                                "C_20250620.txt")
+
+
+def test_command_line_sets_the_new_shares_and_the_configured_window():
+    args = sim.build_parser().parse_args(["--uncleared-share", "0.2", "--far-dlc-share", "0.1",
+                                          "--clear-before-entry-share", "0.01"])
+    settings = sim.settings_from_args(args, window_days=5)
+    assert (settings.uncleared_share, settings.far_dlc_share, settings.clear_before_entry_share,
+            settings.match_window_days) == (0.2, 0.1, 0.01, 5)
+    defaults = sim.settings_from_args(sim.build_parser().parse_args([]), window_days=3)
+    assert (defaults.uncleared_share, defaults.far_dlc_share,
+            defaults.clear_before_entry_share) == (0.10, 0.05, 0.005)
+
+
+def test_far_dlc_uses_the_configured_window():
+    episode = sim.Episode(1, 1, dt.date(2025, 3, 10), dt.date(2025, 3, 15), None)
+    rng = random.Random(3)
+    for window_days in (0, 3, 7):
+        for _ in range(50):
+            distance = days_outside_window(sim.far_dlc(episode, window_days, rng), episode,
+                                           window_days)
+            assert sim.FAR_DLC_MIN_DAYS <= distance <= sim.FAR_DLC_MAX_DAYS
 
 
 def test_database_from_config(tmp_path: Path):
@@ -479,7 +610,8 @@ def test_simulate_once_writes_the_answer_while_visible_growing(workspace: Any, t
     assert len(sizes_before_counts) >= 2, "the results file should be seen while growing"
     assert (results_path.read_bytes(), counts_path.read_bytes()) == expected
     assert outcome["value"] == (len(data_lines(expected[0])), len(CHILDREN))
-    logged = caplog.text
+    # pytest's temporary folders (pytest-101/...) are in the paths the log names: not a PID.
+    logged = re.sub(r"pytest-\d+", "pytest-N", caplog.text)
     for pid, last, first, dob, _, _ in CHILDREN:
         assert last not in logged and first not in logged and dob not in logged
         assert not re.search(rf"\b{pid}\b", logged)
