@@ -94,17 +94,18 @@ class Sources:
 def run_receive(config: util.Config, record: util.RunRecord, options: ReceiveOptions) -> int:
     """The receive step, in the order it happens."""
     exchange = choose_exchange(config, record, options)                  # run records
-    answer = obtain_answer(config, record, exchange, options)            # SFTP or archive
-    checked = check_answer(config, record, exchange, answer, options)
+    archive = util.open_archive(config)              # keys proved before anything is fetched
+    answer = obtain_answer(config, record, exchange, options, archive)   # SFTP or archive
+    checked = check_answer(config, record, exchange, answer, options, archive)
     sources = read_sources(config, record, exchange.period, options.today)   # database
     if already_reported(config, record, exchange, checked, sources, options):  # same inputs
-        return finish_nothing_new(config, record, exchange)
+        return finish_nothing_new(config, record, exchange, archive)
     recon = reconcile(config, record, exchange, checked, sources, options)
     write_reports(config, record, exchange, checked, sources, recon, options)   # outbox
     if options.dry_run:
         return finish_dry_run(record)
-    archive_answer(config, record, exchange, answer)                     # archive
-    deliver_reports(config, record)                                      # the share
+    archive_answer(config, record, exchange, answer, archive)            # archive
+    deliver_reports(config, record, archive)                             # share, SharePoint
     mail_summary(config, record, exchange, recon)                        # SMTP
     clean_up_server(config, record, answer)                              # SFTP
     return record_the_run(config, record)
@@ -129,7 +130,7 @@ def choose_exchange(config: util.Config, record: util.RunRecord,
 
 
 def obtain_answer(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                  options: ReceiveOptions) -> Answer:
+                  options: ReceiveOptions, archive: util.Archive) -> Answer:
     """DPS's files: from the archive when answered before or when an earlier run archived
     them and stopped; else wait for them on the server and fetch them."""
     results_name, counts_name = exchange.place.names
@@ -137,12 +138,13 @@ def obtain_answer(config: util.Config, record: util.RunRecord, exchange: Exchang
     if exchange.reported is not None:
         log.info("upload %s was answered before (run %s); using the archived DPS files",
                  exchange.upload["run_id"], exchange.reported["run_id"])
-        local = util.archived_answer(exchange.reported)
+        local = util.archived_answer(exchange.reported, archive,
+                                     staging_folder(config, record))
     elif exchange.prior is not None:
         log.info("run %s stopped after archiving DPS's answer; going on from its archived "
                  "files", exchange.prior["run_id"])
         record.update(resumes_run=exchange.prior["run_id"])
-        local = util.archived_answer(exchange.prior)
+        local = util.archived_answer(exchange.prior, archive, staging_folder(config, record))
         if not options.dry_run:
             look = util.answer_still_on_server(exchange.place, exchange.upload)
     else:
@@ -155,12 +157,13 @@ def obtain_answer(config: util.Config, record: util.RunRecord, exchange: Exchang
 
 
 def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                 answer: Answer, options: ReceiveOptions) -> CheckedAnswer:
+                 answer: Answer, options: ReceiveOptions, archive: util.Archive
+                 ) -> CheckedAnswer:
     """Parse both files and check the control totals; a refused answer is kept as evidence
     (when it came from the server) and nothing is published."""
     results_name, counts_name = exchange.place.names
     with record.step("checks"):
-        send_list = util.read_send_list(exchange.upload)
+        send_list = util.read_send_list(exchange.upload, archive)
         results_bytes, counts_bytes = answer.results.read_bytes(), answer.counts.read_bytes()
         try:
             results = util.parse_results(results_bytes, results_name, config.dps_file,
@@ -170,9 +173,10 @@ def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange
                                       counts_name, results_name, config.dps_file.counts_keys)
         except util.InputError:
             if answer.look is not None and not options.dry_run:
-                record.update(refused_answer=util.keep_refused_answer(
-                    archive_folder(config, exchange.period), record.run_id,
-                    [answer.results, answer.counts]))
+                kept = util.keep_refused_answer(archive, archive_folder(config, exchange.period),
+                                                record.run_id, [answer.results, answer.counts])
+                record.update(refused_answer=[f.path for f in kept],
+                              archive_checksums=util.archive_checksums(kept))
             raise
     log_results_summary(results_name, results)
     return CheckedAnswer(results, send_list, counts,
@@ -210,7 +214,8 @@ def already_reported(config: util.Config, record: util.RunRecord, exchange: Exch
     return same and not options.force and not options.dry_run
 
 
-def finish_nothing_new(config: util.Config, record: util.RunRecord, exchange: Exchange) -> int:
+def finish_nothing_new(config: util.Config, record: util.RunRecord, exchange: Exchange,
+                       archive: util.Archive) -> int:
     """Deliver what an earlier run left queued and send a mail it could not send."""
     reported = exchange.reported or {}
     log.info("nothing new: %s was already reported from the same inputs (run %s, run date "
@@ -218,7 +223,7 @@ def finish_nothing_new(config: util.Config, record: util.RunRecord, exchange: Ex
              reported.get("run_id"), reported.get("run_date"))
     record.update(outcome=util.NOTHING_NEW)
     if util.queued_reports(config.folders.outbox):
-        delivery = util.deliver_reports(config, archive_root(config), record.run_id)
+        delivery = util.deliver_reports(config, archive, archive_root(config), record.run_id)
         record_delivery(config, record, delivery)
         delivery.check()
     send_pending_mail(config, reported)
@@ -283,24 +288,26 @@ def finish_dry_run(record: util.RunRecord) -> int:
 
 
 def archive_answer(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                   answer: Answer) -> None:
+                   answer: Answer, archive: util.Archive) -> None:
     """Keep DPS's files in the archive (once: a rerun refers to the first copies)."""
     earlier = exchange.reported or exchange.prior
     if earlier is not None:
         record.update(archived=earlier["archived"])
         return
     with record.step("archive"):
-        folder = archive_folder(config, exchange.period)
-        record.update(archived=[str(util.archive_file(p, folder, record.run_id))
-                                for p in (answer.results, answer.counts)])
+        stored = archive.store_all([answer.results, answer.counts],
+                                   archive_folder(config, exchange.period), record.run_id)
+        record.update(archived=[f.path for f in stored],
+                      archive_checksums=util.archive_checksums(stored))
 
 
-def deliver_reports(config: util.Config, record: util.RunRecord) -> None:
+def deliver_reports(config: util.Config, record: util.RunRecord,
+                    archive: util.Archive) -> None:
     """To every target (the share, SharePoint); one that fails ends the run with one line
     naming it, after the others got the reports. The next run delivers only what is missing
     and then sends the summary mail."""
     with record.step("deliver"):
-        delivery = util.deliver_reports(config, archive_root(config), record.run_id)
+        delivery = util.deliver_reports(config, archive, archive_root(config), record.run_id)
         record_delivery(config, record, delivery)
         delivery.check()
 
@@ -310,8 +317,12 @@ def record_delivery(config: util.Config, record: util.RunRecord,
     places = {"share": str(config.folders.share),
               "sharepoint": f"SharePoint {config.sharepoint.site_host}"
                             f"{config.sharepoint.site_path} ({config.sharepoint.library})"}
+    checksums = {**record.manifest.get("archive_checksums", {}),
+                 **util.archive_checksums(delivery.archived)}
     record.update(delivered=delivery.every_location(), delivered_to=delivery.locations,
                   delivery_proofs=delivery.proofs, delivery_failures=delivery.failures,
+                  archived_reports=[f.path for f in delivery.archived],
+                  archive_checksums=checksums,
                   where="; ".join(places[target] for target in config.reports.deliver_to))
 
 
@@ -434,7 +445,8 @@ def mail_facts(config: util.Config, record: util.RunRecord, exchange: Exchange
             locations[name] = f"{locations[name]} ; {where}" if name in locations else where
     return util.MailFacts(exchange.period, locations, record.manifest["exceptions"],
                           record.run_id, exchange.upload["run_id"], previous,
-                          util.previous_counts(history, label))
+                          util.previous_counts(history, label),
+                          util.audit_head(config.folders.logs))
 
 
 def all_problems(checked: CheckedAnswer, sources: Sources) -> list[util.Problem]:
@@ -512,13 +524,17 @@ def receive_script() -> util.Script:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments, load the config, answer --status, or run the receive steps."""
+    """Parse the arguments, load the config, answer --status, --verify-audit or
+    --purge-archive, or run the receive steps."""
     args = build_parser().parse_args(argv)
     try:
         config = util.load_config(args.config or util.default_config_path(__file__),
-                                  lenient=args.status)
+                                  lenient=args.status or args.verify_audit or args.purge_archive)
         if args.status:
             return util.print_status(config.folders.state, util.period_label(args.period))
+        if args.verify_audit or args.purge_archive:
+            return util.maintain(config, args.verify_audit, args.purge_archive, args.as_of,
+                                 args.dry_run)
         options = receive_options(args, config)
     except util.DpsError as exc:
         return util.report_error(receive_script(), exc)

@@ -63,15 +63,16 @@ class SentFiles:
 def run_send(config: util.Config, record: util.RunRecord, options: SendOptions) -> int:
     """The send step, in the order it happens."""
     start_record(record, options)
+    archive = util.open_archive(config)              # keys proved before anything is sent
     children = query_impact(config, record, options.period)              # database
     wrangled = wrangle_children(config, record, children, options.today)
     files = write_dps_text_file(config, record, wrangled)                # outbox
     write_export_workbook(config, record, wrangled, files, options)      # outbox
-    not_uploading = decide_whether_to_upload(config, record, files, options)
+    not_uploading = decide_whether_to_upload(config, record, files, options, archive)
     if not_uploading:                                    # dry run, or the same file as before
         return record.finish(util.EXIT_OK, not_uploading)
     upload_to_dps(config, record, files)                                 # SFTP
-    archive_sent_files(config, record, files, options.period)            # archive
+    archive_sent_files(config, record, files, options.period, archive)   # archive
     return record.finish(util.EXIT_OK)
 
 
@@ -151,7 +152,7 @@ def write_export_workbook(config: util.Config, record: util.RunRecord, wrangled:
 
 
 def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files: SentFiles,
-                             options: SendOptions) -> str:
+                             options: SendOptions, archive: util.Archive) -> str:
     """'' to upload; else the outcome of not uploading (dry run, identical file). Refuses a
     file outside the sanity limits, and a second exchange while one is in flight."""
     state_dir = config.folders.state
@@ -168,7 +169,7 @@ def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files:
         record.update(same_as_run=previous["run_id"])
         log.info("identical to upload %s for %s; not uploaded again (use --force to resend)",
                  previous["run_id"], options.period.label)
-        complete_missing_archive(config, previous, files, options.period)
+        complete_missing_archive(config, previous, files, options.period, archive)
         return util.SKIPPED_IDENTICAL
     if not options.force:
         refuse_while_in_flight(config)
@@ -197,9 +198,11 @@ def upload_to_dps(config: util.Config, record: util.RunRecord, files: SentFiles)
 
 
 def archive_sent_files(config: util.Config, record: util.RunRecord, files: SentFiles,
-                       period: util.Period) -> None:
+                       period: util.Period, archive: util.Archive) -> None:
     with record.step("archive"):
-        record.update(archived=archive_copies(config, period, record.run_id, files))
+        stored = archive_copies(config, period, record.run_id, files, archive)
+        record.update(archived=[f.path for f in stored],
+                      archive_checksums=util.archive_checksums(stored))
     log.info("archived to %s", Path(record.manifest["archived"][0]).parent)
 
 
@@ -208,19 +211,21 @@ def archive_sent_files(config: util.Config, record: util.RunRecord, files: SentF
 # ---------------------------------------------------------------------------
 
 
-def archive_copies(config: util.Config, period: util.Period, run_id: str,
-                   files: SentFiles) -> list[str]:
+def archive_copies(config: util.Config, period: util.Period, run_id: str, files: SentFiles,
+                   archive: util.Archive) -> list[util.ArchivedFile]:
     folder = config.folders.archive / STEP / period.file_label
-    return [str(util.archive_file(path, folder, run_id)) for path in files.all()]
+    return archive.store_all(files.all(), folder, run_id)
 
 
 def complete_missing_archive(config: util.Config, upload: dict[str, Any], files: SentFiles,
-                             period: util.Period) -> None:
+                             period: util.Period, archive: util.Archive) -> None:
     """An upload killed before its archive step: archive the identical files under that
     upload's run id and record it in that upload's manifest."""
     if upload.get("archived"):
         return
-    upload["archived"] = archive_copies(config, period, upload["run_id"], files)
+    stored = archive_copies(config, period, upload["run_id"], files, archive)
+    upload.update(archived=[f.path for f in stored],
+                  archive_checksums=util.archive_checksums(stored))
     upload.setdefault("steps", {})["archive"] = {"status": "done", "completed_by_later_run": True}
     util.write_manifest(config.folders.state, upload)
     log.info("archived the files of upload %s, which was interrupted before its archive step",
@@ -321,13 +326,17 @@ def send_script() -> util.Script:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse the arguments, load the config, answer --status, or run the send steps."""
+    """Parse the arguments, load the config, answer --status, --verify-audit or
+    --purge-archive, or run the send steps."""
     args = build_parser().parse_args(argv)
     try:
         config = util.load_config(args.config or util.default_config_path(__file__),
-                                  lenient=args.status)
+                                  lenient=args.status or args.verify_audit or args.purge_archive)
         if args.status:
             return util.print_status(config.folders.state, util.period_label(args.period))
+        if args.verify_audit or args.purge_archive:
+            return util.maintain(config, args.verify_audit, args.purge_archive, args.as_of,
+                                 args.dry_run)
         options = send_options(args, config)
     except util.DpsError as exc:
         return util.report_error(send_script(), exc)

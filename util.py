@@ -19,7 +19,8 @@ from exchange.periods import (
     run_date)
 
 # --- Running a step (lock, logging, alerts, retention, exit codes): exchange/harness.py -------
-from exchange.harness import OneLineParser, Script, add_common_options, report_error, run
+from exchange.harness import (
+    OneLineParser, Script, add_common_options, audit_head, maintain, report_error, run)
 
 # --- Run records and the queries over earlier runs: exchange/records.py -----------------------
 from exchange.records import (
@@ -36,8 +37,12 @@ from exchange.database import open_configured_database, run_query
 # --- SFTP (pinned host key, .part + rename): exchange/sftp.py ---------------------------------
 from exchange.sftp import RemoteFile, SftpSession, connect_sftp, join_remote
 
-# --- Local files (atomic writes, SHA-256, archive): exchange/files.py --------------------------
-from exchange.files import archive_file, atomic_write_bytes, sha256_bytes
+# --- Local files (atomic writes, SHA-256): exchange/files.py -----------------------------------
+from exchange.files import atomic_write_bytes, sha256_bytes
+
+# --- The archive (encrypted at rest when configured): exchange/archive.py ---------------------
+from exchange.archive import Archive, ArchivedFile, open_archive
+from exchange.archive import checksums as archive_checksums
 
 # --- pandas helpers: exchange/frames.py; Excel workbooks: exchange/excel.py -------------------
 from exchange.frames import frame_checksum
@@ -88,14 +93,14 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "EXIT_FAILED", "EXIT_OK", "DpsError", "InputError", "MailError", "RunStateError", "Config",
     "default_config_path", "load_config", "Period", "check_period_started", "local_now",
     "parse_period", "period_containing", "period_label", "run_date", "OneLineParser", "Script",
-    "add_common_options", "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED",
-    "SKIPPED_IDENTICAL", "UPLOADED", "RunRecord", "answered_send_runs", "choose_upload",
-    "interrupted_receive", "last_upload_for_period", "latest_upload", "read_manifests",
-    "step_done", "write_manifest", "print_status", "open_configured_database", "run_query",
-    "RemoteFile", "SftpSession", "connect_sftp", "join_remote", "archive_file",
-    "atomic_write_bytes", "sha256_bytes", "frame_checksum", "Sheet", "frame_rows",
-    "write_workbook", "send_mail", "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view",
-    "render_dps_text", "sent_index_csv", "excluded_index_csv", "wrangle", "AnswerPlace", "Look",
+    "add_common_options", "audit_head", "maintain", "report_error", "run", "DRY_RUN",
+    "NOTHING_NEW", "REPORTED", "SKIPPED_IDENTICAL", "UPLOADED", "RunRecord", "answered_send_runs",
+    "choose_upload", "interrupted_receive", "last_upload_for_period", "latest_upload",
+    "read_manifests", "step_done", "write_manifest", "print_status", "open_configured_database",
+    "run_query", "RemoteFile", "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes",
+    "sha256_bytes", "frame_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail",
+    "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view", "render_dps_text",
+    "sent_index_csv", "excluded_index_csv", "wrangle", "AnswerPlace", "Look",
     "answer_still_on_server", "archived_answer", "clean_up_remote", "fetch_answer",
     "keep_refused_answer", "remote_names", "wait_for_answer", "ROW_LEFT_OUT", "WARNING", "Problem",
     "ResultsFile", "check_control_totals", "parse_counts", "parse_results", "matching_range",
@@ -103,5 +108,6 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "overlaps_range", "Reconciliation", "Rules", "SendList", "reconcile", "load_trend",
     "period_key", "previous_counts", "previous_period", "record_period", "save_trend",
     "trend_grid", "ReadmeContext", "build_report_sheets", "report_file_names", "MailFacts",
-    "success_mail", "Delivery", "deliver_reports", "queued_reports",
+    "success_mail", "Delivery", "deliver_reports", "queued_reports", "Archive", "ArchivedFile",
+    "open_archive", "archive_checksums",
 ]

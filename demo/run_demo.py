@@ -112,6 +112,17 @@ def ensure_demo_database(scale: float, rebuild: bool) -> None:
     log.info("demo database: %s %s", DEMO_DB, counts)
 
 
+def ensure_archive_key() -> None:
+    """The demo's archive key (dps_config.yml's archive.key_file), so that archive.encrypt:
+    true is the one setting that turns encryption on."""
+    from exchange.vault import new_key
+
+    key = VAR / "demo_archive.key"
+    if not key.exists():
+        key.write_text(new_key() + "\n")
+        key.chmod(0o600)
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         try:
@@ -146,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)   # the demo's data stands for children's records: the owner's only
     ensure_demo_database(args.scale, args.rebuild)
     DEMO_DB.chmod(0o600)
+    ensure_archive_key()
     for folder in (VAR, VAR / "share"):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)

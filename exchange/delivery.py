@@ -15,15 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from exchange.archive import Archive, ArchivedFile
 from exchange.config import Config, SharePointSettings, secret_from_env
 from exchange.errors import DeliveryError, LocalFileError
-from exchange.files import (
-    archive_file,
-    atomic_write_bytes,
-    copy_verified,
-    describe_os_error,
-    sha256_file,
-)
+from exchange.files import atomic_write_bytes, copy_verified, describe_os_error, sha256_file
 from exchange.periods import parse_period
 
 log = logging.getLogger(__name__)
@@ -38,6 +33,7 @@ class Delivery:
     locations: dict[str, dict[str, str]] = field(default_factory=dict)  # target -> file -> where
     proofs: list[dict[str, Any]] = field(default_factory=list)          # SharePoint's replies
     failures: dict[str, str] = field(default_factory=dict)             # target -> one line
+    archived: list[ArchivedFile] = field(default_factory=list)         # reports all targets hold
 
     def where(self, target: str, name: str, location: str) -> None:
         self.locations.setdefault(target, {})[name] = location
@@ -168,7 +164,7 @@ def write_state(folder: Path, state: dict[str, Any]) -> None:
     atomic_write_bytes(folder / STATE_NAME, data)
 
 
-def deliver_reports(config: Config, archive_dir: Path, run_id: str,
+def deliver_reports(config: Config, archive: Archive, archive_dir: Path, run_id: str,
                     targets: list[Target] | None = None) -> Delivery:
     """Deliver every queued report to every target that does not hold it yet; archive a report
     (in archive_dir/<period>) and take it off the queue once all targets hold it. A target
@@ -179,7 +175,8 @@ def deliver_reports(config: Config, archive_dir: Path, run_id: str,
     try:
         for report in queued_reports(config.folders.outbox):
             deliver_one(report, targets, delivery)
-            finish_if_complete(report, [t.name for t in targets], archive_dir, run_id)
+            delivery.archived += finish_if_complete(report, [t.name for t in targets], archive,
+                                                    archive_dir, run_id)
     finally:
         for target in targets:
             target.close()
@@ -209,15 +206,18 @@ def deliver_one(report: Path, targets: list[Target], delivery: Delivery) -> None
         delivery.where(target.name, report.name, entry["targets"][target.name])
 
 
-def finish_if_complete(report: Path, names: list[str], archive_dir: Path, run_id: str) -> None:
+def finish_if_complete(report: Path, names: list[str], archive: Archive, archive_dir: Path,
+                       run_id: str) -> list[ArchivedFile]:
+    """Archive a report every target holds and take it off the queue."""
     state = read_state(report.parent)
     held = state.get(report.name, {}).get("targets", {})
     if any(name not in held for name in names):
-        return
-    archive_file(report, archive_dir / report.parent.name, run_id)
+        return []
+    stored = archive.store(report, archive_dir / report.parent.name, run_id)
     report.unlink()
     state.pop(report.name, None)
     if state:
         write_state(report.parent, state)
     else:
         (report.parent / STATE_NAME).unlink(missing_ok=True)
+    return [stored]

@@ -100,12 +100,6 @@ def copy_verified(source: Path, target: Path, mode: int = 0o600) -> str:
     return expected
 
 
-def archive_file(source: Path, archive_dir: Path, run_id: str) -> Path:
-    target = archive_dir / f"{run_id}_{source.name}"
-    copy_verified(source, target, 0o600)
-    return target
-
-
 def describe_os_error(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "no space left on device"

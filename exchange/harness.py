@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -25,17 +24,19 @@ from pathlib import Path
 from typing import Any
 
 from exchange import __version__
+from exchange.audit import append_audit_line, head_sha256
 from exchange.config import Config, HealthSettings, default_config_path
 from exchange.errors import (
     EXIT_FAILED,
     EXIT_OK,
     DpsError,
+    LocalFileError,
     LockHeldError,
     MailError,
     NotReadyError,
     WaitExpiredError,
 )
-from exchange.files import describe_os_error, make_private_folder
+from exchange.files import make_private_folder
 from exchange.mail import send_mail
 from exchange.records import FAILED, NOT_READY, WAIT_EXPIRED, RunRecord, new_run_id
 
@@ -87,8 +88,33 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--status", action="store_true",
                         help="print the recent send and receive runs (with --period, where that "
                              "period stands) and exit; exit 1 if the latest run of a step failed")
+    parser.add_argument("--verify-audit", action="store_true",
+                        help="check the audit trail's hash chain, the run records and every "
+                             "archived file's checksum; print one line per problem and exit 1 "
+                             "on any")
+    parser.add_argument("--purge-archive", action="store_true",
+                        help="remove archived files older than archive.retention_years after "
+                             "their period's end (with --dry-run: list them) and exit")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines on stderr too")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
+def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
+             dry_run: bool) -> int:
+    """--verify-audit or --purge-archive: no run, no run record; the purge holds both steps'
+    locks so no run uses the archive meanwhile."""
+    from exchange.archive import open_archive_for_reading
+    from exchange.periods import run_date
+    from exchange.retention import purge_archive
+    from exchange.verify import verify_audit
+
+    if verify:
+        return verify_audit(audit_path(config.folders.logs), config.folders.state,
+                            open_archive_for_reading(config))
+    today = run_date(config.run.time_zone, as_of)
+    with run_lock(config.folders.state, "send"), run_lock(config.folders.state, "receive"):
+        return purge_archive(config.folders.state, audit_path(config.folders.logs),
+                             config.archive.retention_years, today, dry_run or not purge)
 
 
 def report_error(script: Script, exc: DpsError) -> int:
@@ -113,7 +139,7 @@ def run(script: Script, config: Config, verbose: bool,
     record = RunRecord(script.step, new_run_id(script.step))
     with run_logging(script, record.run_id, config.folders.logs, verbose):
         code = run_locked(script, config, record, steps, options)
-        write_audit_line(config.folders.logs, record.manifest)
+        write_audit_line(config.folders.logs, record)
     return code
 
 
@@ -122,7 +148,7 @@ def run_locked(script: Script, config: Config, record: RunRecord,
     try:
         with run_lock(config.folders.state, script.step):
             record.state_dir = config.folders.state
-            ping_health(config.health, "start", record.run_id)
+            ping_health(config.health, "start", record.run_id, config.folders.logs)
             remove_expired_files(config)
             code = steps(config, record, options)
     except LockHeldError as exc:
@@ -140,7 +166,8 @@ def run_locked(script: Script, config: Config, record: RunRecord,
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and an alert
         message = f"internal error {type(exc).__name__} (details in the log file)"
         return fail(script, config, record, message, EXIT_FAILED, True)
-    ping_health(config.health, "success" if code == EXIT_OK else "fail", record.run_id)
+    ping_health(config.health, "success" if code == EXIT_OK else "fail", record.run_id,
+                config.folders.logs)
     return code
 
 
@@ -152,7 +179,7 @@ def fail(script: Script, config: Config, record: RunRecord, message: str, code: 
     if isinstance(sys.exc_info()[1], NotReadyError):
         ended_as = WAIT_EXPIRED if alert else NOT_READY
     record.fail(message, code, ended_as)
-    ping_health(config.health, "fail", record.run_id)
+    ping_health(config.health, "fail", record.run_id, config.folders.logs)
     if alert:
         send_failure_alert(script, config, record.manifest, message)
     if isinstance(sys.exc_info()[1], NotReadyError) and not alert:
@@ -286,19 +313,30 @@ def run_logging(script: Script, run_id: str, logs_dir: Path, verbose: bool
         root.setLevel(old_level)
 
 
-def write_audit_line(logs_dir: Path, manifest: dict[str, Any]) -> None:
-    """One JSON line per run in logs/audit.jsonl: what ran, when, on what, with what outcome
-    (counts, checksums, paths; never a field value). Appended whole with O_APPEND."""
-    line = json.dumps(manifest, sort_keys=True, default=str, separators=(",", ":")) + "\n"
+def audit_path(logs_dir: Path) -> Path:
+    return logs_dir / "audit.jsonl"
+
+
+def audit_head(logs_dir: Path) -> str:
+    """The audit chain's head (the last line's SHA-256), or 'unreadable'."""
     try:
-        logs_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(logs_dir / "audit.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode("utf-8"))
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        log.warning("audit line not written: %s", describe_os_error(exc))
+        return head_sha256(audit_path(logs_dir))
+    except LocalFileError:
+        return "unreadable"
+
+
+def write_audit_line(logs_dir: Path, record: RunRecord) -> None:
+    """One line per run in logs/audit.jsonl, chained to the line before it by its SHA-256
+    (exchange/audit.py): what ran, when, on what, with what outcome (counts, checksums, paths;
+    never a field value). The run record keeps its line's hash, so lines cut from the end
+    are found too."""
+    try:
+        checksum = append_audit_line(audit_path(logs_dir), record.manifest)
+    except LocalFileError as exc:
+        log.warning("audit line not written: %s", exc)
+        return
+    record.update(audit_sha256=checksum)
+    record.save()
 
 
 def remove_expired_files(config: Config) -> None:
@@ -325,9 +363,10 @@ def remove_expired_files(config: Config) -> None:
                  removed, days)
 
 
-def ping_health(settings: HealthSettings, event: str, run_id: str) -> None:
+def ping_health(settings: HealthSettings, event: str, run_id: str, logs_dir: Path) -> None:
     """Call the health-check URL (healthchecks.io style: /start, /fail, or the bare URL on
-    success). Never fails the run."""
+    success) with the run id and the audit chain's head (an anchor outside this machine).
+    Never fails the run."""
     base = settings.url.rstrip("/")
     if not base:
         return
@@ -336,7 +375,9 @@ def ping_health(settings: HealthSettings, event: str, run_id: str) -> None:
         log.warning("health.url is not http(s); ping skipped")
         return
     try:
-        request = urllib.request.Request(f"{url}?rid={run_id}", method="GET")  # noqa: S310
+        head = audit_head(logs_dir)
+        request = urllib.request.Request(f"{url}?rid={run_id}&audit={head}",  # noqa: S310
+                                         method="GET")
         with urllib.request.urlopen(request, timeout=settings.timeout_seconds):  # noqa: S310  # nosec B310
             pass
     except (OSError, ValueError) as exc:

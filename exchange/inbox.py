@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from exchange.answer import MAX_COUNTS_BYTES, parse_counts
+from exchange.archive import Archive, ArchivedFile
 from exchange.config import DpsFileSettings, ReceiveSettings, SftpSettings
 from exchange.errors import FileChangedError, InputError, NotReadyError, WaitExpiredError
-from exchange.files import copy_verified
 from exchange.periods import Period
 from exchange.sftp import RemoteFile, SftpSession, connect_sftp, join_remote
 
@@ -173,22 +173,28 @@ def download(session: SftpSession, sftp: SftpSettings, remote: RemoteFile, stagi
                             sftp.max_concurrent_prefetch_requests, sftp.download_request_kib)
 
 
-def archived_answer(reported: dict[str, Any]) -> dict[str, Path]:
-    """DPS's files as an earlier run archived them, by their names on the server."""
-    files = {Path(p).name.split("_", 1)[1]: Path(p) for p in reported.get("archived", [])}
-    for name, path in files.items():
-        if not path.is_file():
-            raise InputError(f"{path}: archived DPS file {name} is missing")
+def archived_answer(reported: dict[str, Any], archive: Archive, staging: Path
+                    ) -> dict[str, Path]:
+    """DPS's files as an earlier run archived them, by their names on the server, as plain
+    working copies in staging (the archive may be encrypted)."""
+    purged = reported.get("purged", {})
+    files = {}
+    for stored in map(Path, reported.get("archived", [])):
+        name = stored.name.split("_", 1)[1]
+        if str(stored) in purged:
+            raise InputError(f"{stored}: archived DPS file {name} was purged on "
+                             f"{purged[str(stored)]} (archive.retention_years); this period "
+                             f"can no longer be regenerated")
+        if not stored.is_file():
+            raise InputError(f"{stored}: archived DPS file {name} is missing")
+        files[name] = archive.copy_out(stored, staging / name)
     return files
 
 
-def keep_refused_answer(archive_folder: Path, run_id: str, files: list[Path]) -> list[str]:
+def keep_refused_answer(archive: Archive, archive_folder: Path, run_id: str,
+                        files: list[Path]) -> list[ArchivedFile]:
     """A refused answer is evidence for DPS: keep a copy before DPS overwrites it."""
-    kept = []
-    for path in files:
-        target = archive_folder / f"{run_id}_refused_{path.name}"
-        copy_verified(path, target)
-        kept.append(str(target))
+    kept = archive.store_all(files, archive_folder, f"{run_id}_refused")
     log.info("kept the refused answer in %s", archive_folder)
     return kept
 

@@ -5,9 +5,11 @@ lookup (docs/data-contract.md §2)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
+from exchange.archive import Archive
 from exchange.config import Config
 from exchange.database import open_configured_database, run_query
 from exchange.episodes import number_lines, overlaps_range
@@ -16,7 +18,7 @@ from exchange.periods import Period
 from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS, SendList
 
 
-def read_send_list(upload: dict[str, Any]) -> SendList:
+def read_send_list(upload: dict[str, Any], archive: Archive) -> SendList:
     """Who the send's query found for the period, from the send's archive: the rows sent
     (PID -> county, sent_index.csv) and the rows excluded (PID -> reasons,
     excluded_index.csv; for sends archived before it existed, end_export.xlsx's Excluded
@@ -26,11 +28,11 @@ def read_send_list(upload: dict[str, Any]) -> SendList:
     index_file = archived_file(upload, "_sent_index.csv")
     if index_file is None:
         raise InputError(f"send run {upload['run_id']}: archived sent index is missing")
-    sent = pd.read_csv(index_file, dtype={"PID": "int64"}, keep_default_na=False,
-                       na_values=[""])
+    sent = pd.read_csv(io.BytesIO(archive.read(index_file)), dtype={"PID": "int64"},
+                       keep_default_na=False, na_values=[""])
     counties = pd.to_numeric(sent["COUNTY_CODE"], errors="coerce")
     county = dict(zip(sent["PID"].tolist(), counties.tolist(), strict=True))
-    return SendList(county, read_excluded(upload))
+    return SendList(county, read_excluded(upload, archive))
 
 
 def archived_file(upload: dict[str, Any], suffix: str) -> Path | None:
@@ -38,19 +40,20 @@ def archived_file(upload: dict[str, Any], suffix: str) -> Path | None:
     return found if found is not None and found.is_file() else None
 
 
-def read_excluded(upload: dict[str, Any]) -> dict[int, str]:
+def read_excluded(upload: dict[str, Any], archive: Archive) -> dict[int, str]:
     """PID -> the reasons it was not sent, as on end_export.xlsx's Excluded sheet."""
     import pandas as pd
 
     index_file = archived_file(upload, "_excluded_index.csv")
     if index_file is not None:
-        frame = pd.read_csv(index_file, dtype={"PID": "int64", "REASONS": str},
-                            keep_default_na=False)
+        frame = pd.read_csv(io.BytesIO(archive.read(index_file)),
+                            dtype={"PID": "int64", "REASONS": str}, keep_default_na=False)
         return dict(zip(frame["PID"].tolist(), frame["REASONS"].tolist(), strict=True))
     workbook = archived_file(upload, "_end_export.xlsx")
     if workbook is None:
         return {}
-    frame = pd.read_excel(workbook, sheet_name="Excluded", dtype=object)
+    frame = pd.read_excel(io.BytesIO(archive.read(workbook)), sheet_name="Excluded",
+                          dtype=object)
     return {int(pid): str(reasons) for pid, reasons in zip(frame["PID"], frame["REASONS"],
                                                             strict=True)}
 

@@ -37,6 +37,7 @@ class MailFacts:
     send_run_id: str
     previous_label: str | None            # the recorded period before this one
     previous_counts: dict[str, int] | None
+    audit_head: str = ""                  # the audit chain's head: an anchor outside the host
 
 
 def unreported_split(impact: Any) -> dict[str, int]:
@@ -87,7 +88,8 @@ def success_mail(recon: Reconciliation, facts: MailFacts) -> tuple[str, str, str
     subject = f"[DPS exchange] reports for {period.label} are ready"
     heading = (f"The DPS missing-person reports for {period.label} ({period.start} to "
                f"{period.end}) are ready.")
-    footer = f"Run {facts.run_id}, answering upload {facts.send_run_id}."
+    footer = f"Run {facts.run_id}, answering upload {facts.send_run_id}." + \
+        (f" Audit chain head: {facts.audit_head}." if facts.audit_head else "")
     return subject, plain_text(recon, facts, heading, footer), \
         html_text(recon, facts, heading, footer)
 

@@ -202,7 +202,8 @@ def workspace(tmp_path: Path, sftp_server: LocalSftpServer, request: pytest.Fixt
 # ---------------------------------------------------------------------------
 
 RELIABILITY_CATEGORIES = ["transfer faults", "local faults", "bad inbound corpus",
-                          "bad source rows", "overlapping runs", "crash and resume", "security"]
+                          "bad source rows", "overlapping runs", "crash and resume", "security",
+                          "sharepoint delivery", "audit and archive"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

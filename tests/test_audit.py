@@ -19,6 +19,8 @@ from exchange.audit import (
 )
 from exchange.errors import LocalFileError
 
+pytestmark = pytest.mark.reliability("audit and archive")
+
 BROKEN_LINK = "does not follow line {} (edited, deleted, inserted or reordered)"
 
 

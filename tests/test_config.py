@@ -34,6 +34,8 @@ DEMO_VALUES = {
     ("sharepoint", "ca_file"): "var/demo_graph/standin-ca.pem",
     ("sharepoint", "site_host"): "contoso.sharepoint.com",
     ("sharepoint", "site_path"): "/sites/ChildWelfare",
+    ("archive", "key_id"): "demo-key",
+    ("archive", "key_file"): "var/demo_archive.key",
 }
 
 

@@ -45,6 +45,8 @@ from exchange.graph import (
 )
 from exchange.quickxor import QuickXorHash, quickxor_bytes, quickxor_file
 
+pytestmark = pytest.mark.reliability("sharepoint delivery")
+
 REPO = Path(__file__).resolve().parent.parent
 TENANT = "tenant-0001"
 CLIENT = "client-0001"

@@ -15,14 +15,14 @@ import pytest
 from demo.graph_standin import GraphStandIn, ensure_certificates, start_graph_standin
 from tests.scenario import scenario_answer
 
+pytestmark = pytest.mark.reliability("sharepoint delivery")
+
 AS_OF = ("--as-of", "2025-06-20")
 TENANT, CLIENT = "tenant-0001", "client-0001"
 SITE_HOST, SITE_PATH, LIBRARY = "contoso.sharepoint.com", "/sites/ChildWelfare", "Documents"
 REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
            "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
 FOLDER = Path("DPS Reconciliation") / "FY2025" / "Q3"
-transfer = pytest.mark.reliability("transfer faults")
-security = pytest.mark.reliability("security")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,6 @@ def test_both_targets_get_every_report_and_the_mail_says_where(both, standin):
     assert message["Subject"] == READY
 
 
-@transfer
 def test_sharepoint_down_the_share_is_served_and_the_next_run_catches_up(both, standin,
                                                                          capsys):
     ports = [int(host.rsplit(":", 1)[1]) for host in (standin.host, standin.login_host)]
@@ -121,7 +120,6 @@ def test_sharepoint_down_the_share_is_served_and_the_next_run_catches_up(both, s
     assert "delivered (4 to the share, 4 to SharePoint)" in capsys.readouterr().out
 
 
-@transfer
 def test_share_down_sharepoint_is_served_and_the_next_run_catches_up(both, standin):
     share = both.folder("share")
     share.rename(both.root / "share_offline")
@@ -147,7 +145,6 @@ def test_a_rerun_uploads_nothing_and_force_replaces(both, standin):
     assert in_library(standin) == REPORTS
 
 
-@transfer
 def test_bad_credentials_are_one_line_naming_sharepoint(both, standin):
     standin.reject_credentials = True
     result = both.cli("receivedps.py", *AS_OF)
@@ -156,7 +153,6 @@ def test_bad_credentials_are_one_line_naming_sharepoint(both, standin):
         "receivedps.py: error: sharepoint: sign-in failed (invalid_client, HTTP 401)")
 
 
-@security
 def test_no_token_secret_or_upload_url_in_logs_records_or_mail(both, standin):
     standin.cut_next_upload(2_000)                      # a resume, to log the most
     assert both.receive(*AS_OF) == 0

@@ -21,6 +21,8 @@ from exchange.vault import (
     stored_key_id,
 )
 
+pytestmark = pytest.mark.reliability("audit and archive")
+
 # A made-up child: nothing here is a real person.
 SAMPLE = (b"PID|LAST_NAME|FIRST_NAME|DOB|NIC\n"
           b"9000001|Quibblestone|Marigold|2011-04-17|M123456789\n")

@@ -1,0 +1,152 @@
+"""The archive: everything sent and received, per period and run, kept for years.
+
+With `archive.encrypt` on, every file is stored encrypted (AES-256-GCM, exchange/vault.py)
+under the current key, whose id each file's header names, so keys rotate without
+re-encrypting: older keys stay in `archive.old_keys` for reading. Reading is transparent
+(plain files of before still read). Each stored file is recorded with the SHA-256 of its plain
+content and of the bytes on disk, so --verify-audit can check storage without the key and
+content with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exchange.config import ArchiveSettings, Config
+from exchange.errors import ConfigError, InputError
+from exchange.files import copy_verified, sha256_file
+from exchange.vault import KeyRing, KeySource, check_ring, encrypt_to, load_key_ring, read_plain
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    path: str
+    sha256: str           # of the plain content
+    stored_sha256: str    # of the bytes on disk (the same when not encrypted)
+
+
+@dataclass(frozen=True)
+class Archive:
+    """Stores files into the archive and reads them back, encrypted when configured."""
+
+    ring: KeyRing | None      # None: files are stored plain
+
+    def store(self, source: Path, folder: Path, run_id: str) -> ArchivedFile:
+        """Copy `source` to folder/<run_id>_<name>, verified, 0600 (encrypted with the ring)."""
+        target = folder / f"{run_id}_{source.name}"
+        if self.ring is None:
+            checksum = copy_verified(source, target, 0o600)
+            return ArchivedFile(str(target), checksum, checksum)
+        plain, stored = encrypt_to(source, target, self.ring)
+        return ArchivedFile(str(target), plain, stored)
+
+    def store_all(self, sources: list[Path], folder: Path, run_id: str) -> list[ArchivedFile]:
+        return [self.store(source, folder, run_id) for source in sources]
+
+    def read(self, path: Path) -> bytes:
+        """The plain content of an archived file (encrypted or not)."""
+        return read_plain(path, self.ring)
+
+    def copy_out(self, path: Path, target: Path) -> Path:
+        """A plain working copy of an archived file (staging is short-lived and plain)."""
+        from exchange.files import atomic_write_bytes
+
+        atomic_write_bytes(target, self.read(path))
+        return target
+
+
+def key_source(key_id: str, file: Any, env: Any, setting: str) -> KeySource:
+    if not key_id or (bool(file) == bool(env)):
+        raise ConfigError(f"{setting}: give a key id and exactly one of a key file or an "
+                          f"environment variable")
+    return KeySource(str(key_id), Path(file) if file else None, str(env) if env else None)
+
+
+def key_ring(settings: ArchiveSettings, folder: Path) -> KeyRing:
+    """The current key and the older ones, from the files or variables the config names."""
+    current = key_source(settings.key_id, settings.key_file, settings.key_env,
+                         "archive.key_id/key_file/key_env")
+    older = []
+    for number, entry in enumerate(settings.old_keys, start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"archive.old_keys item {number}: expected {{id, file or env}}")
+        file = entry.get("file")
+        older.append(key_source(entry.get("id", ""), (folder / file).resolve() if file else None,
+                                entry.get("env"), f"archive.old_keys item {number}"))
+    return load_key_ring(current, older)
+
+
+KEY_CHECK = b"dps-exchange archive key check"
+
+
+def open_archive(config: Config) -> Archive:
+    """The archive as configured; with encryption on, the keys are loaded and proved first (a
+    wrong or missing key: one line, exit 2, nothing written)."""
+    if not config.archive.encrypt:
+        return Archive(None)
+    ring = key_ring(config.archive, config.folder)
+    check_ring(ring)
+    check_keys_match_the_archive(ring, config.folders.archive)
+    log.info("archive encryption on, key %s", ring.current_id)
+    return Archive(ring)
+
+
+def check_keys_match_the_archive(ring: KeyRing, folder: Path) -> None:
+    """Each key id gets a small sealed probe in the archive the first time it is used; later
+    a key under the same id must open it, so a wrong key is refused before anything runs."""
+    from exchange.files import atomic_write_bytes
+    from exchange.vault import seal
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for key_id in ring.key_ids():
+        probe = folder / f".key-check-{key_id}"
+        if not probe.is_file():
+            if key_id == ring.current_id:
+                atomic_write_bytes(probe, seal(KEY_CHECK, key_id, ring.current_key))
+            continue
+        try:
+            ok = read_plain(probe, ring) == KEY_CHECK
+        except InputError:
+            ok = False
+        if not ok:
+            raise ConfigError(f"archive key {key_id!r} is not the key the archive was written "
+                              f"with ({probe} does not open); check archive.key_file / "
+                              f"archive.key_env")
+
+
+def open_archive_for_reading(config: Config) -> Archive:
+    """For --verify-audit: the keys when they can be had, else storage is checked alone."""
+    try:
+        return Archive(key_ring(config.archive, config.folder)) \
+            if config.archive.encrypt or config.archive.key_id else Archive(None)
+    except ConfigError as exc:
+        log.warning("archive keys not available (%s): content not checked", exc)
+        return Archive(None)
+
+
+def checksums(files: list[ArchivedFile]) -> dict[str, dict[str, str]]:
+    """For the run record: path -> the plain and the stored SHA-256."""
+    return {f.path: {"sha256": f.sha256, "stored_sha256": f.stored_sha256} for f in files}
+
+
+def check_stored(path: Path, recorded: dict[str, str], archive: Archive) -> str:
+    """'' when the file is as recorded; else what is wrong (storage without a key, content
+    with one)."""
+    if not path.is_file():
+        return "missing"
+    if sha256_file(path) != recorded.get("stored_sha256", recorded.get("sha256")):
+        return "changed (stored bytes differ from the record)"
+    try:
+        plain = archive.read(path)
+    except InputError as exc:
+        return "" if archive.ring is None else f"cannot be read ({exc})"
+    import hashlib
+
+    if hashlib.sha256(plain).hexdigest() != recorded.get("sha256"):
+        return "content differs from the record"
+    return ""
