@@ -133,26 +133,27 @@ def obtain_answer(config: util.Config, record: util.RunRecord, exchange: Exchang
                   options: ReceiveOptions, archive: util.Archive) -> Answer:
     """DPS's files: from the archive when answered before or when an earlier run archived
     them and stopped; else wait for them on the server and fetch them."""
-    results_name, counts_name = exchange.place.names
-    look = None
     if exchange.reported is not None:
         log.info("upload %s was answered before (run %s); using the archived DPS files",
                  exchange.upload["run_id"], exchange.reported["run_id"])
-        local = util.archived_answer(exchange.reported, archive,
-                                     staging_folder(config, record))
-    elif exchange.prior is not None:
+        results, counts = util.archived_answer(exchange.reported, archive,
+                                               staging_folder(config, record))
+        return Answer(results, counts, None)
+    if exchange.prior is not None:
         log.info("run %s stopped after archiving DPS's answer; going on from its archived "
                  "files", exchange.prior["run_id"])
         record.update(resumes_run=exchange.prior["run_id"])
-        local = util.archived_answer(exchange.prior, archive, staging_folder(config, record))
-        if not options.dry_run:
-            look = util.answer_still_on_server(exchange.place, exchange.upload)
-    else:
-        with record.step("wait"):
-            look = util.wait_for_answer(exchange.place, config.receive, exchange.upload,
-                                        options.no_wait)
-        with record.step("fetch"):
-            local = util.fetch_answer(exchange.place, look, staging_folder(config, record))
+        results, counts = util.archived_answer(exchange.prior, archive,
+                                               staging_folder(config, record))
+        look = None if options.dry_run else \
+            util.answer_still_on_server(exchange.place, exchange.upload)
+        return Answer(results, counts, look)
+    with record.step("wait"):
+        look = util.wait_for_answer(exchange.place, config.receive, exchange.upload,
+                                    options.no_wait)
+    with record.step("fetch"):
+        local = util.fetch_answer(exchange.place, look, staging_folder(config, record))
+    results_name, counts_name = exchange.place.names
     return Answer(local[results_name], local[counts_name], look)
 
 
@@ -487,9 +488,10 @@ def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = util.OneLineParser(
         prog="receivedps.py",
-        description="Wait for DPS's answer to our latest upload, fetch and check it, and write "
-                    "the three reports (IMPACT_not_in_DPS, DPS_not_in_IMPACT, "
-                    "DPS_total_runaway_events) to the share; mail a summary.",
+        description="Wait for DPS's answer to our latest upload, fetch and check it, write "
+                    "the four reports (IMPACT_not_in_DPS, DPS_not_in_IMPACT, "
+                    "DPS_total_runaway_events, Returned_still_active_in_NCIC), deliver them to "
+                    "the share and SharePoint, and mail a summary.",
         epilog="Exit codes: 0 ok (reported, or nothing new); 1 failed; 2 usage or config error; "
                "3 the answer is not there yet (--no-wait) or the maximum wait passed; "
                "75 another receive run holds the lock.")

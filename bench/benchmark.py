@@ -894,7 +894,7 @@ def measure_sftp(work: Path, servers: Servers, db_path: Path, mib: int, repeats:
     import util
 
     workspace = make_workspace(work, "sftp", db_path, servers)
-    config = util.load_config(workspace.config_path)["sftp"]
+    config = util.load_config(workspace.config_path).sftp
     server = servers.sftp
     local = workspace.root / "local"
     local.mkdir()

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "work; stop them with --stop")
     parser.add_argument("--stop", action="store_true",
                         help="stop the stand-ins that --serve left running, and exit")
+    parser.add_argument("--sharepoint-down", action="store_true",
+                        help="stop only the SharePoint (Graph) stand-in that --serve left "
+                             "running, to see a run serve the share and name SharePoint; exit")
+    parser.add_argument("--sharepoint-up", action="store_true",
+                        help="start the SharePoint (Graph) stand-in again on the config's "
+                             "ports (DPS_SP_GRAPH_HOST / DPS_SP_LOGIN_HOST when set); exit")
     return parser
 
 
@@ -154,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.stop:
         return stop_stand_ins()
+    if args.sharepoint_down or args.sharepoint_up:
+        return switch_sharepoint(up=args.sharepoint_up)
     os.umask(0o077)   # the demo's data stands for children's records: the owner's only
     ensure_demo_database(args.scale, args.rebuild)
     DEMO_DB.chmod(0o600)
@@ -169,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("local %s SFTP server on 127.0.0.1:%d serving %s (host key pinned in %s)",
              server.kind, server.port, SFTP_ROOT, server.known_hosts)
     env = demo_environment(server.port)
-    graph = start_graph_standin_process(env)
+    graph = start_graph_standin_process(env, wanted_graph_ports(env))
     try:
         code = run_exchanges(args, env)
     finally:
@@ -182,11 +190,33 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def start_graph_standin_process(env: dict[str, str]) -> subprocess.Popen:
+def switch_sharepoint(up: bool) -> int:
+    """Stop the Graph stand-in, or start it again detached (it keeps its certificates)."""
+    stop_recorded_process(GRAPH_PID, b"graph_standin")
+    if not up:
+        log.info("SharePoint stand-in stopped: a receive now serves the share and fails naming "
+                 "sharepoint; bring it back with --sharepoint-up")
+        return 0
+    env = dict(os.environ)
+    start_graph_standin_process(env, wanted_graph_ports(env))
+    return 0
+
+
+def wanted_graph_ports(env: dict[str, str]) -> tuple[int, int]:
+    """The stand-in's ports: those of DPS_SP_GRAPH_HOST / DPS_SP_LOGIN_HOST when set (as
+    dps_config.yml reads them), else the config's defaults."""
+    names = ("DPS_SP_GRAPH_HOST", "DPS_SP_LOGIN_HOST")
+    graph, login = (int(env.get(name, f"127.0.0.1:{port}").rsplit(":", 1)[1])
+                    for name, port in zip(names, GRAPH_PORTS, strict=True))
+    return graph, login
+
+
+def start_graph_standin_process(env: dict[str, str], wanted: tuple[int, int] = GRAPH_PORTS
+                                ) -> subprocess.Popen:
     """The Graph stand-in (demo/graph_standin.py) as its own process, on the config's ports
     when they are free; env gets the hosts it listens on. It changes Office files it stores,
     as SharePoint does."""
-    ports = GRAPH_PORTS if all(port_is_free(p) for p in GRAPH_PORTS) else (0, 0)
+    ports = wanted if all(port_is_free(p) for p in wanted) else (0, 0)
     GRAPH_STATE.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "demo.graph_standin", "--root", str(GRAPH_ROOT),
                "--state-dir", str(GRAPH_STATE), "--graph-port", str(ports[0]),
@@ -306,7 +336,8 @@ def serve_stand_ins(env: dict[str, str], port: int, wanted: int,
     if port != wanted:
         lines.insert(3, f"  port {wanted} was taken: run the everyday commands with "
                         f"DPS_SFTP_PORT={port}")
-    if env["DPS_SP_GRAPH_HOST"] != f"127.0.0.1:{GRAPH_PORTS[0]}":
+    if env["DPS_SP_GRAPH_HOST"] != os.environ.get("DPS_SP_GRAPH_HOST",
+                                                  f"127.0.0.1:{GRAPH_PORTS[0]}"):
         lines.insert(3, f"  ports {GRAPH_PORTS} were taken: run the everyday commands with "
                         f"DPS_SP_GRAPH_HOST={env['DPS_SP_GRAPH_HOST']} "
                         f"DPS_SP_LOGIN_HOST={env['DPS_SP_LOGIN_HOST']}")

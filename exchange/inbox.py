@@ -174,12 +174,13 @@ def download(session: SftpSession, sftp: SftpSettings, remote: RemoteFile, stagi
 
 
 def archived_answer(reported: dict[str, Any], archive: Archive, staging: Path
-                    ) -> dict[str, Path]:
-    """DPS's files as an earlier run archived them, by their names on the server, as plain
-    working copies in staging (the archive may be encrypted)."""
+                    ) -> tuple[Path, Path]:
+    """(results, counts) as an earlier run archived them, as plain working copies in staging
+    (the archive may be encrypted). By their order in the record, not their names: names with
+    {date} differ from one run date to the next."""
     purged = reported.get("purged", {})
-    files = {}
-    for stored in map(Path, reported.get("archived", [])):
+    copies = []
+    for stored in map(Path, reported.get("archived", [])[:2]):
         name = stored.name.split("_", 1)[1]
         if str(stored) in purged:
             raise InputError(f"{stored}: archived DPS file {name} was purged on "
@@ -187,8 +188,10 @@ def archived_answer(reported: dict[str, Any], archive: Archive, staging: Path
                              f"can no longer be regenerated")
         if not stored.is_file():
             raise InputError(f"{stored}: archived DPS file {name} is missing")
-        files[name] = archive.copy_out(stored, staging / name)
-    return files
+        copies.append(archive.copy_out(stored, staging / name))
+    if len(copies) != 2:
+        raise InputError(f"run {reported.get('run_id')}: its archived DPS files are not recorded")
+    return copies[0], copies[1]
 
 
 def keep_refused_answer(archive: Archive, archive_folder: Path, run_id: str,

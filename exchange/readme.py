@@ -35,12 +35,14 @@ INTRO = {
 
 COLUMN_HELP = {
     "REGION": "DFPS region, e.g. 6-Houston (from the county; Unknown when there is none)",
-    "COUNTY_NAME": "Texas county the region comes from",
+    "COUNTY_NAME": "Texas county the region comes from: the runaway episode's county in IMPACT, "
+                   "else (and for DPS rows) the county of the child's latest removal",
     "PID": "IMPACT person id of the child",
     "EPISODE_ID": "IMPACT runaway episode id",
-    "LAST_NAME": "last name (as IMPACT or DPS gives it)",
-    "FIRST_NAME": "first name (as IMPACT or DPS gives it)",
-    "DOB": "date of birth (as IMPACT or DPS gives it)",
+    "LAST_NAME": "last name, as this sheet's source gives it (see DOB)",
+    "FIRST_NAME": "first name, as this sheet's source gives it (see DOB)",
+    "DOB": "date of birth, as this sheet's source gives it: IMPACT on IMPACT_not_in_DPS, "
+           "DPS on the other reports",
     "RUNAWAY_DATE": "day the child ran away, by IMPACT",
     "RETURN_DATE": "day the child came back, by IMPACT (blank: still away)",
     "DAYS_MISSING": "days from RUNAWAY_DATE to RETURN_DATE, or to the run date while away",
@@ -55,17 +57,22 @@ COLUMN_HELP = {
     "ENTRY_DATE": "day the record was entered in TCIC/NCIC",
     "DLC": "date of last contact: the day the child was last seen, by DPS",
     "CLEAR_DATE": "day the record was cleared (blank: the entry is still active)",
-    "IN_IMPACT": "Y when the record matches an IMPACT runaway episode",
+    "IN_IMPACT": "Records: Y when the record matches an IMPACT runaway episode; Totals: how "
+                 "many records of the region do",
     "TOTAL": "records with a DLC in the period",
     "NOT_IN_IMPACT": "records that match no IMPACT episode",
     "MATCH_PCT": "IN_IMPACT as a percentage of TOTAL",
-    "NEAREST_NIC": "the child's DPS record nearest to this episode's window (within N days)",
+    "NEAREST_NIC": "the child's DPS record nearest to this episode's match window, when its DLC "
+                   "is 1 to N days outside it (see Terms): often the same runaway, dated "
+                   "differently",
     "NEAREST_DLC": "that record's DLC",
-    "NEAREST_EPISODE_ID": "the child's IMPACT episode nearest to this record's DLC (within N "
-                          "days)",
+    "NEAREST_EPISODE_ID": "the child's IMPACT episode whose match window is nearest to this "
+                          "record's DLC, 1 to N days outside it (see Terms)",
     "NEAREST_RUNAWAY_DATE": "that episode's RUNAWAY_DATE",
     "DAYS_OUTSIDE_WINDOW": "days the nearest DLC lies outside the episode's match window",
-    "DAYS_SINCE_RETURN": "days from the latest matched RETURN_DATE to the run date",
+    "DAYS_SINCE_RETURN": "days from the latest matched RETURN_DATE to the run date (a DLC after "
+                         "that return, within W days, still matches: ask the ORI before "
+                         "clearing)",
     "FILE": "the input file (or query) the row comes from",
     "LINE": "physical line in that file (header = line 1), or row number of a query",
     "KEY": "the row's NIC or EPISODE_ID (blank when unreadable)",
@@ -73,6 +80,19 @@ COLUMN_HELP = {
     "REASON": "what is wrong, naming the column",
     "WHO_ACTS": "who must fix it: DPS (its files) or IMPACT data",
 }
+TERMS = [
+    ("DLC", "date of last contact: the day DPS's record says the child was last seen"),
+    ("TCIC/NCIC", "the Texas and national crime information centers, where police enter "
+                  "missing persons; DPS answers from them"),
+    ("match window", "a DPS record matches an IMPACT runaway episode of the same child when "
+                     "its DLC lies between RUNAWAY_DATE - W and RETURN_DATE + W days (no end "
+                     "while the child is away)"),
+    ("sa_98", "IMPACT's runaway episodes (the query or extract this report reads)"),
+    ("send_children", "IMPACT's children in care during the period (the file sent to DPS)"),
+    ("W, N, G", "W: the match window's days; N: how far outside it the NEAREST_ columns look; "
+                "G: days after a return before a still-active entry is listed (values under "
+                "Audit)"),
+]
 MONTH_COLUMN = re.compile(r"^DLC \d{4}-\d{2}$")
 PERIOD_COLUMN = re.compile(r"^FY\d{4}Q[1-4]$")
 
@@ -117,6 +137,7 @@ def readme_rows(report: str, columns: list[str], context: ReadmeContext) -> list
         if name not in seen and name not in READ_ME_COLUMNS:
             seen.add(name)
             rows.append([name, explain_column(name)])
+    rows += [[None, None], ["Terms", None], *[[term, text] for term, text in TERMS]]
     return rows + [[None, None]] + flow_rows(context) + [[None, None]] + \
         control_rows(context) + [[None, None]] + audit_rows(context)
 
@@ -144,7 +165,7 @@ def flow_rows(context: ReadmeContext) -> list[list[Any]]:
 
 
 def control_rows(context: ReadmeContext) -> list[list[Any]]:
-    rows: list[list[Any]] = [["Control totals", "DPS says / we count"]]
+    rows: list[list[Any]] = [["Control totals", "DPS's counts file says / DFPS counts"]]
     for key, theirs, ours in context.control:
         rows.append([key, f"{theirs} / {ours}" + ("" if theirs == ours else " (disagree)")])
     return rows

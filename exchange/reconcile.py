@@ -140,14 +140,18 @@ def with_dps_region(records: Any, send_list: SendList, regions: Regions) -> Any:
 def impact_report_rows(missing: Any, send_list: SendList, fault_lines: dict[int, int],
                        today: dt.date) -> Any:
     """The unmatched episodes of the period, with DAYS_MISSING, NOTE, STILL_MISSING and
-    AGE_AT_RUNAWAY; still-missing children first within each region."""
+    AGE_AT_RUNAWAY; still-missing children first within each region. A child is still
+    missing when the episode is open on the run date: no return, a return before the runaway
+    (§5), or a return after the run date (a run --as-of an earlier day)."""
     import pandas as pd
 
     frame = missing.copy()
-    until = frame["RETURN_DATE"].where(~frame["OPEN_FOR_MATCHING"], pd.Timestamp(today))
+    run_date = pd.Timestamp(today)
+    away = frame["OPEN_FOR_MATCHING"] | (frame["RETURN_DATE"] > run_date)   # on the run date
+    until = frame["RETURN_DATE"].where(~away, run_date)
     frame["DAYS_MISSING"] = (until - frame["RUNAWAY_DATE"]).dt.days.astype("Int64")
     frame["NOTE"] = [note(pid, send_list, fault_lines) for pid in frame["PID"].tolist()]
-    frame["STILL_MISSING"] = frame["OPEN_FOR_MATCHING"].map({True: "Y", False: "N"})
+    frame["STILL_MISSING"] = away.map({True: "Y", False: "N"})
     frame["AGE_AT_RUNAWAY"] = whole_years(frame["DOB"], frame["RUNAWAY_DATE"])
     frame["_LATER"] = frame["STILL_MISSING"] != "Y"
     frame = frame.sort_values(["REGION_NUMBER", "_LATER", "RUNAWAY_DATE", "PID", "EPISODE_ID"],

@@ -19,6 +19,7 @@ from exchange.reconcile import (
 
 EXCEPTION_COLUMNS = ["FILE", "LINE", "PID", "KEY", "KIND", "REASON", "WHO_ACTS"]
 REPORTS = ("impact", "dps", "totals", "returned")
+PRINT_WIDTH = 36   # widest column of a main sheet: keeps a printed page (one page wide) legible
 TOTALS_TITLE = "Totals by region"
 
 
@@ -38,14 +39,14 @@ def build_report_sheets(recon: Reconciliation, trend: tuple[list[str], list[list
     exceptions = Sheet("Exceptions", EXCEPTION_COLUMNS, [p.as_row() for p in problems])
     main = {
         "impact": [Sheet("IMPACT not in DPS", IMPACT_COLUMNS,
-                         frame_rows(recon.impact_not_in_dps))],
+                         frame_rows(recon.impact_not_in_dps), max_width=PRINT_WIDTH)],
         "dps": [Sheet("DPS not in IMPACT", DPS_NOT_IN_IMPACT_COLUMNS,
-                      frame_rows(recon.dps_not_in_impact))],
+                      frame_rows(recon.dps_not_in_impact), max_width=PRINT_WIDTH)],
         "totals": [totals_sheet(recon), Sheet("Records", [*DPS_COLUMNS, "IN_IMPACT"],
                                               frame_rows(recon.period_records)),
                    trend_sheet(*trend)],
         "returned": [Sheet("Returned still active", RETURNED_COLUMNS,
-                           frame_rows(recon.returned_active))],
+                           frame_rows(recon.returned_active), max_width=PRINT_WIDTH)],
     }
     sheets = {}
     for report, first in main.items():

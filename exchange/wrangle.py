@@ -154,7 +154,7 @@ def render_dps_text(sent: Any, file_config: DpsFileSettings) -> bytes:
         raise ConfigError(f"dps_file.columns: unknown column {unknown[0]}")
     table = sent[[source for source, _ in columns]].astype(str)
     lines = [delimiter.join(header for _, header in columns)]
-    lines.extend(delimiter.join(values) for values in table.itertuples(index=False, name=None))
+    lines.extend(delimiter.join(values) for values in table.to_numpy(dtype=object).tolist())
     text = line_end.join(lines) + line_end
     try:
         return text.encode(file_config.encoding)
@@ -196,7 +196,8 @@ def export_view(rows: Any) -> Any:
     import pandas as pd
 
     frame = rows.copy()
-    dates = pd.to_datetime(frame["DOB"], format="%Y%m%d", errors="coerce")
-    frame["DOB"] = [day.date() if not pd.isna(day) else (text or None)
-                    for day, text in zip(dates, frame["DOB"].tolist(), strict=True)]
+    text = frame["DOB"].astype(object)
+    dates = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    given = text.where(text.astype(str) != "", None)
+    frame["DOB"] = dates.dt.date.astype(object).where(dates.notna(), given)
     return frame

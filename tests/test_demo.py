@@ -29,7 +29,9 @@ def clone(tmp_path, sftp_server):  # sftp_server: the same sshd check (fail in C
 
 
 def run_demo(clone, *args):
-    env = dict(os.environ, DPS_SFTP_PORT=str(find_free_port()))
+    env = dict(os.environ, DPS_SFTP_PORT=str(find_free_port()),
+               DPS_SP_GRAPH_HOST=f"127.0.0.1:{find_free_port()}",
+               DPS_SP_LOGIN_HOST=f"127.0.0.1:{find_free_port()}")
     return subprocess.run([sys.executable, "-m", "demo.run_demo", "--scale", "0.05",
                            "--delay", "1", "--kind", "openssh", *args], cwd=clone, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
@@ -102,7 +104,9 @@ def everyday_commands() -> list[str]:
 def test_everyday_commands_work_verbatim_after_the_demo_with_its_stand_ins_up(clone):
     port = find_free_port()
     env = dict(os.environ, DPS_SFTP_PORT=str(port), DPS_PYTHON=sys.executable,
-               DPS_POLL_SECONDS="1", DPS_SETTLE_SECONDS="1")
+               DPS_POLL_SECONDS="1", DPS_SETTLE_SECONDS="1",
+               DPS_SP_GRAPH_HOST=f"127.0.0.1:{find_free_port()}",
+               DPS_SP_LOGIN_HOST=f"127.0.0.1:{find_free_port()}")
     demo = subprocess.run([sys.executable, "-m", "demo.run_demo", "--scale", "0.05", "--delay",
                            "1", "--kind", "openssh", "--serve"], cwd=clone, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
@@ -119,4 +123,4 @@ def test_everyday_commands_work_verbatim_after_the_demo_with_its_stand_ins_up(cl
         stop = subprocess.run([sys.executable, "-m", "demo.run_demo", "--stop"], cwd=clone,
                               env=env, capture_output=True, text=True, timeout=60, check=False)
     assert stop.returncode == 0
-    assert "stopped: simulated DPS yes, SFTP server yes" in stop.stderr
+    assert "stopped: simulated DPS yes, SFTP server yes, Graph stand-in yes" in stop.stderr

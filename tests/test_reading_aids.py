@@ -187,3 +187,11 @@ def test_still_missing_is_y_for_open_and_return_before_runaway_n_for_closed():
     flags = dict(zip(recon.impact_not_in_dps["EPISODE_ID"],
                      recon.impact_not_in_dps["STILL_MISSING"], strict=True))
     assert flags == {20: "Y", 21: "Y", 22: "N"}
+
+
+def test_a_return_after_the_run_date_is_still_missing_on_the_run_date():
+    kept, _ = episodes((30, 1, "2025-05-02", "2025-07-03", 101))      # back after 2025-06-20
+    recon = reconcile(results(), kept, kept, SendList({1: 101.0}), REGIONS, PERIOD, RUN_DATE,
+                      Rules(3, 30, 2))
+    row = recon.impact_not_in_dps.iloc[0]
+    assert (row["STILL_MISSING"], row["DAYS_MISSING"]) == ("Y", 49)   # to the run date

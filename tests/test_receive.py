@@ -506,6 +506,9 @@ def test_remote_answer_names_may_carry_period_and_date(sent):
     (sent.answer_dir / "counts_FY2025_Q3.txt").write_bytes(counts)
     assert sent.receive(*AS_OF) == 0
     assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
+    # regenerated on another day: the archived files are found by their order, not their name
+    assert sent.receive("--as-of", "2025-06-25", "--period", "FY2025Q3", "--force") == 0
+    assert sent.manifests("receive")[-1]["run_date"] == "2025-06-25"
 
 
 @pytest.mark.parametrize("counts, message", [
