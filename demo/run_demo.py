@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "work; stop them with --stop")
     parser.add_argument("--stop", action="store_true",
                         help="stop the stand-ins that --serve left running, and exit")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="run the exchange with this copy of dps_config.yml (e.g. one with "
+                             "archive.encrypt: true); default: the shipped one")
     parser.add_argument("--sharepoint-down", action="store_true",
                         help="stop only the SharePoint (Graph) stand-in that --serve left "
                              "running, to see a run serve the share and name SharePoint; exit")
@@ -294,25 +297,28 @@ def run_exchanges(args: argparse.Namespace, env: dict[str, str]) -> int:
         if len(run_dates) > 1:
             log.info("exchange %d of %d, as of %s", number, len(run_dates), run_date)
         last = number == len(run_dates)
-        code = run_exchange(run_date.isoformat(), args.delay, args.break_totals and last, env)
+        code = run_exchange(run_date.isoformat(), args.delay, args.break_totals and last, env,
+                            args.config)
         if code != 0:
             break
     return code
 
 
-def run_exchange(as_of: str, delay: float, break_totals: bool, env: dict[str, str]) -> int:
+def run_exchange(as_of: str, delay: float, break_totals: bool, env: dict[str, str],
+                 config: Path | None = None) -> int:
     """send (forced: the demo always uploads) -> the simulated DPS answers -> receive."""
     python = sys.executable
-    code = run_script([python, "send2dps.py", "--as-of", as_of, "--force"], env)
+    chosen = ["--config", str(config.resolve())] if config else []
+    code = run_script([python, "send2dps.py", *chosen, "--as-of", as_of, "--force"], env)
     if code != 0:
         return code
-    simulator = [python, "-m", "demo.dps_simulator", "--as-of", as_of,
+    simulator = [python, "-m", "demo.dps_simulator", *chosen, "--as-of", as_of,
                  "--delay", str(delay), "--database", str(DEMO_DB)]
     if break_totals:
         simulator.append("--break-totals")
     log.info("$ %s &", " ".join(simulator))
     dps = subprocess.Popen(simulator, env=env, cwd=REPO)
-    code = run_script([python, "receivedps.py", "--as-of", as_of], env)
+    code = run_script([python, "receivedps.py", *chosen, "--as-of", as_of], env)
     dps.wait(timeout=120)
     return code
 

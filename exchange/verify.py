@@ -28,7 +28,7 @@ FILE_LISTS = ("archived", "archived_reports", "refused_answer")
 def verify_audit(audit_file: Path, state_dir: Path, archive: Archive) -> int:
     """Print what is wrong, one line each; 1 when anything is, else 0."""
     report = verify_chain(audit_file)
-    print(f"audit trail {audit_file}: {report.summary()}")
+    print(f"audit trail {report.summary()}")
     records = read_manifests(state_dir, SEND) + read_manifests(state_dir, RECEIVE)
     problems = [str(b) for b in report.breaks] + verify_records(report, records)
     problems += archive_problems(records, archive)
