@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from exchange.episodes import UNKNOWN_REGION_NUMBER
 from exchange.errors import InputError
 from exchange.matching import candidate_pairs, is_open
 
@@ -33,7 +34,7 @@ COUNT_COLUMNS = ["EPISODES", "IMPACT_NOT_IN_DPS", "DPS_NOT_IN_IMPACT", "DPS_EVEN
                  "RETURNED_STILL_ACTIVE"]
 TREND_COLUMNS = ["PERIOD", "PERIOD_KEY", "REGION_NUMBER", "REGION", *COUNT_COLUMNS]
 _INT_COLUMNS = ["PERIOD_KEY", "REGION_NUMBER", *COUNT_COLUMNS]
-UNKNOWN_NUMBER, STATEWIDE_NUMBER = 99, 100
+UNKNOWN_NUMBER, STATEWIDE_NUMBER = UNKNOWN_REGION_NUMBER, 100   # the region numbers' ends
 _DEFAULT_LABELS = {UNKNOWN_NUMBER: "Unknown", STATEWIDE_NUMBER: "STATEWIDE"}
 _PERIOD_LABEL = re.compile(r"FY(\d{4})Q([1-4])")
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.answer import ROW_LEFT_OUT, ResultsFile
-from exchange.episodes import UNKNOWN_REGION, Regions
+from exchange.episodes import UNKNOWN_REGION, UNKNOWN_REGION_NUMBER, Regions
 from exchange.followup import (
     NEAREST_EPISODE_COLUMNS,
     NEAREST_RECORD_COLUMNS,
+    STATEWIDE_NUMBER,
     nearest_episodes,
     nearest_records,
     returned_still_active,
@@ -238,11 +239,11 @@ def trend_counts(in_period: Any, impact: Any, not_in_impact: Any, dps_rows: Any,
     by_region = {name: frame.groupby("REGION").size().to_dict()
                  for name, frame in sources.items()}
     numbers = {label: number for number, label in regions.labels}
-    numbers[UNKNOWN_REGION] = 99
+    numbers[UNKNOWN_REGION] = UNKNOWN_REGION_NUMBER
     rows = [{"REGION": label, "REGION_NUMBER": numbers[label],
              **{name: int(counts.get(label, 0)) for name, counts in by_region.items()}}
             for label in region_labels(regions, *sources.values())]
-    rows.append({"REGION": STATEWIDE, "REGION_NUMBER": 100,
+    rows.append({"REGION": STATEWIDE, "REGION_NUMBER": STATEWIDE_NUMBER,
                  **{name: len(frame) for name, frame in sources.items()}})
     return rows
 

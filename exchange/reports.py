@@ -18,7 +18,6 @@ from exchange.reconcile import (
 )
 
 EXCEPTION_COLUMNS = ["FILE", "LINE", "PID", "KEY", "KIND", "REASON", "WHO_ACTS"]
-REPORTS = ("impact", "dps", "totals", "returned")
 PRINT_WIDTH = 36   # widest column of a main sheet: keeps a printed page (one page wide) legible
 TOTALS_TITLE = "Totals by region"
 

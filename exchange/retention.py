@@ -30,9 +30,10 @@ def add_years(day: dt.date, years: int) -> dt.date:
 
 
 def expired_files(state_dir: Path, years: int, today: dt.date
-                  ) -> list[tuple[dict[str, Any], str]]:
-    """(run record, archived file) of every file whose period ended more than `years` ago."""
-    found = []
+                  ) -> dict[str, list[dict[str, Any]]]:
+    """Every archived file whose period ended more than `years` ago, with the run records that
+    list it (a regeneration lists the answer an earlier run archived), oldest record first."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for record in read_manifests(state_dir, SEND) + read_manifests(state_dir, RECEIVE):
         period = record.get("period")
         if not period or add_years(parse_period(period).end, years) >= today:
@@ -40,7 +41,7 @@ def expired_files(state_dir: Path, years: int, today: dt.date
         for name in FILE_LISTS:
             for path in record.get(name) or []:
                 if path not in record.get("purged", {}) and Path(path).is_file():
-                    found.append((record, path))
+                    found.setdefault(path, []).append(record)
     return found
 
 
@@ -52,13 +53,13 @@ def purge_archive(state_dir: Path, audit_file: Path, years: int, today: dt.date,
         return EXIT_OK
     expired = expired_files(state_dir, years, today)
     verb = "would remove" if dry_run else "removing"
-    for record, path in expired:
-        print(f"{verb} {path} (period {record['period']}, run {record['run_id']})")
+    for path, records in expired.items():
+        print(f"{verb} {path} (period {records[0]['period']}, run {records[0]['run_id']})")
     if not expired:
         print(f"nothing is older than {years} year(s) after its period's end")
     if dry_run or not expired:
         return EXIT_OK
-    removed = [remove(record, path, today, state_dir) for record, path in expired]
+    removed = [remove(path, records, today, state_dir) for path, records in expired.items()]
     append_audit_line(audit_file, {"step": "purge", "run_id": new_run_id("purge"),
                                    "started_at": dt.datetime.now(dt.UTC).isoformat(),
                                    "retention_years": years, "run_date": today.isoformat(),
@@ -67,11 +68,14 @@ def purge_archive(state_dir: Path, audit_file: Path, years: int, today: dt.date,
     return EXIT_OK
 
 
-def remove(record: dict[str, Any], path: str, today: dt.date, state_dir: Path
+def remove(path: str, records: list[dict[str, Any]], today: dt.date, state_dir: Path
            ) -> dict[str, str]:
-    """Delete one archived file and note it in its run record; what the audit line says."""
-    checksums = record.get("archive_checksums", {}).get(path, {})
+    """Delete one archived file and note it in every run record that lists it; what the
+    audit line says of it."""
+    checksums = next((r["archive_checksums"][path] for r in records
+                      if path in r.get("archive_checksums", {})), {})
     Path(path).unlink()
-    record.setdefault("purged", {})[path] = today.isoformat()
-    write_manifest(state_dir, record)
-    return {"path": path, "run_id": record["run_id"], **checksums}
+    for record in records:
+        record.setdefault("purged", {})[path] = today.isoformat()
+        write_manifest(state_dir, record)
+    return {"path": path, "run_id": records[0]["run_id"], **checksums}

@@ -22,8 +22,6 @@ from exchange.audit import verify_chain, verify_records
 from exchange.errors import EXIT_FAILED, EXIT_OK
 from exchange.records import RECEIVE, SEND, read_manifests
 
-FILE_LISTS = ("archived", "archived_reports", "refused_answer")
-
 
 def verify_audit(audit_file: Path, state_dir: Path, archive: Archive) -> int:
     """Print what is wrong, one line each; 1 when anything is, else 0."""

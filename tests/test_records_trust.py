@@ -166,3 +166,15 @@ def test_nothing_is_purged_within_the_schedule_or_with_retention_off(workspace, 
     workspace.configure(archive={"retention_years": 1})
     assert workspace.send("--purge-archive", "--as-of", "2026-05-31") == 0
     assert archived(workspace) == files
+
+
+def test_purge_after_a_regeneration_removes_each_file_once_and_marks_every_record(workspace):
+    workspace.configure(archive={"retention_years": 1})
+    exchange(workspace)
+    assert workspace.receive(*AS_OF, "--period", "FY2025Q3", "--force") == 0  # same answer
+    assert workspace.send("--purge-archive", "--as-of", "2026-06-01") == 0
+    assert archived(workspace) == []
+    answer = workspace.manifests("receive")[0]["archived"]
+    for run in workspace.manifests("receive"):
+        assert set(answer) <= set(run["purged"])
+    assert workspace.send("--verify-audit") == 0
