@@ -46,6 +46,24 @@ class ReceiveOptions:
 
 
 @dataclass(frozen=True)
+class ReceiveRun:
+    """What every step of this run reads: the settings, the rules, where files go, the run
+    record and what the run was asked to do."""
+
+    config: util.Config
+    record: util.RunRecord
+    options: ReceiveOptions
+    rules: util.Rules
+    layout: util.Layout
+
+    @classmethod
+    def start(cls, config: util.Config, record: util.RunRecord,
+              options: ReceiveOptions) -> ReceiveRun:
+        return cls(config, record, options, util.Rules.from_config(config),
+                   util.Layout.from_config(config))
+
+
+@dataclass(frozen=True)
 class Exchange:
     """The upload this run answers, and what earlier receives did with it."""
 
@@ -93,27 +111,28 @@ class Sources:
 
 def run_receive(config: util.Config, record: util.RunRecord, options: ReceiveOptions) -> int:
     """The receive step, in the order it happens."""
-    exchange = choose_exchange(config, record, options)                  # run records
+    run = ReceiveRun.start(config, record, options)
+    exchange = choose_exchange(run)                                      # run records
     archive = util.open_archive(config)              # keys proved before anything is fetched
-    answer = obtain_answer(config, record, exchange, options, archive)   # SFTP or archive
-    checked = check_answer(config, record, exchange, answer, options, archive)
-    sources = read_sources(config, record, exchange.period, options.today)   # database
-    if already_reported(config, record, exchange, checked, sources, options):  # same inputs
-        return finish_nothing_new(config, record, exchange, archive)
-    recon = reconcile(config, record, exchange, checked, sources, options)
-    write_reports(config, record, exchange, checked, sources, recon, options)   # outbox
+    answer = obtain_answer(run, exchange, archive)                       # SFTP or archive
+    checked = check_answer(run, exchange, answer, archive)
+    sources = read_sources(run, exchange.period)                         # database
+    if already_reported(run, exchange, checked, sources):                # same inputs
+        return finish_nothing_new(run, exchange, archive)
+    recon = reconcile(run, exchange, checked, sources)
+    write_reports(run, exchange, checked, sources, recon)                # outbox
     if options.dry_run:
         return finish_dry_run(record)
-    archive_answer(config, record, exchange, answer, archive)            # archive
-    deliver_reports(config, record, archive)                             # share, SharePoint
-    mail_summary(config, record, exchange, recon)                        # SMTP
-    clean_up_server(config, record, answer)                              # SFTP
-    return record_the_run(config, record)
+    archive_answer(run, exchange, answer, archive)                       # archive
+    deliver_reports(run, archive)                                        # share, SharePoint
+    mail_summary(run, exchange, recon, archive)                          # SMTP
+    clean_up_server(run, answer)                                         # SFTP
+    return record_the_run(record)
 
 
-def choose_exchange(config: util.Config, record: util.RunRecord,
-                    options: ReceiveOptions) -> Exchange:
+def choose_exchange(run: ReceiveRun) -> Exchange:
     """The latest upload (or the --period named), and what earlier receives did with it."""
+    config, record, options = run.config, run.record, run.options
     state_dir = config.folders.state
     upload, reported = util.choose_upload(state_dir, options.period_label)
     period = util.parse_period(upload["period"])
@@ -129,22 +148,23 @@ def choose_exchange(config: util.Config, record: util.RunRecord,
                     util.AnswerPlace(config.sftp, config.dps_file, names))
 
 
-def obtain_answer(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                  options: ReceiveOptions, archive: util.Archive) -> Answer:
+def obtain_answer(run: ReceiveRun, exchange: Exchange, archive: util.Archive) -> Answer:
     """DPS's files: from the archive when answered before or when an earlier run archived
     them and stopped; else wait for them on the server and fetch them."""
+    config, record, options = run.config, run.record, run.options
+    staging = run.layout.staging_for(record.run_id)
     if exchange.reported is not None:
         log.info("upload %s was answered before (run %s); using the archived DPS files",
                  exchange.upload["run_id"], exchange.reported["run_id"])
         results, counts = util.archived_answer(exchange.reported, archive,
-                                               staging_folder(config, record))
+                                               staging)
         return Answer(results, counts, None)
     if exchange.prior is not None:
         log.info("run %s stopped after archiving DPS's answer; going on from its archived "
                  "files", exchange.prior["run_id"])
         record.update(resumes_run=exchange.prior["run_id"])
         results, counts = util.archived_answer(exchange.prior, archive,
-                                               staging_folder(config, record))
+                                               staging)
         look = None if options.dry_run else \
             util.answer_still_on_server(exchange.place, exchange.upload)
         return Answer(results, counts, look)
@@ -152,16 +172,16 @@ def obtain_answer(config: util.Config, record: util.RunRecord, exchange: Exchang
         look = util.wait_for_answer(exchange.place, config.receive, exchange.upload,
                                     options.no_wait)
     with record.step("fetch"):
-        local = util.fetch_answer(exchange.place, look, staging_folder(config, record))
+        local = util.fetch_answer(exchange.place, look, staging)
     results_name, counts_name = exchange.place.names
     return Answer(local[results_name], local[counts_name], look)
 
 
-def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                 answer: Answer, options: ReceiveOptions, archive: util.Archive
+def check_answer(run: ReceiveRun, exchange: Exchange, answer: Answer, archive: util.Archive
                  ) -> CheckedAnswer:
     """Parse both files and check the control totals; a refused answer is kept as evidence
     (when it came from the server) and nothing is published."""
+    config, record, options = run.config, run.record, run.options
     results_name, counts_name = exchange.place.names
     with record.step("checks"):
         send_list = util.read_send_list(exchange.upload, archive)
@@ -174,7 +194,8 @@ def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange
                                       counts_name, results_name, config.dps_file.counts_keys)
         except util.InputError:
             if answer.look is not None and not options.dry_run:
-                kept = util.keep_refused_answer(archive, archive_folder(config, exchange.period),
+                kept = util.keep_refused_answer(archive,
+                                                run.layout.archive_for(STEP, exchange.period),
                                                 record.run_id, [answer.results, answer.counts])
                 record.update(refused_answer=[f.path for f in kept],
                               archive_checksums=util.archive_checksums(kept))
@@ -186,13 +207,13 @@ def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange
                           counts_name: util.sha256_bytes(counts_bytes)})
 
 
-def read_sources(config: util.Config, record: util.RunRecord, period: util.Period,
-                 today: dt.date) -> Sources:
+def read_sources(run: ReceiveRun, period: util.Period) -> Sources:
     """IMPACT's runaway episodes (sa_98, checked) and the county -> region lookup. Matching
     and Exceptions use the rows of the matching range; the follow-up aids all fetched rows."""
-    with record.step("sources"):
-        sa98, name, county_region = util.read_sources(config, period, today)
-        start, end = util.matching_range(period, config.matching.match_window_days)
+    today = run.options.today
+    with run.record.step("sources"):
+        sa98, name, county_region = util.read_sources(run.config, run.rules, period, today)
+        start, end = run.rules.matching_range(period.start, period.end)
         in_range = sa98[util.overlaps_range(sa98, start, end)]
         episodes, problems = util.check_episodes(in_range, name, today)
         fetched, _ = util.check_episodes(sa98, name)     # its faults are listed above
@@ -201,84 +222,77 @@ def read_sources(config: util.Config, record: util.RunRecord, period: util.Perio
                    util.frame_checksum(sa98.drop(columns="LINE")))
 
 
-def already_reported(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                     checked: CheckedAnswer, sources: Sources, options: ReceiveOptions) -> bool:
-    """Whether the period was already reported from these same inputs (then nothing is
-    published again, unless --force); records the inputs' checksums. The run date is not part
-    of the inputs."""
+def already_reported(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
+                     sources: Sources) -> bool:
+    """Whether the period was already reported from these same inputs and rules (then
+    nothing is published again, unless --force); records the inputs' checksums and the rules'
+    fingerprint. The run date is not part of the inputs."""
     inputs = {**checked.sha256, sources.name: sources.checksum}
-    record.update(inputs=inputs, report_settings=report_settings(config),
-                  results_lines=checked.results.data_lines, episodes=sources.rows)
+    settings = run.rules.fingerprint()
+    run.record.update(inputs=inputs, report_settings=settings,
+                      results_lines=checked.results.data_lines, episodes=sources.rows)
     reported = exchange.reported
     same = reported is not None and reported.get("inputs") == inputs \
-        and reported.get("report_settings") == report_settings(config)
-    return same and not options.force and not options.dry_run
+        and reported.get("report_settings") == settings
+    return same and not run.options.force and not run.options.dry_run
 
 
-def finish_nothing_new(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                       archive: util.Archive) -> int:
+def finish_nothing_new(run: ReceiveRun, exchange: Exchange, archive: util.Archive) -> int:
     """Deliver what an earlier run left queued and send a mail it could not send."""
+    config, record = run.config, run.record
     reported = exchange.reported or {}
     log.info("nothing new: %s was already reported from the same inputs (run %s, run date "
              "%s); use --force to rebuild the reports as of today", exchange.period.label,
              reported.get("run_id"), reported.get("run_date"))
     record.update(outcome=util.NOTHING_NEW)
-    if util.queued_reports(config.folders.outbox):
-        delivery = util.deliver_reports(config, archive, archive_root(config), record.run_id)
-        record_delivery(config, record, delivery)
+    if util.queued_reports(run.layout.queue):
+        delivery = util.deliver_reports(config, archive, run.layout.archive_root(STEP),
+                                        record.run_id)
+        record_delivery(run, delivery)
         delivery.check()
     send_pending_mail(config, reported)
     return record.finish(util.EXIT_OK)
 
 
-def reconcile(config: util.Config, record: util.RunRecord, exchange: Exchange,
-              checked: CheckedAnswer, sources: Sources, options: ReceiveOptions
-              ) -> util.Reconciliation:
+def reconcile(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
+              sources: Sources) -> util.Reconciliation:
     """Match DPS's records with IMPACT's episodes and build the report rows."""
-    matching = config.matching
-    rules = util.Rules(matching.match_window_days, matching.near_miss_days,
-                       matching.clear_grace_days)
-    with record.step("reconcile"):
+    with run.record.step("reconcile"):
         recon = util.reconcile(checked.results, sources.episodes, sources.fetched,
                                checked.send_list, sources.regions, exchange.period,
-                               options.today, rules)
+                               run.options.today, run.rules)
     recon.flow["episodes_fetched"] = sources.rows
-    impact, dps = len(recon.impact_not_in_dps), len(recon.dps_not_in_impact)
-    events, returned = len(recon.period_records), len(recon.returned_active)
     problems = len(all_problems(checked, sources))
-    record.update(impact_not_in_dps=impact, dps_not_in_impact=dps, dps_events=events,
-                  returned_still_active=returned, exceptions=problems,
-                  summary=f"{impact} IMPACT not in DPS, {dps} DPS not in IMPACT, {events} DPS "
-                          f"events, {returned} returned still active")
-    log.info("IMPACT not in DPS: %d; DPS not in IMPACT: %d; DPS events in period: %d; "
-             "returned, still active: %d; exceptions: %d", impact, dps, events, returned,
-             problems)
+    summary = util.counts_summary(recon)
+    run.record.update(**util.report_counts(recon), exceptions=problems, summary=summary)
+    log.info("%s; %d exceptions", summary, problems)
     return recon
 
 
-def write_reports(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                  checked: CheckedAnswer, sources: Sources, recon: util.Reconciliation,
-                  options: ReceiveOptions) -> None:
-    """The four workbooks, into the outbox's queue (or its dry-run folder); the period's
-    counts into the trend history (not for a dry run). A run going on from one that wrote its
-    reports and stopped delivers those (so a target that has them does not get them again)."""
-    if queued_reports_of(exchange.prior) and not options.dry_run:
+def write_reports(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
+                  sources: Sources, recon: util.Reconciliation) -> None:
+    """Every report of the registry (util.REPORTS), into the outbox's queue (or its dry-run
+    folder); the period's counts into the trend history (not for a dry run). A run going on
+    from one that wrote its reports and stopped delivers those (so a target that has them
+    does not get them again)."""
+    record, dry_run = run.record, run.options.dry_run
+    if queued_reports_of(exchange.prior) and not dry_run:
         log.info("delivering the reports run %s wrote", exchange.prior["run_id"])
         record.update(reports=exchange.prior["reports"])
         return
-    history = update_trend(config, exchange.period, recon, publish=not options.dry_run)
-    context = readme_context(config, record, exchange, checked, sources, recon, options)
-    folder = config.folders.outbox / ("dry-run" if options.dry_run else "reports") / \
-        exchange.period.file_label
+    history = update_trend(run, exchange.period, recon, publish=not dry_run)
+    inputs = util.ReportInputs(recon, util.trend_grid(history, exchange.period.label),
+                               readme_context(run, exchange, checked, sources, recon),
+                               all_problems(checked, sources))
+    folder = run.layout.reports_for(exchange.period, dry_run)
     with record.step("reports"):
-        sheets = util.build_report_sheets(recon, util.trend_grid(history, exchange.period.label),
-                                          context, all_problems(checked, sources))
         written = []
-        for key, name in util.report_file_names(exchange.period).items():
-            util.write_workbook(folder / name, sheets[key], config.reports.max_rows_per_sheet,
-                                marking=config.reports.marking)
-            written.append(str(folder / name))
-            log.info("wrote %s", folder / name)
+        for spec in util.REPORTS:
+            path = folder / spec.file_name(exchange.period)
+            util.write_workbook(path, util.report_sheets(spec, inputs),
+                                run.config.reports.max_rows_per_sheet, marking=run.rules.marking)
+            written.append(str(path))
+            log.info("wrote %s", path)
     record.update(reports=written)
 
 
@@ -288,59 +302,59 @@ def finish_dry_run(record: util.RunRecord) -> int:
     return record.finish(util.EXIT_OK, util.DRY_RUN)
 
 
-def archive_answer(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                   answer: Answer, archive: util.Archive) -> None:
+def archive_answer(run: ReceiveRun, exchange: Exchange, answer: Answer,
+                   archive: util.Archive) -> None:
     """Keep DPS's files in the archive (once: a rerun refers to the first copies)."""
+    record = run.record
     earlier = exchange.reported or exchange.prior
     if earlier is not None:
         record.update(archived=earlier["archived"])
         return
     with record.step("archive"):
         stored = archive.store_all([answer.results, answer.counts],
-                                   archive_folder(config, exchange.period), record.run_id)
+                                   run.layout.archive_for(STEP, exchange.period),
+                                   record.run_id)
         record.update(archived=[f.path for f in stored],
                       archive_checksums=util.archive_checksums(stored))
 
 
-def deliver_reports(config: util.Config, record: util.RunRecord,
-                    archive: util.Archive) -> None:
+def deliver_reports(run: ReceiveRun, archive: util.Archive) -> None:
     """To every target (the share, SharePoint); one that fails ends the run with one line
     naming it, after the others got the reports. The next run delivers only what is missing
     and then sends the summary mail."""
-    with record.step("deliver"):
-        delivery = util.deliver_reports(config, archive, archive_root(config), record.run_id)
-        record_delivery(config, record, delivery)
+    with run.record.step("deliver"):
+        delivery = util.deliver_reports(run.config, archive, run.layout.archive_root(STEP),
+                                        run.record.run_id)
+        record_delivery(run, delivery)
         delivery.check()
 
 
-def record_delivery(config: util.Config, record: util.RunRecord,
-                    delivery: util.Delivery) -> None:
-    places = {"share": str(config.folders.share),
-              "sharepoint": f"SharePoint {config.sharepoint.site_host}"
-                            f"{config.sharepoint.site_path} ({config.sharepoint.library})"}
+def record_delivery(run: ReceiveRun, delivery: util.Delivery) -> None:
+    record = run.record
     checksums = {**record.manifest.get("archive_checksums", {}),
                  **util.archive_checksums(delivery.archived)}
     record.update(delivered=delivery.every_location(), delivered_to=delivery.locations,
                   delivery_proofs=delivery.proofs, delivery_failures=delivery.failures,
                   archived_reports=[f.path for f in delivery.archived],
-                  archive_checksums=checksums,
-                  where="; ".join(places[target] for target in config.reports.deliver_to))
+                  archive_checksums=checksums, where="; ".join(delivery.places))
 
 
-def mail_summary(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                 recon: util.Reconciliation) -> None:
+def mail_summary(run: ReceiveRun, exchange: Exchange, recon: util.Reconciliation,
+                 archive: util.Archive) -> None:
     """The summary mail. A mail failure keeps the published reports: the mail is kept in the
-    run record and the next run sends it."""
+    run record and the next run sends it. Attachments (when on) are the delivered reports,
+    read from the archive copies made once every target had them."""
+    config, record = run.config, run.record
     if util.step_done(exchange.prior, "mail"):
         # The one gap no protocol closes: killed after the SMTP server took the mail but before
         # that was recorded. Then the mail goes twice; once recorded, never again.
         log.info("the summary mail was sent by run %s; not sent again", exchange.prior["run_id"])
         return
     with record.step("mail"):
-        subject, text, html_text = util.success_mail(recon, mail_facts(config, record,
-                                                                       exchange))
-        attachments = [config.folders.share / name
-                       for name in util.report_file_names(exchange.period).values()]
+        subject, text, html_text = util.success_mail(recon, mail_facts(run, exchange))
+        attachments = {Path(path).name.removeprefix(f"{record.run_id}_"): archive.read(Path(path))
+                       for path in record.manifest.get("archived_reports", [])} \
+            if config.mail.attachments else None
         try:
             record.update(mailed=util.send_mail(config.mail, subject, text, html_text,
                                                 attachments))
@@ -349,15 +363,15 @@ def mail_summary(config: util.Config, record: util.RunRecord, exchange: Exchange
                           pending_mail={"subject": subject, "text": text, "html": html_text})
 
 
-def clean_up_server(config: util.Config, record: util.RunRecord, answer: Answer) -> None:
+def clean_up_server(run: ReceiveRun, answer: Answer) -> None:
     """Move, delete or keep DPS's files on the server: only now that the reports are out."""
     if answer.look is not None:
-        with record.step("remote_cleanup"):
-            util.clean_up_remote(config.sftp, answer.look, record.run_id)
-    shutil.rmtree(staging_folder(config, record), ignore_errors=True)
+        with run.record.step("remote_cleanup"):
+            util.clean_up_remote(run.config.sftp, answer.look, run.record.run_id)
+    shutil.rmtree(run.layout.staging_for(run.record.run_id), ignore_errors=True)
 
 
-def record_the_run(config: util.Config, record: util.RunRecord) -> int:
+def record_the_run(record: util.RunRecord) -> int:
     if record.manifest.get("mail_error"):
         code = record.finish(util.EXIT_FAILED, util.REPORTED)
         log.error("reports delivered, but the summary mail was not sent: %s; rerun to send it",
@@ -371,18 +385,6 @@ def record_the_run(config: util.Config, record: util.RunRecord) -> int:
 # ---------------------------------------------------------------------------
 
 
-def staging_folder(config: util.Config, record: util.RunRecord) -> Path:
-    return config.folders.staging / record.run_id
-
-
-def archive_root(config: util.Config) -> Path:
-    return config.folders.archive / STEP
-
-
-def archive_folder(config: util.Config, period: util.Period) -> Path:
-    return archive_root(config) / period.file_label
-
-
 def queued_reports_of(prior: dict[str, Any] | None) -> bool:
     """Whether an interrupted run wrote reports that all still wait in the queue."""
     written = (prior or {}).get("reports") or []
@@ -390,54 +392,40 @@ def queued_reports_of(prior: dict[str, Any] | None) -> bool:
         and bool(written)
 
 
-def report_settings(config: util.Config) -> dict[str, Any]:
-    """The settings that change the reports' content; part of the "same inputs" key (§8)."""
-    return {"near_miss_days": config.matching.near_miss_days,
-            "clear_grace_days": config.matching.clear_grace_days,
-            "marking": config.reports.marking}
-
-
-def trend_path(config: util.Config) -> Path:
-    return config.folders.state / "trend.csv"
-
-
-def update_trend(config: util.Config, period: util.Period, recon: util.Reconciliation,
+def update_trend(run: ReceiveRun, period: util.Period, recon: util.Reconciliation,
                  publish: bool) -> Any:
     """The trend history, with this period's counts recorded (replacing a republished
     period's) when the reports are for publishing."""
-    history = util.load_trend(trend_path(config))
+    history = util.load_trend(run.layout.trend_file)
     if publish:
         history = util.record_period(history, period.label, util.period_key(period.label),
-                                     recon.trend_rows)
-        util.save_trend(history, trend_path(config), util.atomic_write_bytes)
+                                     util.trend_rows(recon))
+        util.save_trend(history, run.layout.trend_file, util.atomic_write_bytes)
     return history
 
 
-def readme_context(config: util.Config, record: util.RunRecord, exchange: Exchange,
-                   checked: CheckedAnswer, sources: Sources, recon: util.Reconciliation,
-                   options: ReceiveOptions) -> util.ReadmeContext:
+def readme_context(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
+                   sources: Sources, recon: util.Reconciliation) -> util.ReadmeContext:
     """What the Read me sheets say about this run: its inputs, settings and counts."""
-    inputs = record.manifest["inputs"]
+    inputs = run.record.manifest["inputs"]
     rows = dict(zip(inputs, [checked.results.data_lines, checked.counts_lines, sources.rows],
                     strict=True))
-    keys = config.dps_file.counts_keys
+    keys = run.config.dps_file.counts_keys
     ours = {"records_received": exchange.upload["rows_sent"],
             "result_records": checked.results.data_lines,
             "persons_with_records": checked.results.distinct_pids}
     control = [(keys[name], checked.counts[name], ours[name]) for name in ours]
-    matching = config.matching
     return util.ReadmeContext(
-        exchange.period, record.run_id, exchange.upload["run_id"], options.today,
-        util.local_now(config.run.time_zone), matching.match_window_days,
-        matching.near_miss_days, matching.clear_grace_days, inputs, rows,
+        exchange.period, run.record.run_id, exchange.upload["run_id"], run.options.today,
+        util.local_now(run.config.run.time_zone), run.rules, inputs, rows,
         checked.results.extra_columns, len(all_problems(checked, sources)), recon.flow,
         control)
 
 
-def mail_facts(config: util.Config, record: util.RunRecord, exchange: Exchange
-               ) -> util.MailFacts:
+def mail_facts(run: ReceiveRun, exchange: Exchange) -> util.MailFacts:
     """Where the files are and the previous recorded period, for the summary mail."""
-    history = util.load_trend(trend_path(config))
+    config, record = run.config, run.record
+    history = util.load_trend(run.layout.trend_file)
     label = exchange.period.label
     previous = util.previous_period(history, label)
     locations: dict[str, str] = {}
@@ -474,10 +462,10 @@ def send_pending_mail(config: util.Config, reported: dict[str, Any]) -> None:
 
 def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
     """For the failure alert: where DPS's files and undelivered reports are."""
+    layout = util.Layout.from_config(config)
     return (f"DPS's files stay in {config.sftp.answer_folder} on the server and in "
-            f"{config.folders.archive / STEP} once archived; nothing was published from inputs "
-            f"that failed their checks; reports not yet delivered wait in "
-            f"{config.folders.outbox / 'reports'}")
+            f"{layout.archive_root(STEP)} once archived; nothing was published from inputs "
+            f"that failed their checks; reports not yet delivered wait in {layout.queue}")
 
 
 # ---------------------------------------------------------------------------
@@ -488,10 +476,9 @@ def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = util.OneLineParser(
         prog="receivedps.py",
-        description="Wait for DPS's answer to our latest upload, fetch and check it, write "
-                    "the four reports (IMPACT_not_in_DPS, DPS_not_in_IMPACT, "
-                    "DPS_total_runaway_events, Returned_still_active_in_NCIC), deliver them to "
-                    "the share and SharePoint, and mail a summary.",
+        description=f"Wait for DPS's answer to our latest upload, fetch and check it, write "
+                    f"the reports ({util.stems_text()}), deliver them to the share and "
+                    f"SharePoint, and mail a summary.",
         epilog="Exit codes: 0 ok (reported, or nothing new); 1 failed; 2 usage or config error; "
                "3 the answer is not there yet (--no-wait) or the maximum wait passed; "
                "75 another receive run holds the lock.")

@@ -13,6 +13,12 @@ from exchange.errors import (EXIT_FAILED, EXIT_OK, DpsError, InputError, MailErr
 # --- Settings (dps_config.yml as typed sections): exchange/config.py --------------------------
 from exchange.config import Config, default_config_path, load_config
 
+# --- Where files live (outbox, queue, staging, archive, trend): exchange/layout.py -----------
+from exchange.layout import Layout
+
+# --- The rule parameters W, N, G and the marking, read once: exchange/rules.py ----------------
+from exchange.rules import Rules
+
 # --- Fiscal periods and the run date (docs/data-contract.md §1): exchange/periods.py ----------
 from exchange.periods import (
     Period, check_period_started, local_now, parse_period, period_containing, period_label,
@@ -66,34 +72,36 @@ from exchange.answer import (
     ROW_LEFT_OUT, WARNING, Problem, ResultsFile, check_control_totals, parse_counts, parse_results)
 
 # --- The receive step's other sources (send list, sa_98, regions; §2): exchange/sources.py -----
-from exchange.sources import matching_range, read_send_list, read_sources
+from exchange.sources import read_send_list, read_sources
 
 # --- sa_98 episodes checked, and regions (§5, §7): exchange/episodes.py ----------------------
 from exchange.episodes import Regions, build_regions, check_episodes, overlaps_range
 
 # --- Matching and the report rows (§5, §6, §8, §9): exchange/reconcile.py ---------------------
-from exchange.reconcile import Reconciliation, Rules, SendList, reconcile
+from exchange.reconcile import Reconciliation, SendList, reconcile
 
 # --- The trend history (§8): exchange/followup.py ---------------------------------------------
 from exchange.followup import (
     load_trend, period_key, previous_counts, previous_period, record_period, save_trend,
     trend_grid)
 
-# --- The report workbooks (§6, §8, §9): exchange/reports.py, exchange/readme.py --------------
+# --- The reports, declared once (ReportSpec; §6, §8, §9): exchange/reports.py; their Read me:
+# exchange/readme.py; every column's meaning: exchange/columns.py ---------------------------
 from exchange.readme import ReadmeContext
-from exchange.reports import build_report_sheets, report_file_names
+from exchange.reports import (
+    REPORTS, ReportInputs, counts_summary, report_counts, report_sheets, stems_text, trend_rows)
 
 # --- The summary mail's text (§8, §9): exchange/summary.py ------------------------------------
 from exchange.summary import MailFacts, success_mail
 
-# --- Delivery (outbox queue -> share): exchange/delivery.py -----------------------------------
+# --- Delivery (outbox queue -> share, SharePoint): exchange/delivery.py -----------------------
 from exchange.delivery import Delivery, deliver_reports, queued_reports
 
 __all__ = [   # what the scripts use, in the order of the sections above
     "EXIT_FAILED", "EXIT_OK", "DpsError", "InputError", "MailError", "RunStateError", "Config",
-    "default_config_path", "load_config", "Period", "check_period_started", "local_now",
-    "parse_period", "period_containing", "period_label", "run_date", "OneLineParser", "Script",
-    "add_common_options", "audit_head", "maintain", "report_error", "run", "DRY_RUN",
+    "default_config_path", "load_config", "Layout", "Rules", "Period", "check_period_started",
+    "local_now", "parse_period", "period_containing", "period_label", "run_date", "OneLineParser",
+    "Script", "add_common_options", "audit_head", "maintain", "report_error", "run", "DRY_RUN",
     "NOTHING_NEW", "REPORTED", "SKIPPED_IDENTICAL", "UPLOADED", "RunRecord", "answered_send_runs",
     "choose_upload", "interrupted_receive", "last_upload_for_period", "latest_upload",
     "read_manifests", "step_done", "write_manifest", "print_status", "open_configured_database",
@@ -103,11 +111,11 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "sent_index_csv", "excluded_index_csv", "wrangle", "AnswerPlace", "Look",
     "answer_still_on_server", "archived_answer", "clean_up_remote", "fetch_answer",
     "keep_refused_answer", "remote_names", "wait_for_answer", "ROW_LEFT_OUT", "WARNING", "Problem",
-    "ResultsFile", "check_control_totals", "parse_counts", "parse_results", "matching_range",
-    "read_send_list", "read_sources", "Regions", "build_regions", "check_episodes",
-    "overlaps_range", "Reconciliation", "Rules", "SendList", "reconcile", "load_trend",
-    "period_key", "previous_counts", "previous_period", "record_period", "save_trend",
-    "trend_grid", "ReadmeContext", "build_report_sheets", "report_file_names", "MailFacts",
-    "success_mail", "Delivery", "deliver_reports", "queued_reports", "Archive", "ArchivedFile",
-    "open_archive", "archive_checksums",
+    "ResultsFile", "check_control_totals", "parse_counts", "parse_results", "read_send_list",
+    "read_sources", "Regions", "build_regions", "check_episodes", "overlaps_range",
+    "Reconciliation", "SendList", "reconcile", "load_trend", "period_key", "previous_counts",
+    "previous_period", "record_period", "save_trend", "trend_grid", "ReadmeContext", "REPORTS",
+    "ReportInputs", "counts_summary", "report_counts", "report_sheets", "stems_text", "trend_rows",
+    "MailFacts", "success_mail", "Delivery", "deliver_reports", "queued_reports", "Archive",
+    "ArchivedFile", "open_archive", "archive_checksums",
 ]

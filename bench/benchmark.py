@@ -591,12 +591,11 @@ def receive_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[s
     workspace = exchange.workspace
     config = util.load_config(workspace.config_path)
     manifest = exchange.receive.manifest
-    from exchange.sources import fetch_range
+    from exchange.rules import Rules
 
     period = util.parse_period(manifest["period"])
-    from_date, to_date = fetch_range(period, dt.date.fromisoformat(manifest["run_date"]),
-                                     config.matching.match_window_days,
-                                     config.matching.near_miss_days)
+    from_date, to_date = Rules.from_config(config).fetch_range(
+        period.start, period.end, dt.date.fromisoformat(manifest["run_date"]))
     names = [config.dps_file.results_name, config.dps_file.counts_name]
     answer = {names[0]: exchange.answer.results, names[1]: exchange.answer.counts}
     remote_dir = f"{workspace.prefix}/FLOOR_FETCH"

@@ -657,7 +657,7 @@ def database_from_url(url: str, folder: Path) -> Path:
 
 
 def settings_from_args(args: argparse.Namespace, window_days: int) -> SimulatorSettings:
-    """The settings of the command line; W is the config's matching.match_window_days."""
+    """The settings of the command line; W is the receive step's (Rules.window_days)."""
     return SimulatorSettings(
         seed=args.seed, delay_seconds=args.delay, chunk_lines=args.chunk_lines,
         chunk_pause_seconds=args.chunk_pause, entered_share=args.entered_share,
@@ -701,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         config = util.load_config(args.config)
         run_date = util.run_date(config.run.time_zone, args.as_of)
         database = args.database or database_from_url(config.database.url, config.folder)
-        settings = settings_from_args(args, config.matching.match_window_days)
+        settings = settings_from_args(args, util.Rules.from_config(config).window_days)
         if settings.period:
             util.parse_period(settings.period)
     except util.DpsError as exc:

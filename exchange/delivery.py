@@ -19,6 +19,7 @@ from exchange.archive import Archive, ArchivedFile
 from exchange.config import Config, SharePointSettings, secret_from_env
 from exchange.errors import DeliveryError, LocalFileError
 from exchange.files import atomic_write_bytes, copy_verified, describe_os_error, sha256_file
+from exchange.layout import Layout
 from exchange.periods import parse_period
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Delivery:
     proofs: list[dict[str, Any]] = field(default_factory=list)          # SharePoint's replies
     failures: dict[str, str] = field(default_factory=dict)             # target -> one line
     archived: list[ArchivedFile] = field(default_factory=list)         # reports all targets hold
+    places: list[str] = field(default_factory=list)    # each target's place, as its label says
 
     def where(self, target: str, name: str, location: str) -> None:
         self.locations.setdefault(target, {})[name] = location
@@ -48,7 +50,13 @@ class Delivery:
 
 
 class Target(Protocol):
+    """A place reports go to. Each target says its own name (as in reports.deliver_to) and
+    where it delivers (for the run record, --status and the alert)."""
+
     name: str
+
+    @property
+    def place(self) -> str: ...
 
     def deliver(self, report: Path) -> tuple[str, dict[str, Any] | None]: ...
 
@@ -63,7 +71,11 @@ class ShareTarget:
     def __init__(self, config: Config) -> None:
         self.folder = config.folders.share
         self.mode = int(config.reports.share_file_mode, 8)
-        self.queue = config.folders.outbox / "reports"
+        self.queue = Layout.from_config(config).queue
+
+    @property
+    def place(self) -> str:
+        return str(self.folder)
 
     def deliver(self, report: Path) -> tuple[str, dict[str, Any] | None]:
         if not self.folder.is_dir():
@@ -91,6 +103,11 @@ class SharePointTarget:
     def __init__(self, settings: SharePointSettings) -> None:
         self.settings = settings
         self.client: Any = None
+
+    @property
+    def place(self) -> str:
+        settings = self.settings
+        return f"SharePoint {settings.site_host}{settings.site_path} ({settings.library})"
 
     def deliver(self, report: Path) -> tuple[str, dict[str, Any] | None]:
         from exchange.graph import connect
@@ -133,11 +150,10 @@ def graph_settings(settings: SharePointSettings) -> Any:
 
 
 def make_targets(config: Config) -> list[Target]:
-    made: dict[str, Target] = {"share": ShareTarget(config)} \
-        if "share" in config.reports.deliver_to else {}
-    if "sharepoint" in config.reports.deliver_to:
-        made["sharepoint"] = SharePointTarget(config.sharepoint)
-    return list(made.values())
+    """The configured targets, in the order reports.deliver_to lists them."""
+    makers = {ShareTarget.name: lambda: ShareTarget(config),
+              SharePointTarget.name: lambda: SharePointTarget(config.sharepoint)}
+    return [makers[name]() for name in dict.fromkeys(config.reports.deliver_to)]
 
 
 # ---------------------------------------------------------------------------
@@ -145,9 +161,9 @@ def make_targets(config: Config) -> list[Target]:
 # ---------------------------------------------------------------------------
 
 
-def queued_reports(outbox: Path) -> list[Path]:
-    folder = outbox / "reports"
-    return sorted(folder.glob("*/*.xlsx")) if folder.is_dir() else []
+def queued_reports(queue: Path) -> list[Path]:
+    """The reports waiting in the queue (Layout.queue), one folder per period."""
+    return sorted(queue.glob("*/*.xlsx")) if queue.is_dir() else []
 
 
 def read_state(folder: Path) -> dict[str, Any]:
@@ -171,9 +187,9 @@ def deliver_reports(config: Config, archive: Archive, archive_dir: Path, run_id:
     that fails is skipped for the rest of the run and named in `failures` (the caller raises
     with Delivery.check once it has recorded what was delivered)."""
     targets = make_targets(config) if targets is None else targets
-    delivery = Delivery()
+    delivery = Delivery(places=[target.place for target in targets])
     try:
-        for report in queued_reports(config.folders.outbox):
+        for report in queued_reports(Layout.from_config(config).queue):
             deliver_one(report, targets, delivery)
             delivery.archived += finish_if_complete(report, [t.name for t in targets], archive,
                                                     archive_dir, run_id)

@@ -6,7 +6,6 @@ import email.message
 import logging
 import smtplib
 import ssl
-from pathlib import Path
 
 from exchange.config import MailSettings, secret_from_env
 from exchange.errors import MailError
@@ -14,7 +13,7 @@ from exchange.errors import MailError
 log = logging.getLogger(__name__)
 
 def send_mail(settings: MailSettings, subject: str, text: str, html: str | None = None,
-              attachments: list[Path] | None = None) -> bool:
+              attachments: dict[str, bytes] | None = None) -> bool:
     """Send one mail to the configured recipients. Returns False when mail is off.
 
     Bodies must carry counts and file names only, never a name or a date of birth.
@@ -36,9 +35,9 @@ def send_mail(settings: MailSettings, subject: str, text: str, html: str | None 
         if not allowed or not domains <= allowed:
             log.warning("attachments left off: a recipient is outside mail.allowed_domains")
         else:
-            for path in attachments:
-                message.add_attachment(path.read_bytes(), maintype="application",
-                                       subtype="octet-stream", filename=path.name)
+            for name, content in attachments.items():
+                message.add_attachment(content, maintype="application",
+                                       subtype="octet-stream", filename=name)
     username = secret_from_env(settings.username_env, "mail.username_env")
     password = secret_from_env(settings.password_env, "mail.password_env")
     try:

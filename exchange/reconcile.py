@@ -14,8 +14,6 @@ from typing import Any
 from exchange.answer import ROW_LEFT_OUT, ResultsFile
 from exchange.episodes import UNKNOWN_REGION, UNKNOWN_REGION_NUMBER, Regions
 from exchange.followup import (
-    NEAREST_EPISODE_COLUMNS,
-    NEAREST_RECORD_COLUMNS,
     STATEWIDE_NUMBER,
     nearest_episodes,
     nearest_records,
@@ -23,30 +21,13 @@ from exchange.followup import (
 )
 from exchange.matching import matched_pairs
 from exchange.periods import Period
+from exchange.rules import Rules
 
 SA98_COLUMNS = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_DATE",
                 "RETURN_DATE", "COUNTY_CODE"]
 COUNTY_COLUMNS = ["COUNTY_CODE", "COUNTY_NAME", "REGION", "REGION_NAME"]
-IMPACT_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
-                  "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
-                  "AGE_AT_RUNAWAY", *NEAREST_RECORD_COLUMNS]
-DPS_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE",
-               "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE"]
-DPS_NOT_IN_IMPACT_COLUMNS = [*DPS_COLUMNS, *NEAREST_EPISODE_COLUMNS]
-RETURNED_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB",
-                    "MKE", "ORI", "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE",
-                    "RETURN_DATE", "DAYS_SINCE_RETURN"]
 NOTE_NOT_IN_CARE = "not sent to DPS: not in care during the period"
 STATEWIDE = "STATEWIDE"
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The settings the rules depend on: W, N and G of docs/data-contract.md §5, §8."""
-
-    window_days: int
-    near_miss_days: int
-    clear_grace_days: int
 
 
 @dataclass(frozen=True)
@@ -59,14 +40,18 @@ class SendList:
 
 @dataclass
 class Reconciliation:
-    impact_not_in_dps: Any     # DataFrame, IMPACT_COLUMNS
-    dps_not_in_impact: Any     # DataFrame, DPS_NOT_IN_IMPACT_COLUMNS
-    period_records: Any        # DPS records with DLC in the period, DPS_COLUMNS + IN_IMPACT
-    returned_active: Any       # DataFrame, RETURNED_COLUMNS
+    """Every report's rows (DataFrames with every column a rule computed; each report picks
+    the columns it shows, exchange/reports.py), the totals grid and the row flow."""
+
+    impact_not_in_dps: Any     # unmatched episodes of the period
+    dps_not_in_impact: Any     # unmatched records with DLC in the period
+    period_records: Any        # DPS records with DLC in the period, with IN_IMPACT
+    returned_active: Any       # records of returned children still active in NCIC
     totals: list[list[Any]]    # REGION, months, TOTAL, IN_IMPACT, NOT_IN_IMPACT, MATCH_PCT
     months: list[str]
-    trend_rows: list[dict[str, Any]]   # per region: the counts the trend history keeps
-    flow: dict[str, int]               # the row flow, for the Read me sheets and the mail
+    episodes_in_period: Any    # kept episodes with RUNAWAY_DATE in the period (a denominator)
+    regions: Regions
+    flow: dict[str, int]       # the row flow, for the Read me sheets and the mail
 
 
 def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: SendList,
@@ -83,7 +68,7 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
     missing = in_period[~in_period["EPISODE_ID"].isin(set(pairs["EPISODE_ID"]))]
     impact = impact_report_rows(missing, send_list, results.fault_lines, today)
     impact = impact.join(nearest_records(impact, records, rules.window_days,
-                                         rules.near_miss_days))[IMPACT_COLUMNS]
+                                         rules.near_miss_days))
     period_records = records[records["DLC"].between(start, end)].copy()
     period_records["IN_IMPACT"] = period_records["NIC"].isin(set(pairs["NIC"])).map(
         {True: "Y", False: "N"})
@@ -95,11 +80,9 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
     returned = returned_rows(records, fetched, period, today, rules, send_list, regions)
     months = period.months()
     return Reconciliation(
-        impact.reset_index(drop=True),
-        not_in_impact[DPS_NOT_IN_IMPACT_COLUMNS].reset_index(drop=True),
-        dps_rows[[*DPS_COLUMNS, "IN_IMPACT"]].reset_index(drop=True), returned,
-        totals_by_region(dps_rows, regions, months), months,
-        trend_counts(in_period, impact, not_in_impact, dps_rows, returned, regions),
+        impact.reset_index(drop=True), not_in_impact.reset_index(drop=True),
+        dps_rows.reset_index(drop=True), returned,
+        totals_by_region(dps_rows, regions, months), months, in_period, regions,
         row_flow(results, episodes, in_period, impact, period_records, send_list))
 
 
@@ -191,7 +174,7 @@ def returned_rows(records: Any, fetched: Any, period: Period, today: dt.date, ru
                                  rules.window_days, rules.clear_grace_days)
     rows = with_dps_region(rows, send_list, regions)
     rows = rows.sort_values("REGION_NUMBER", kind="mergesort")   # then RETURN_DATE, PID, NIC
-    return rows[RETURNED_COLUMNS].reset_index(drop=True)
+    return rows.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------
@@ -229,22 +212,18 @@ def totals_by_region(dps_rows: Any, regions: Regions, months: list[str]) -> list
     return rows
 
 
-def trend_counts(in_period: Any, impact: Any, not_in_impact: Any, dps_rows: Any, returned: Any,
-                 regions: Regions) -> list[dict[str, Any]]:
-    """Per region (and STATEWIDE): the period's episodes (the denominator of
-    IMPACT_not_in_DPS) and each report's rows, for the trend history (§8)."""
-    sources = {"EPISODES": in_period, "IMPACT_NOT_IN_DPS": impact,
-               "DPS_NOT_IN_IMPACT": not_in_impact, "DPS_EVENTS": dps_rows,
-               "RETURNED_STILL_ACTIVE": returned}
+def counts_by_region(frames: dict[str, Any], regions: Regions) -> list[dict[str, Any]]:
+    """Per region (and STATEWIDE): the rows of each frame (name -> DataFrame with REGION),
+    for the trend history (§8) and the summary mail."""
     by_region = {name: frame.groupby("REGION").size().to_dict()
-                 for name, frame in sources.items()}
+                 for name, frame in frames.items()}
     numbers = {label: number for number, label in regions.labels}
     numbers[UNKNOWN_REGION] = UNKNOWN_REGION_NUMBER
     rows = [{"REGION": label, "REGION_NUMBER": numbers[label],
              **{name: int(counts.get(label, 0)) for name, counts in by_region.items()}}
-            for label in region_labels(regions, *sources.values())]
+            for label in region_labels(regions, *frames.values())]
     rows.append({"REGION": STATEWIDE, "REGION_NUMBER": STATEWIDE_NUMBER,
-                 **{name: len(frame) for name, frame in sources.items()}})
+                 **{name: len(frame) for name, frame in frames.items()}})
     return rows
 
 

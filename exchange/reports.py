@@ -1,59 +1,163 @@
-"""The report workbooks' sheets and file names (docs/data-contract.md §6, §8, §9). Pure
-logic: the caller writes the workbooks."""
+"""The reports, declared once (docs/data-contract.md §6, §8, §9): one `ReportSpec` per report.
+
+A spec says everything about its report: the file stem, its sheets with their ordered columns
+and where their rows come from, what the report is and what to do with a row (the Read me),
+how the summary mail defines and counts it, and the name its count has in the run record and
+the trend history. File names, sheets, the Read me, the summary mail, the run record's counts,
+`--help` and the table in docs/data-contract.md all iterate `REPORTS`; a column's meaning is
+in exchange/columns.py. Adding a report is one spec here and one rule (a function giving its
+rows) in exchange/reconcile.py, plus its tests.
+
+Pure logic: the caller writes the workbooks.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.answer import Problem
+from exchange.columns import explain_column
 from exchange.excel import Sheet, frame_rows
 from exchange.periods import Period
 from exchange.readme import READ_ME_COLUMNS, ReadmeContext, readme_rows
-from exchange.reconcile import (
-    DPS_COLUMNS,
-    DPS_NOT_IN_IMPACT_COLUMNS,
-    IMPACT_COLUMNS,
-    RETURNED_COLUMNS,
-    Reconciliation,
-)
+from exchange.reconcile import Reconciliation, counts_by_region
 
-EXCEPTION_COLUMNS = ["FILE", "LINE", "PID", "KEY", "KIND", "REASON", "WHO_ACTS"]
 PRINT_WIDTH = 36   # widest column of a main sheet: keeps a printed page (one page wide) legible
 TOTALS_TITLE = "Totals by region"
+EXCEPTIONS = ("Exceptions", ("FILE", "LINE", "PID", "KEY", "KIND", "REASON", "WHO_ACTS"))
+EPISODES_COUNT = "EPISODES"   # the trend's denominator: the period's episodes per region
 
 
-def report_file_names(period: Period) -> dict[str, str]:
-    label = period.file_label
-    return {"impact": f"IMPACT_not_in_DPS_{label}.xlsx",
-            "dps": f"DPS_not_in_IMPACT_{label}.xlsx",
-            "totals": f"DPS_total_runaway_events_{label}.xlsx",
-            "returned": f"Returned_still_active_in_NCIC_{label}.xlsx"}
+@dataclass(frozen=True)
+class ReportInputs:
+    """What every report's sheets are built from."""
+
+    recon: Reconciliation
+    trend: tuple[list[str], list[list[Any]], list[list[Any]]]   # followup.trend_grid
+    context: ReadmeContext
+    problems: list[Problem]
 
 
-def build_report_sheets(recon: Reconciliation, trend: tuple[list[str], list[list[Any]],
-                                                            list[list[Any]]],
-                        context: ReadmeContext, problems: list[Problem]
-                        ) -> dict[str, list[Sheet]]:
-    """The sheets of each of the four workbooks; Exceptions, then Read me, last."""
-    exceptions = Sheet("Exceptions", EXCEPTION_COLUMNS, [p.as_row() for p in problems])
-    main = {
-        "impact": [Sheet("IMPACT not in DPS", IMPACT_COLUMNS,
-                         frame_rows(recon.impact_not_in_dps), max_width=PRINT_WIDTH)],
-        "dps": [Sheet("DPS not in IMPACT", DPS_NOT_IN_IMPACT_COLUMNS,
-                      frame_rows(recon.dps_not_in_impact), max_width=PRINT_WIDTH)],
-        "totals": [totals_sheet(recon), Sheet("Records", [*DPS_COLUMNS, "IN_IMPACT"],
-                                              frame_rows(recon.period_records)),
-                   trend_sheet(*trend)],
-        "returned": [Sheet("Returned still active", RETURNED_COLUMNS,
-                           frame_rows(recon.returned_active), max_width=PRINT_WIDTH)],
-    }
-    sheets = {}
-    for report, first in main.items():
-        columns = [name for sheet in [*first, exceptions] for name in sheet.columns]
-        read_me = Sheet("Read me", READ_ME_COLUMNS, readme_rows(report, columns, context),
-                        max_width=100)
-        sheets[report] = [*first, exceptions, read_me]
-    return sheets
+@dataclass(frozen=True)
+class SheetSpec:
+    """One sheet of a report: a table of `columns` from the rows `frame` gives, or (for the
+    grids) a `build` function that makes the whole Sheet."""
+
+    title: str
+    columns: tuple[str, ...] = ()
+    frame: Callable[[Reconciliation], Any] | None = None
+    build: Callable[[ReportInputs], Sheet] | None = None
+    max_width: int = 60
+
+    def table(self, recon: Reconciliation) -> Any:
+        """The rows this sheet shows, as a DataFrame of its columns in order."""
+        if self.frame is None:
+            raise TypeError(f"sheet {self.title}: a grid, not a table")
+        return self.frame(recon)[list(self.columns)]
+
+    def sheet(self, inputs: ReportInputs) -> Sheet:
+        if self.build is not None:
+            return self.build(inputs)
+        return Sheet(self.title, list(self.columns), frame_rows(self.table(inputs.recon)),
+                     max_width=self.max_width)
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """One report: its file, its sheets (Exceptions and Read me follow them), its texts."""
+
+    key: str                   # short name in run records and queues, e.g. "impact"
+    stem: str                  # the file name before _FY2025_Q3.xlsx
+    sheets: tuple[SheetSpec, ...]
+    what: str                  # Read me: what the report is
+    action: str                # Read me: what to do with a row
+    definition: str            # the summary mail's one-line definition
+    rows: Callable[[Reconciliation], Any]    # the rows counted (a DataFrame with REGION)
+    record_field: str          # its count's key in the run record
+    status_label: str          # its count in the run summary and the log, e.g. "DPS events"
+    mail_column: str           # its column in the summary mail's region table
+    count_column: str          # its count's column in the trend history (followup.py)
+    compare_previous: bool = False   # the mail shows the previous period's count beside it
+    mail_line: str = ""        # the mail's line counting it ("" = none), then its split:
+    mail_split: Callable[[Any], list[tuple[str, int]]] = field(default=lambda rows: [])
+
+    def file_name(self, period: Period) -> str:
+        return f"{self.stem}_{period.file_label}.xlsx"
+
+    def count(self, recon: Reconciliation) -> int:
+        return len(self.rows(recon))
+
+
+def report(key: str) -> ReportSpec:
+    """The spec of the report with this key ("impact", "dps", "totals", "returned")."""
+    return next(spec for spec in REPORTS if spec.key == key)
+
+
+def report_sheets(spec: ReportSpec, inputs: ReportInputs) -> list[Sheet]:
+    """The report's own sheets, then Exceptions, then the Read me (last)."""
+    title, columns = EXCEPTIONS
+    first = [sheet.sheet(inputs) for sheet in spec.sheets]
+    exceptions = Sheet(title, list(columns), [p.as_row() for p in inputs.problems])
+    shown = [name for sheet in [*first, exceptions] for name in sheet.columns]
+    read_me = Sheet("Read me", READ_ME_COLUMNS,
+                    readme_rows(spec.what, spec.action, shown, inputs.context), max_width=100)
+    return [*first, exceptions, read_me]
+
+
+def report_files(period: Period) -> dict[str, str]:
+    """Report key -> its file name for the period, in the order of REPORTS."""
+    return {spec.key: spec.file_name(period) for spec in REPORTS}
+
+
+def report_counts(recon: Reconciliation) -> dict[str, int]:
+    """The run record's count fields: record_field -> rows."""
+    return {spec.record_field: spec.count(recon) for spec in REPORTS}
+
+
+def counts_summary(recon: Reconciliation) -> str:
+    """One line of counts for the run record and the log: "3 IMPACT not in DPS, ..."."""
+    return ", ".join(f"{spec.count(recon)} {spec.status_label}" for spec in REPORTS)
+
+
+def trend_rows(recon: Reconciliation) -> list[dict[str, Any]]:
+    """Per region and STATEWIDE: the period's episodes and each report's rows (§8's trend)."""
+    frames = {EPISODES_COUNT: recon.episodes_in_period,
+              **{spec.count_column: spec.rows(recon) for spec in REPORTS}}
+    return counts_by_region(frames, recon.regions)
+
+
+def stems_text() -> str:
+    """The reports' stems for --help: "A, B, C and D"."""
+    stems = [spec.stem for spec in REPORTS]
+    return ", ".join(stems[:-1]) + f" and {stems[-1]}" if len(stems) > 1 else stems[0]
+
+
+def docs_table() -> str:
+    """The Markdown table of reports, sheets and columns in docs/data-contract.md (kept in
+    step by tests/test_report_registry.py; regenerate with
+    `.venv/bin/python -m exchange.reports`)."""
+    lines = ["| report | sheet | columns |", "| --- | --- | --- |"]
+    for spec in REPORTS:
+        for sheet in spec.sheets:
+            columns = ", ".join(sheet.columns) if sheet.columns else "(a grid, see below)"
+            lines.append(f"| `{spec.stem}_FY…_Q….xlsx` | {sheet.title} | {columns} |")
+        lines.append(f"| | {EXCEPTIONS[0]}, Read me | {', '.join(EXCEPTIONS[1])}; "
+                     f"{', '.join(READ_ME_COLUMNS)} |")
+    return "\n".join(lines)
+
+
+def undocumented_columns() -> list[str]:
+    """Columns a report shows that exchange/columns.py does not explain (a test keeps it
+    empty)."""
+    names = [name for spec in REPORTS for sheet in spec.sheets for name in sheet.columns]
+    return sorted({name for name in [*names, *EXCEPTIONS[1]] if not explain_column(name)})
+
+
+# ---------------------------------------------------------------------------
+# The grids of DPS_total_runaway_events
+# ---------------------------------------------------------------------------
 
 
 def totals_columns(months: list[str]) -> list[str]:
@@ -115,3 +219,89 @@ def column_letter(number: int) -> str:
     from openpyxl.utils import get_column_letter
 
     return get_column_letter(number)
+
+
+def unreported_split(rows: Any) -> list[tuple[str, int]]:
+    """IMPACT_not_in_DPS's rows: not sent to DPS, else still missing, else returned."""
+    not_sent = rows["NOTE"].astype(str).str.startswith("not sent to DPS")
+    still = (rows["STILL_MISSING"] == "Y") & ~not_sent
+    return [("still missing", int(still.sum())),
+            ("returned", int((~still & ~not_sent).sum())),
+            ("not sent to DPS", int(not_sent.sum()))]
+
+
+# ---------------------------------------------------------------------------
+# The registry
+# ---------------------------------------------------------------------------
+
+_DPS = ("REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
+        "ENTRY_DATE", "DLC")
+
+REPORTS: tuple[ReportSpec, ...] = (
+    ReportSpec(
+        key="impact", stem="IMPACT_not_in_DPS",
+        sheets=(SheetSpec("IMPACT not in DPS", (
+            "REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
+            "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
+            "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"),
+            frame=lambda recon: recon.impact_not_in_dps, max_width=PRINT_WIDTH),),
+        what="Runaway episodes IMPACT recorded in the period that match no DPS missing-person "
+             "record: a child who ran away with no TCIC/NCIC entry near that date.",
+        action="Start with STILL_MISSING = Y (the child is still away): make sure a "
+               "missing-person report is made. For the others, read NOTE and the NEAREST_ "
+               "columns: a nearby DPS record is often the same runaway, dated differently.",
+        definition="runaway episodes IMPACT recorded in the period with no DPS missing-person "
+                   "record near that date",
+        rows=lambda recon: recon.impact_not_in_dps, record_field="impact_not_in_dps",
+        status_label="IMPACT not in DPS", mail_column="IMPACT not in DPS",
+        count_column="IMPACT_NOT_IN_DPS", compare_previous=True,
+        mail_line="Runaway episodes with no DPS record", mail_split=unreported_split),
+    ReportSpec(
+        key="dps", stem="DPS_not_in_IMPACT",
+        sheets=(SheetSpec("DPS not in IMPACT", (
+            *_DPS, "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
+            "DAYS_OUTSIDE_WINDOW"),
+            frame=lambda recon: recon.dps_not_in_impact, max_width=PRINT_WIDTH),),
+        what="DPS missing-person records with a date of last contact (DLC) in the period that "
+             "match no IMPACT runaway episode.",
+        action="Check whether IMPACT lacks the runaway episode (the NEAREST_ columns point to a "
+               "nearby one); record it in IMPACT when the child did run away.",
+        definition="DPS missing-person records with a last contact in the period that match "
+                   "no IMPACT runaway episode",
+        rows=lambda recon: recon.dps_not_in_impact, record_field="dps_not_in_impact",
+        status_label="DPS not in IMPACT", mail_column="DPS not in IMPACT",
+        count_column="DPS_NOT_IN_IMPACT"),
+    ReportSpec(
+        key="totals", stem="DPS_total_runaway_events",
+        sheets=(SheetSpec(TOTALS_TITLE, build=lambda inputs: totals_sheet(inputs.recon)),
+                SheetSpec("Records", (*_DPS, "CLEAR_DATE", "IN_IMPACT"),
+                          frame=lambda recon: recon.period_records),
+                SheetSpec("Trend", build=lambda inputs: trend_sheet(*inputs.trend))),
+        what="DPS missing-person records with a DLC in the period, counted by region and "
+             "month of DLC, with the share found in IMPACT; the Trend sheet follows the "
+             "unreported runaways over the recorded periods.",
+        action="Compare regions and periods; the Records sheet lists every record counted.",
+        definition="DPS records in the period by region and month, with the "
+                   "quarter-over-quarter trend",
+        rows=lambda recon: recon.period_records, record_field="dps_events",
+        status_label="DPS events", mail_column="DPS runaway events", count_column="DPS_EVENTS"),
+    ReportSpec(
+        key="returned", stem="Returned_still_active_in_NCIC",
+        sheets=(SheetSpec("Returned still active", (
+            *_DPS, "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"),
+            frame=lambda recon: recon.returned_active, max_width=PRINT_WIDTH),),
+        what="Children back by IMPACT (every matched runaway episode closed, one of them in "
+             "the period) whose DPS missing-person entry is still active (no CLEAR_DATE).",
+        action="Ask the agency named by ORI to clear the entry: a found child can be stopped "
+               "as a runaway.",
+        definition="children back by IMPACT whose DPS entry is still active: the agency (ORI) "
+                   "must clear it",
+        rows=lambda recon: recon.returned_active, record_field="returned_still_active",
+        status_label="returned still active", mail_column="Returned still active",
+        count_column="RETURNED_STILL_ACTIVE",
+        mail_line="Returned children whose DPS entry is still active"),
+)
+
+
+if __name__ == "__main__":   # print the table for docs/data-contract.md
+    print(docs_table())

@@ -16,6 +16,7 @@ from exchange.episodes import number_lines, overlaps_range
 from exchange.errors import ConfigError, InputError
 from exchange.periods import Period
 from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS, SendList
+from exchange.rules import Rules
 
 
 def read_send_list(upload: dict[str, Any], archive: Archive) -> SendList:
@@ -58,12 +59,14 @@ def read_excluded(upload: dict[str, Any], archive: Archive) -> dict[int, str]:
                                                             strict=True)}
 
 
-def read_sources(config: Config, period: Period, today: dt.date) -> tuple[Any, str, Any]:
+def read_sources(config: Config, rules: Rules, period: Period, today: dt.date
+                 ) -> tuple[Any, str, Any]:
     """(the fetched sa_98 rows, numbered with LINE; their source name for Exceptions; the
     county_region lookup), through one database connection pool."""
     engine = open_configured_database(config.database)
     try:
-        sa98, name = read_sa98(config, period, today, engine)
+        sa98, name = read_sa98(config, rules.fetch_range(period.start, period.end, today),
+                               engine)
         county_region = run_query(engine, config.database.sql_folder, "county_region", {},
                                   COUNTY_COLUMNS)
     finally:
@@ -71,23 +74,11 @@ def read_sources(config: Config, period: Period, today: dt.date) -> tuple[Any, s
     return sa98, name, county_region
 
 
-def fetch_range(period: Period, today: dt.date, window_days: int, near_miss_days: int
-                ) -> tuple[dt.date, dt.date]:
-    """sa_98's fetched range (§2): from = start - H, to = the later of end + H and the run
-    date, H = W + N. Matching uses the narrower [start - W, end + W] (matching_range)."""
-    wider = dt.timedelta(days=window_days + near_miss_days)
-    return period.start - wider, max(period.end + wider, today)
-
-
-def matching_range(period: Period, window_days: int) -> tuple[dt.date, dt.date]:
-    window = dt.timedelta(days=window_days)
-    return period.start - window, period.end + window
-
-
-def read_sa98(config: Config, period: Period, today: dt.date, engine: Any) -> tuple[Any, str]:
-    """(episodes numbered with LINE, source name for Exceptions)."""
-    from_date, to_date = fetch_range(period, today, config.matching.match_window_days,
-                                     config.matching.near_miss_days)
+def read_sa98(config: Config, fetch_range: tuple[dt.date, dt.date], engine: Any
+              ) -> tuple[Any, str]:
+    """(episodes of the fetch range (Rules.fetch_range) numbered with LINE, source name for
+    Exceptions)."""
+    from_date, to_date = fetch_range
     source = config.sa_98
     if source.source == "query":
         frame = run_query(engine, config.database.sql_folder, "sa_98",

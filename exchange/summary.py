@@ -13,17 +13,7 @@ from typing import Any
 
 from exchange.periods import Period
 from exchange.reconcile import NOTE_NOT_IN_CARE, STATEWIDE, Reconciliation
-
-DEFINITIONS = [
-    ("IMPACT_not_in_DPS", "runaway episodes IMPACT recorded in the period with no DPS "
-                          "missing-person record near that date"),
-    ("DPS_not_in_IMPACT", "DPS missing-person records with a last contact in the period that "
-                          "match no IMPACT runaway episode"),
-    ("DPS_total_runaway_events", "DPS records in the period by region and month, with the "
-                                 "quarter-over-quarter trend"),
-    ("Returned_still_active_in_NCIC", "children back by IMPACT whose DPS entry is still "
-                                      "active: the agency (ORI) must clear it"),
-]
+from exchange.reports import EPISODES_COUNT, REPORTS, trend_rows
 
 
 @dataclass(frozen=True)
@@ -40,46 +30,44 @@ class MailFacts:
     audit_head: str = ""                  # the audit chain's head: an anchor outside the host
 
 
-def unreported_split(impact: Any) -> dict[str, int]:
-    """The IMPACT_not_in_DPS rows: not sent to DPS, else still missing, else returned."""
-    not_sent = impact["NOTE"].astype(str).str.startswith("not sent to DPS")
-    still = (impact["STILL_MISSING"] == "Y") & ~not_sent
-    return {"still missing": int(still.sum()), "returned": int((~still & ~not_sent).sum()),
-            "not sent to DPS": int(not_sent.sum())}
-
-
 def rate(part: int, whole: int) -> str:
     return f"{part} of {whole} ({100 * part / whole:.1f}%)" if whole else f"{part} of 0"
 
 
 def region_table(recon: Reconciliation, facts: MailFacts) -> tuple[list[str], list[list[Any]]]:
-    previous = f"IMPACT not in DPS, {facts.previous_label}" if facts.previous_label else None
-    columns = ["Region", "Episodes", "IMPACT not in DPS", *([previous] if previous else []),
-               "DPS not in IMPACT", "DPS runaway events", "Returned still active"]
+    """Per region: the period's episodes and each report's count (the report compared with
+    the previous recorded period has that period's count beside it)."""
+    columns = ["Region", "Episodes"]
+    for spec in REPORTS:
+        columns.append(spec.mail_column)
+        if spec.compare_previous and facts.previous_label:
+            columns.append(f"{spec.mail_column}, {facts.previous_label}")
     rows = []
-    for trend in recon.trend_rows:
-        label = trend["REGION"]
-        earlier = [(facts.previous_counts or {}).get(label, 0)] if previous else []
-        rows.append([label, trend["EPISODES"], trend["IMPACT_NOT_IN_DPS"], *earlier,
-                     trend["DPS_NOT_IN_IMPACT"], trend["DPS_EVENTS"],
-                     trend["RETURNED_STILL_ACTIVE"]])
+    for counts in trend_rows(recon):
+        label = counts["REGION"]
+        row = [label, counts[EPISODES_COUNT]]
+        for spec in REPORTS:
+            row.append(counts[spec.count_column])
+            if spec.compare_previous and facts.previous_label:
+                row.append((facts.previous_counts or {}).get(label, 0))
+        rows.append(row)
     return columns, rows
 
 
 def summary_lines(recon: Reconciliation, facts: MailFacts) -> list[tuple[str, Any]]:
     """(label, value) lines shared by the plain and the HTML text."""
     flow = recon.flow
-    split = unreported_split(recon.impact_not_in_dps)
-    return [
+    lines: list[tuple[str, Any]] = [
         ("Runaway episodes in the period with a DPS record",
          rate(flow["episodes_matched"], flow["episodes_in_period"])),
         ("DPS records in the period found in IMPACT",
-         rate(flow["records_matched"], flow["records_in_period"])),
-        ("Runaway episodes with no DPS record", len(recon.impact_not_in_dps)),
-        *[(f"  {name}", count) for name, count in split.items()],
-        ("Returned children whose DPS entry is still active", len(recon.returned_active)),
-        ("Rows on the Exceptions sheets", facts.exceptions),
-    ]
+         rate(flow["records_matched"], flow["records_in_period"]))]
+    for spec in REPORTS:
+        if spec.mail_line:
+            rows = spec.rows(recon)
+            lines.append((spec.mail_line, len(rows)))
+            lines += [(f"  {name}", count) for name, count in spec.mail_split(rows)]
+    return [*lines, ("Rows on the Exceptions sheets", facts.exceptions)]
 
 
 def success_mail(recon: Reconciliation, facts: MailFacts) -> tuple[str, str, str]:
@@ -101,7 +89,7 @@ def plain_text(recon: Reconciliation, facts: MailFacts, heading: str, footer: st
     lines += ["", "By region:", "  ".join(f"{c:>22}" for c in columns)]
     lines += ["  ".join(f"{str(v):>22}" for v in row) for row in rows]
     lines += ["", "What the reports are:"]
-    lines += [f"  {name}: {text}" for name, text in DEFINITIONS]
+    lines += [f"  {spec.stem}: {spec.definition}" for spec in REPORTS]
     lines += ["", "Where the files are:"]
     lines += [f"  {name}: {where}" for name, where in facts.locations.items()]
     lines += ["", f"'{NOTE_NOT_IN_CARE}' and 'excluded' rows were not in the file sent to "
@@ -118,7 +106,8 @@ def html_text(recon: Reconciliation, facts: MailFacts, heading: str, footer: str
     body = "".join("<tr>" + "".join(
         f"<td>{'<b>' if row[0] == STATEWIDE else ''}{escape(str(v))}</td>" for v in row)
         + "</tr>" for row in rows)
-    definitions = "".join(f"<li><b>{escape(n)}</b>: {escape(t)}</li>" for n, t in DEFINITIONS)
+    definitions = "".join(f"<li><b>{escape(spec.stem)}</b>: {escape(spec.definition)}</li>"
+                          for spec in REPORTS)
     files = "".join(f"<li>{escape(n)}: {link(where)}</li>"
                     for n, where in facts.locations.items())
     return (f"<p>{escape(heading)}</p><table border='1' cellpadding='4'>{summary}</table>"

@@ -15,8 +15,9 @@ from exchange.episodes import build_regions, check_episodes, number_lines
 from exchange.excel import write_workbook
 from exchange.followup import load_trend, period_key, record_period, trend_grid
 from exchange.periods import parse_period
-from exchange.reconcile import Rules, SendList, reconcile
+from exchange.reconcile import SendList, reconcile
 from exchange.reports import trend_sheet
+from exchange.rules import Rules
 from exchange.summary import MailFacts, success_mail
 from tests.scenario import RESULTS_HEADER, results_line
 

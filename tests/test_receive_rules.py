@@ -20,7 +20,9 @@ from exchange.episodes import build_regions, number_lines
 from exchange.episodes import check_episodes as check_numbered_episodes
 from exchange.excel import sheet_titles
 from exchange.matching import matched_pairs
-from exchange.reconcile import Rules, SendList, reconcile, totals_by_region
+from exchange.reconcile import SendList, reconcile, totals_by_region
+from exchange.reports import report
+from exchange.rules import Rules
 
 REPO = Path(__file__).resolve().parent.parent
 FILE_CONFIG = DpsFileSettings(**yaml.safe_load((REPO / "dps_config.yml").read_text(
@@ -895,18 +897,19 @@ def test_region_labels_are_written_as_dfps_writes_them():
 
 def test_report_columns_are_the_contracts():
     recon = run_reconcile([record(101, 1, "20250415")], [(70, 102, "2025-04-01", None, 227)])
-    assert list(recon.impact_not_in_dps.columns) == [
+    impact, dps = report("impact").sheets[0].table(recon), report("dps").sheets[0].table(recon)
+    assert list(impact.columns) == [
         "REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
         "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"]
-    assert list(recon.dps_not_in_impact.columns) == [
+    assert list(dps.columns) == [
         "REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
         "ENTRY_DATE", "DLC", "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
         "DAYS_OUTSIDE_WINDOW"]
-    assert table(recon.impact_not_in_dps, list(recon.impact_not_in_dps.columns)) == [
+    assert table(impact, list(impact.columns)) == [
         ("7-Austin", "Travis", 102, 70, "Peña", "Zoë", D(2009, 4, 1), D(2025, 4, 1), None, 80,
          "", "Y", 16, None, None, None)]   # 16 on the day itself
-    assert table(recon.dps_not_in_impact, list(recon.dps_not_in_impact.columns)) == [
+    assert table(dps, list(dps.columns)) == [
         ("6-Houston", "Harris", 101, nic(1), "SMITH", "AMELIA", D(2009, 9, 9), "EMJ", "TX2270000",
          D(2025, 4, 15), D(2025, 4, 15), None, None, None, None)]
 
