@@ -1,8 +1,8 @@
 """Follow-up aids of docs/data-contract.md §8, pure logic on pandas DataFrames.
 
-- `nearest_records`: the nearest DPS record of each unmatched episode (IMPACT_not_in_DPS);
-- `nearest_episodes`: the nearest fetched episode of each unmatched record (DPS_not_in_IMPACT);
-- `returned_still_active`: the rows of the fourth report, Returned_still_active_in_NCIC;
+- `nearest_records`: the nearest DPS record of each unmatched episode;
+- `nearest_episodes`: the nearest fetched episode of each unmatched record;
+- `returned_still_active`: the rows of the fourth report (returned, still active in NCIC);
 - the trend history: `load_trend`, `record_period`, `save_trend`, `trend_grid`,
   `previous_counts`.
 
@@ -151,7 +151,7 @@ def _latest_closed(pairs: pd.DataFrame, fetched_episodes: pd.DataFrame, start: p
 def returned_still_active(records: pd.DataFrame, fetched_episodes: pd.DataFrame,
                           period_start: dt.date, period_end: dt.date, today: dt.date,
                           window_days: int, grace_days: int) -> pd.DataFrame:
-    """Rows of Returned_still_active_in_NCIC (docs/data-contract.md §8): records whose
+    """Rows of the returned-still-active report (docs/data-contract.md §8): records whose
     CLEAR_DATE field was empty, matching >= 1 fetched episode, all of those closed, one with
     RUNAWAY_DATE in the period, run date - latest RETURN_DATE > G, and the child not open
     again on the run date. The record's columns, then EPISODE_ID, RUNAWAY_DATE, RETURN_DATE

@@ -32,8 +32,8 @@ class ReadmeContext:
     control: list[tuple[str, int, int]]   # (DPS's key, DPS's count, our count)
 
 
-def readme_rows(what: str, action: str, columns: list[str], context: ReadmeContext
-                ) -> list[list[Any]]:
+def readme_rows(what: str, action: str, columns: list[str], context: ReadmeContext,
+                stems: dict[str, str]) -> list[list[Any]]:
     """The Read me sheet's rows: what the report is and what to do with a row (from its
     ReportSpec), each column explained, then the row flow, control totals and audit rows."""
     rows: list[list[Any]] = [["What this is", what], ["What to do with a row", action],
@@ -46,12 +46,12 @@ def readme_rows(what: str, action: str, columns: list[str], context: ReadmeConte
             seen.add(name)
             rows.append([name, explain_column(name)])
     rows += [[None, None], ["Terms", None], *[[term, text] for term, text in TERMS]]
-    return rows + [[None, None]] + flow_rows(context) + [[None, None]] + \
+    return rows + [[None, None]] + flow_rows(context, stems) + [[None, None]] + \
         control_rows(context) + [[None, None]] + audit_rows(context)
 
 
-def flow_rows(context: ReadmeContext) -> list[list[Any]]:
-    """From the files received to the rows shown."""
+def flow_rows(context: ReadmeContext, stems: dict[str, str]) -> list[list[Any]]:
+    """From the files received to the rows shown (`stems`: report key -> file stem)."""
     flow = context.flow
     return [
         ["Row flow", None],
@@ -60,12 +60,12 @@ def flow_rows(context: ReadmeContext) -> list[list[Any]]:
         ["  usable records", flow["records_usable"]],
         ["  with DLC in the period", flow["records_in_period"]],
         ["    matched to an IMPACT episode", flow["records_matched"]],
-        ["    unmatched (DPS_not_in_IMPACT)", flow["records_unmatched"]],
+        [f"    unmatched ({stems['dps']})", flow["records_unmatched"]],
         ["sa_98 episodes fetched", flow["episodes_fetched"]],
         ["  used for matching (the period +/- W days)", flow["episodes_kept"]],
         ["  runaway date in the period", flow["episodes_in_period"]],
         ["    matched to a DPS record", flow["episodes_matched"]],
-        ["    unmatched (IMPACT_not_in_DPS)", flow["episodes_unmatched"]],
+        [f"    unmatched ({stems['impact']})", flow["episodes_unmatched"]],
         ["Children in send_children for the period", flow["children_queried"]],
         ["  sent to DPS", flow["children_sent"]],
         ["  excluded (see end_export.xlsx)", flow["children_excluded"]],

@@ -117,7 +117,7 @@ def with_dps_region(records: Any, send_list: SendList, regions: Regions) -> Any:
 
 
 # ---------------------------------------------------------------------------
-# IMPACT_not_in_DPS (§6, §9)
+# Unmatched episodes of the period (§6, §9)
 # ---------------------------------------------------------------------------
 
 

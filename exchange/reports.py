@@ -102,7 +102,8 @@ def report_sheets(spec: ReportSpec, inputs: ReportInputs) -> list[Sheet]:
     exceptions = Sheet(title, list(columns), [p.as_row() for p in inputs.problems])
     shown = [name for sheet in [*first, exceptions] for name in sheet.columns]
     read_me = Sheet("Read me", READ_ME_COLUMNS,
-                    readme_rows(spec.what, spec.action, shown, inputs.context), max_width=100)
+                    readme_rows(spec.what, spec.action, shown, inputs.context,
+                                {other.key: other.stem for other in REPORTS}), max_width=100)
     return [*first, exceptions, read_me]
 
 

@@ -627,3 +627,20 @@ def test_a_dry_run_records_no_trend(sent):
     sent.put_answer(*scenario_answer())
     assert sent.receive(*AS_OF, "--dry-run") == 0
     assert not (sent.folder("state") / "trend.csv").exists()
+
+
+def test_changing_the_match_window_republishes_the_period(sent, mailed):
+    """§8 (v4): the "same inputs" key covers W. With the rows unchanged, W 3 -> 4 republishes,
+    and the wider window matches one more episode (its record's DLC is 4 days outside)."""
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    assert sent.manifests("receive")[-1]["impact_not_in_dps"] == 3
+    sent.configure(matching={"match_window_days": 4})
+    assert sent.receive(*AS_OF) == 0
+    latest = sent.manifests("receive")[-1]
+    assert latest["outcome"] == "reported"
+    assert latest["report_settings"]["match_window_days"] == 4
+    assert latest["impact_not_in_dps"] == 2
+    assert len(mailed.messages) == 2
+    assert sent.receive(*AS_OF) == 0          # and then nothing new again
+    assert sent.manifests("receive")[-1]["outcome"] == "nothing new"

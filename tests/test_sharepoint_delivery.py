@@ -181,3 +181,18 @@ def test_config_refuses_a_library_or_folder_that_leaves_the_library(both):
     result = both.cli("receivedps.py", *AS_OF)
     assert result.stderr == (f"receivedps.py: error: config {both.config_path}: "
                              f"sharepoint.library: a library name, not a path\n")
+
+
+def test_attachments_with_sharepoint_only_come_from_the_delivered_reports(both):
+    """deliver_to: [sharepoint] with attachments on: the share is not read (it may not exist);
+    the attachments are the reports every target got, read back from the archive."""
+    both.configure(reports={"deliver_to": ["sharepoint"]},
+                   mail={"attachments": True, "allowed_domains": ["dfps.example"]})
+    assert both.receive(*AS_OF) == 0
+    message = both.mailbox.messages[-1]
+    attached = {p.get_filename(): p.get_payload(decode=True) for p in message.walk()
+                if p.get_filename()}
+    assert sorted(attached) == REPORTS
+    assert all(content.startswith(b"PK") for content in attached.values())
+    assert both.manifests("receive")[-1]["where"] == \
+        f"SharePoint {SITE_HOST}{SITE_PATH} ({LIBRARY})"
