@@ -53,8 +53,6 @@ DEFAULT_CONFIG = REPO_ROOT / "dps_config.yml"
 LINE_END = "\r\n"
 OUTPUT_ENCODING = "utf-8"
 SENT_FIELDS = ("PID", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE")
-RESULT_FIELDS = ("PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE", "MKE", "ORI",
-                 "ENTRY_DATE", "DLC", "CLEAR_DATE")
 DPS_DATE_FORMAT = "%Y%m%d"
 TEXAS_COUNTIES = 254
 # NCIC message keys of missing-person entries: juvenile, victim, involuntary, disability.
@@ -416,18 +414,17 @@ def results_lines(records: Iterable[DpsRecord], columns: list[str], delimiter: s
     lines = []
     for record in records:
         values = record.values()
-        line = delimiter.join(values[column.upper()] for column in columns)
+        line = delimiter.join(values.get(column.upper(), "") for column in columns)
         lines.extend([line, line] if record.repeated else [line])
     return lines
 
 
-def check_results_columns(columns: list[Any]) -> list[str]:
-    names = [str(column) for column in columns]
-    unknown = [name for name in names if name.upper() not in RESULT_FIELDS]
-    if unknown:
-        raise ValueError(f"dps_file.results_columns: the simulator cannot fill column "
-                         f"{unknown[0]} (it knows {', '.join(RESULT_FIELDS)})")
-    return names
+def results_columns(file_config: Any) -> list[str]:
+    """The results file's columns, as the receive step's ResultsLayout reads them; a partner
+    column beyond the contract's is written blank."""
+    from exchange.answer import ResultsLayout
+
+    return list(ResultsLayout.from_settings(file_config).columns)
 
 
 def render_results(header: list[str], lines: list[str], delimiter: str, line_end: str) -> bytes:
@@ -452,7 +449,7 @@ class Answer:
 
 def make_answer(sent_text: bytes, database: Path, settings: SimulatorSettings,
                 run_date: dt.date, file_config: Any) -> Answer:
-    columns = check_results_columns(file_config.results_columns)
+    columns = results_columns(file_config)
     delimiter = file_config.delimiter
     children, received = parse_sent_file(sent_text, file_config)
     episodes = read_episodes(database, {child.pid for child in children})

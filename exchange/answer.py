@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.config import DpsFileSettings
-from exchange.errors import InputError
+from exchange.errors import ConfigError, InputError
 
 MAX_COUNTS_BYTES = 100_000   # three KEY|VALUE lines; anything this big is not a counts file
 MKE_CODES = {"EMD", "EME", "EMI", "EMJ", "EMV", "EMO"}
@@ -88,8 +88,43 @@ def parse_partner_date(text: str, date_format: str) -> dt.date | None:
     return value if value.strftime(date_format) == text else None
 
 
-RECORD_COLUMNS = ["LINE", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE",
-                  "MKE", "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE", "CLEAR_DATE_EMPTY"]
+CONTRACT_COLUMNS = ("PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "RACE", "MKE", "ORI",
+                    "ENTRY_DATE", "DLC", "CLEAR_DATE")   # §4: what the rules read
+
+
+@dataclass(frozen=True)
+class ResultsLayout:
+    """The columns of DPS's results file, found by header name (§4). `required` must be in
+    the header (a missing one is a whole-file fault); `optional` are read when present and
+    blank when not. Every contract column is one or the other; a partner column beyond the
+    contract's is carried through to the records as text (a report may show it). The parser,
+    the DPS simulator and the tests' fixtures all take the layout from here."""
+
+    required: tuple[str, ...] = CONTRACT_COLUMNS
+    optional: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, file_config: DpsFileSettings) -> ResultsLayout:
+        """dps_file.results_columns (required) and dps_file.optional_results_columns."""
+        layout = cls(tuple(c.upper() for c in file_config.results_columns),
+                     tuple(c.upper() for c in file_config.optional_results_columns))
+        missing = [c for c in CONTRACT_COLUMNS if c not in layout.columns]
+        if missing:
+            raise ConfigError(f"dps_file.results_columns: column {missing[0]} is missing (list "
+                              f"it there, or in dps_file.optional_results_columns when DPS may "
+                              f"leave it out)")
+        return layout
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.required + tuple(c for c in self.optional if c not in self.required)
+
+    def header(self, delimiter: str = "|") -> str:
+        return delimiter.join(self.columns)
+
+    def record_columns(self) -> list[str]:
+        """The columns of the records DataFrame parse_results returns."""
+        return ["LINE", *self.columns, "CLEAR_DATE_EMPTY"]
 
 
 @dataclass
@@ -110,7 +145,8 @@ def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, tod
                   sent_pids: set[int]) -> ResultsFile:
     """Read Dfps-missing-person-results.txt (§4); whole-file faults raise."""
     delimiter = file_config.delimiter
-    wanted = [c.upper() for c in file_config.results_columns]
+    layout = ResultsLayout.from_settings(file_config)
+    wanted = list(layout.required)
     lines, ends_with_newline = split_physical_lines(decode_partner_text(data, file_name))
     header_index = next((i for i, line in enumerate(lines) if line.strip()), None)
     if header_index is None:
@@ -119,12 +155,13 @@ def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, tod
     check_results_header(header, wanted, file_name, header_index + 1, delimiter)
     data_line_numbers = [i for i in range(header_index + 1, len(lines)) if lines[i].strip()]
     check_last_line(lines, ends_with_newline, header_index, len(header), file_name, delimiter)
-    reader = ResultsReader(file_name, {name: header.index(name) for name in wanted}, len(header),
-                           DateParser(file_config.date_format), today, sent_pids)
+    position = {name: header.index(name) for name in layout.columns if name in header}
+    reader = ResultsReader(file_name, position, len(header), DateParser(file_config.date_format),
+                           today, sent_pids, layout)
     for index in data_line_numbers:
         reader.read_line(index + 1, [f.strip() for f in lines[index].split(delimiter)])
     return ResultsFile(reader.frame(), reader.problems, len(data_line_numbers),
-                       len(reader.raw_pids), [h for h in header if h not in wanted],
+                       len(reader.raw_pids), [h for h in header if h not in layout.columns],
                        reader.fault_lines)
 
 
@@ -147,8 +184,11 @@ class ResultsReader:
     """
 
     def __init__(self, file_name: str, position: dict[str, int], width: int,
-                 parse_date: DateParser, today: dt.date, sent_pids: set[int]) -> None:
+                 parse_date: DateParser, today: dt.date, sent_pids: set[int],
+                 layout: ResultsLayout) -> None:
         self.file_name, self.position, self.width = file_name, position, width
+        self.absent = dict.fromkeys([c for c in layout.columns if c not in position], "")
+        self.layout = layout
         self.parse_date, self.today, self.sent_pids = parse_date, today, sent_pids
         self.problems: list[Problem] = []
         self.records: list[dict[str, Any]] = []
@@ -165,7 +205,7 @@ class ResultsReader:
             self.left_out(line, pid, "", f"wrong number of fields ({len(fields)}, expected "
                                          f"{self.width})")
             return
-        values = {name: fields[index] for name, index in self.position.items()}
+        values = {**self.absent, **{name: fields[index] for name, index in self.position.items()}}
         nic = values["NIC"] if NIC_PATTERN.match(values["NIC"]) else ""
         record, reason, warnings = check_result_row(values, self.parse_date, self.today)
         if reason is None and pid not in self.sent_pids:
@@ -188,7 +228,7 @@ class ResultsReader:
     def frame(self) -> Any:
         import pandas as pd
 
-        frame = pd.DataFrame(self.records, columns=RECORD_COLUMNS)
+        frame = pd.DataFrame(self.records, columns=self.layout.record_columns())
         for column in ("DOB", "ENTRY_DATE", "DLC", "CLEAR_DATE"):
             frame[column] = pd.to_datetime(frame[column])
         frame["PID"] = frame["PID"].astype("int64")

@@ -102,6 +102,7 @@ class DpsFileSettings:
     counts_name: str = "Dfps-missing-person-counts.txt"
     results_columns: list = listed("PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX",
                                    "RACE", "MKE", "ORI", "ENTRY_DATE", "DLC", "CLEAR_DATE")
+    optional_results_columns: list = listed()   # read when DPS sends them, blank when not
     counts_keys: dict = mapping(records_received="RECORDS_RECEIVED",
                                 persons_with_records="PERSONS_WITH_RECORDS",
                                 result_records="RESULT_RECORDS")

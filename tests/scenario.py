@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from demo.build_demo_db import INSERT_COUNTY, county_rows, create_schema, load_counties
+from exchange.answer import ResultsLayout
 
 # person_id, last, first, middle, suffix, birth_date, sex, race
 PERSONS = [
@@ -70,7 +71,7 @@ def results_line(pid: int, nic: str, dlc: str, entry: str | None = None, clear: 
                      clear])
 
 
-RESULTS_HEADER = "PID|NIC|LAST_NAME|FIRST_NAME|DOB|SEX|RACE|MKE|ORI|ENTRY_DATE|DLC|CLEAR_DATE"
+RESULTS_HEADER = ResultsLayout().header()   # the contract's columns, in its order
 
 
 def scenario_answer() -> tuple[bytes, bytes]:

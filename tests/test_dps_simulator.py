@@ -20,13 +20,19 @@ import yaml
 import util
 from demo import dps_simulator as sim
 from demo.dps_simulator import SimulatorSettings, build_answer
-from exchange.answer import ResultsFile, check_control_totals, parse_counts, parse_results
+from exchange.answer import (
+    ResultsFile,
+    ResultsLayout,
+    check_control_totals,
+    parse_counts,
+    parse_results,
+)
 from exchange.config import DpsFileSettings
 from exchange.errors import EXIT_USAGE, NotReadyError
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DATE = dt.date(2025, 6, 20)
-HEADER = "PID|NIC|LAST_NAME|FIRST_NAME|DOB|SEX|RACE|MKE|ORI|ENTRY_DATE|DLC|CLEAR_DATE"
+HEADER = ResultsLayout().header()
 SENT_HEADER = "PID|LAST_NAME|FIRST_NAME|MIDDLE_NAME|SUFFIX|DOB|SEX|RACE"
 NIC = re.compile(r"^M\d{9}$")
 QUIET = SimulatorSettings(duplicate_share=0, bad_optional_share=0, malformed_nic_share=0,
@@ -465,9 +471,19 @@ def test_configured_layout_is_followed(tiny_db: Path, file_config: DpsFileSettin
     assert all(NIC.match(line.split(";")[0]) for line in results.decode().splitlines()[1:])
 
 
-def test_unknown_results_column_is_refused(tiny_db: Path, file_config: DpsFileSettings):
-    file_config = replace(file_config, results_columns=[*file_config.results_columns, "AGENCY"])
-    with pytest.raises(ValueError, match="AGENCY"):
+def test_a_partner_column_beyond_the_contract_is_written_blank(tiny_db: Path,
+                                                               file_config: DpsFileSettings):
+    file_config = replace(file_config, optional_results_columns=["AGENCY_CASE"])
+    results, _ = build_answer(sent_file(CHILDREN), tiny_db, QUIET, RUN_DATE, file_config)
+    lines = results.decode().splitlines()
+    assert lines[0] == f"{HEADER}|AGENCY_CASE"
+    assert all(line.endswith("|") for line in lines[1:])
+
+
+def test_a_layout_without_a_contract_column_is_refused(tiny_db: Path,
+                                                        file_config: DpsFileSettings):
+    file_config = replace(file_config, results_columns=file_config.results_columns[:-1])
+    with pytest.raises(util.DpsError, match="column CLEAR_DATE is missing"):
         build_answer(sent_file(CHILDREN), tiny_db, QUIET, RUN_DATE, file_config)
 
 

@@ -1026,3 +1026,17 @@ def test_a_sheet_exactly_at_the_limit_does_not_continue(tmp_path):
     workbook = openpyxl.load_workbook(path)
     assert workbook.sheetnames == ["Records"]
     assert workbook["Records"].max_row == 5
+
+
+def test_an_optional_column_may_be_absent_and_a_partner_column_is_carried():
+    """§4 with a layout (dps_file.optional_results_columns): RACE optional and left out by
+    DPS reads blank; AGENCY_CASE, beyond the contract, is carried to the records as text."""
+    settings = DpsFileSettings(
+        results_columns=["PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "SEX", "MKE", "ORI",
+                         "ENTRY_DATE", "DLC", "CLEAR_DATE"],
+        optional_results_columns=["RACE", "AGENCY_CASE"])
+    data = ("PID|NIC|LAST_NAME|FIRST_NAME|DOB|SEX|MKE|ORI|ENTRY_DATE|DLC|CLEAR_DATE|AGENCY_CASE\r\n"
+            f"101|{nic(1)}|X|Y||F|EMJ|TX2270000|20250415|20250415||A-17\r\n").encode()
+    parsed = parse_results(data, "r.txt", settings, RUN_DATE, SENT_PIDS)
+    assert parsed.problems == [] and parsed.extra_columns == []
+    assert parsed.records[["RACE", "AGENCY_CASE"]].values.tolist() == [["", "A-17"]]
