@@ -135,6 +135,11 @@ def choose_exchange(run: ReceiveRun) -> Exchange:
     config, record, options = run.config, run.record, run.options
     state_dir = config.folders.state
     upload, reported = util.choose_upload(state_dir, options.period_label)
+    if util.archive_pending(upload):
+        raise util.ArchivePendingError(
+            f"upload {upload['run_id']} ({upload['period']}) reached DPS but its files were "
+            f"never archived (the send was stopped); run the send again: it archives them "
+            f"first, then rerun the receive")
     period = util.parse_period(upload["period"])
     prior = None if reported else util.interrupted_receive(state_dir, upload["run_id"],
                                                            record.run_id)

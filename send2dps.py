@@ -64,6 +64,7 @@ def run_send(config: util.Config, record: util.RunRecord, options: SendOptions) 
     """The send step, in the order it happens."""
     start_record(record, options)
     archive = util.open_archive(config)              # keys proved before anything is sent
+    archive_a_killed_upload(config, archive)         # its files are still in the outbox
     children = query_impact(config, record, options.period)              # database
     wrangled = wrangle_children(config, record, children, options.today)
     files = write_dps_text_file(config, record, wrangled)                # outbox
@@ -116,18 +117,15 @@ def write_dps_text_file(config: util.Config, record: util.RunRecord,
                         wrangled: util.Wrangled) -> SentFiles:
     """End_txt_file.txt for DPS; for the receive step, who was sent (PID -> county) and who
     was not (PID -> reasons)."""
-    outbox = config.folders.outbox / STEP
     with record.step("text_file"):
         data = util.render_dps_text(wrangled.sent, config.dps_file)
-        text_path = outbox / config.dps_file.send_name
-        util.atomic_write_bytes(text_path, data)
-        index_path, excluded_path = outbox / "sent_index.csv", outbox / "excluded_index.csv"
-        util.atomic_write_bytes(index_path, util.sent_index_csv(wrangled.sent))
-        util.atomic_write_bytes(excluded_path, util.excluded_index_csv(wrangled.excluded))
-    files = SentFiles(text_path, outbox / config.dps_file.export_name, index_path,
-                      excluded_path, util.sha256_bytes(data))
-    record.update(file=str(text_path), sha256=files.sha256, bytes=len(data), where=str(text_path))
-    log.info("wrote %s: %d data lines, %d bytes, sha256 %s", text_path, len(wrangled.sent),
+        files = outbox_files(config, util.sha256_bytes(data))
+        util.atomic_write_bytes(files.text, data)
+        util.atomic_write_bytes(files.index, util.sent_index_csv(wrangled.sent))
+        util.atomic_write_bytes(files.excluded, util.excluded_index_csv(wrangled.excluded))
+    record.update(file=str(files.text), sha256=files.sha256, bytes=len(data),
+                  where=str(files.text))
+    log.info("wrote %s: %d data lines, %d bytes, sha256 %s", files.text, len(wrangled.sent),
              len(data), files.sha256)
     return files
 
@@ -211,9 +209,35 @@ def archive_sent_files(config: util.Config, record: util.RunRecord, files: SentF
 # ---------------------------------------------------------------------------
 
 
+def outbox_files(config: util.Config, sha256: str) -> SentFiles:
+    """The files a send writes to its outbox folder (the text file's checksum given)."""
+    outbox = util.Layout.from_config(config).outbox_for(STEP)
+    return SentFiles(outbox / config.dps_file.send_name, outbox / config.dps_file.export_name,
+                     outbox / "sent_index.csv", outbox / "excluded_index.csv", sha256)
+
+
+def archive_a_killed_upload(config: util.Config, archive: util.Archive) -> None:
+    """A send killed between its upload and its archive ("uploaded, archive pending",
+    exchange/recovery.py) left the uploaded files in the outbox: archive them under that
+    upload's run id before this run writes anything, whatever IMPACT holds now. When the outbox
+    no longer holds the uploaded file, say so once in that upload's record."""
+    for upload in util.read_manifests(config.folders.state, STEP):
+        if not util.archive_pending(upload) or upload.get("archive_lost"):
+            continue
+        files = outbox_files(config, upload.get("sha256", ""))
+        if files.text.is_file() and util.sha256_bytes(files.text.read_bytes()) == files.sha256:
+            complete_missing_archive(config, upload, files, util.parse_period(upload["period"]),
+                                     archive)
+            continue
+        upload["archive_lost"] = "the outbox no longer held the uploaded file"
+        util.write_manifest(config.folders.state, upload)
+        log.error("upload %s was never archived and the outbox no longer holds its file; its "
+                  "answer cannot be reconciled: send the period again", upload["run_id"])
+
+
 def archive_copies(config: util.Config, period: util.Period, run_id: str, files: SentFiles,
                    archive: util.Archive) -> list[util.ArchivedFile]:
-    folder = config.folders.archive / STEP / period.file_label
+    folder = util.Layout.from_config(config).archive_for(STEP, period)
     return archive.store_all(files.all(), folder, run_id)
 
 

@@ -8,7 +8,8 @@ Open the module named in a section's heading to read or change that piece.
 # ruff: noqa: I001 - the sections follow the order a run uses them, not the alphabet
 
 # --- Errors and exit codes: exchange/errors.py ------------------------------------------------
-from exchange.errors import (EXIT_FAILED, EXIT_OK, DpsError, InputError, MailError, RunStateError)
+from exchange.errors import (
+    EXIT_FAILED, EXIT_OK, ArchivePendingError, DpsError, InputError, MailError, RunStateError)
 
 # --- Settings (dps_config.yml as typed sections): exchange/config.py --------------------------
 from exchange.config import Config, default_config_path, load_config
@@ -34,7 +35,8 @@ from exchange.records import (
     choose_upload, interrupted_receive, last_upload_for_period, latest_upload, read_manifests,
     step_done, write_manifest)
 
-# --- --status: exchange/status.py -------------------------------------------------------------
+# --- --status: exchange/status.py; where an interrupted run stands: exchange/recovery.py -------
+from exchange.recovery import archive_pending
 from exchange.status import print_status
 
 # --- IMPACT (SQLAlchemy, sql/*.sql): exchange/database.py -------------------------------------
@@ -98,24 +100,25 @@ from exchange.summary import MailFacts, success_mail
 from exchange.delivery import Delivery, deliver_reports, queued_reports
 
 __all__ = [   # what the scripts use, in the order of the sections above
-    "EXIT_FAILED", "EXIT_OK", "DpsError", "InputError", "MailError", "RunStateError", "Config",
-    "default_config_path", "load_config", "Layout", "Rules", "Period", "check_period_started",
-    "local_now", "parse_period", "period_containing", "period_label", "run_date", "OneLineParser",
-    "Script", "add_common_options", "audit_head", "maintain", "report_error", "run", "DRY_RUN",
-    "NOTHING_NEW", "REPORTED", "SKIPPED_IDENTICAL", "UPLOADED", "RunRecord", "answered_send_runs",
-    "choose_upload", "interrupted_receive", "last_upload_for_period", "latest_upload",
-    "read_manifests", "step_done", "write_manifest", "print_status", "open_configured_database",
-    "run_query", "RemoteFile", "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes",
-    "sha256_bytes", "frame_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail",
-    "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view", "render_dps_text",
-    "sent_index_csv", "excluded_index_csv", "wrangle", "AnswerPlace", "Look",
-    "answer_still_on_server", "archived_answer", "clean_up_remote", "fetch_answer",
-    "keep_refused_answer", "remote_names", "wait_for_answer", "ROW_LEFT_OUT", "WARNING", "Problem",
-    "ResultsFile", "check_control_totals", "parse_counts", "parse_results", "read_send_list",
-    "read_sources", "Regions", "build_regions", "check_episodes", "overlaps_range",
-    "Reconciliation", "SendList", "reconcile", "load_trend", "period_key", "previous_counts",
-    "previous_period", "record_period", "save_trend", "trend_grid", "ReadmeContext", "REPORTS",
-    "ReportInputs", "counts_summary", "report_counts", "report_sheets", "stems_text", "trend_rows",
-    "MailFacts", "success_mail", "Delivery", "deliver_reports", "queued_reports", "Archive",
-    "ArchivedFile", "open_archive", "archive_checksums",
+    "EXIT_FAILED", "EXIT_OK", "ArchivePendingError", "DpsError", "InputError", "MailError",
+    "RunStateError", "Config", "default_config_path", "load_config", "Layout", "Rules", "Period",
+    "check_period_started", "local_now", "parse_period", "period_containing", "period_label",
+    "run_date", "OneLineParser", "Script", "add_common_options", "audit_head", "maintain",
+    "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED", "SKIPPED_IDENTICAL", "UPLOADED",
+    "RunRecord", "answered_send_runs", "choose_upload", "interrupted_receive",
+    "last_upload_for_period", "latest_upload", "read_manifests", "step_done", "write_manifest",
+    "archive_pending", "print_status", "open_configured_database", "run_query", "RemoteFile",
+    "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes", "sha256_bytes",
+    "frame_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail", "QUERY_COLUMNS",
+    "Wrangled", "check_sanity", "export_view", "render_dps_text", "sent_index_csv",
+    "excluded_index_csv", "wrangle", "AnswerPlace", "Look", "answer_still_on_server",
+    "archived_answer", "clean_up_remote", "fetch_answer", "keep_refused_answer", "remote_names",
+    "wait_for_answer", "ROW_LEFT_OUT", "WARNING", "Problem", "ResultsFile", "check_control_totals",
+    "parse_counts", "parse_results", "read_send_list", "read_sources", "Regions", "build_regions",
+    "check_episodes", "overlaps_range", "Reconciliation", "SendList", "reconcile", "load_trend",
+    "period_key", "previous_counts", "previous_period", "record_period", "save_trend",
+    "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs", "counts_summary", "report_counts",
+    "report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail", "Delivery",
+    "deliver_reports", "queued_reports", "Archive", "ArchivedFile", "open_archive",
+    "archive_checksums",
 ]

@@ -52,6 +52,12 @@ class RunStateError(DpsError):
     """The run records do not allow this run (an exchange in flight, nothing to answer)."""
 
 
+class ArchivePendingError(RunStateError):
+    """The upload a receive answers was never archived: the send must run first."""
+
+    rerun_step = "send"     # the alert's rerun command names the send, not the receive
+
+
 class DeliveryError(DpsError):
     """A report could not be delivered to one of its targets."""
 

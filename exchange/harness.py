@@ -211,6 +211,14 @@ def safe_traceback(exc: BaseException | None) -> str:
     return "\n".join(lines)
 
 
+def rerun_command(script: Script, config: Config, period: str) -> str:
+    """The script's own rerun command, or the other step's when the failure says that step
+    must run first (an error with `rerun_step`)."""
+    step = getattr(sys.exc_info()[1], "rerun_step", script.step)
+    return script.rerun_command(config, period).replace(f"run_{script.step}.sh",
+                                                        f"run_{step}.sh")
+
+
 def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
                        message: str) -> None:
     """Mail the one-line reason, what was kept and how to rerun. Never raises."""
@@ -225,7 +233,7 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
         f"Kept: {script.kept(config, manifest)}",
         f"Log file: {config.folders.logs / (step + '_' + run_id + '.log')}",
         "",
-        f"To rerun once the cause is fixed: {script.rerun_command(config, period)}",
+        f"To rerun once the cause is fixed: {rerun_command(script, config, period)}",
     ])
     try:
         send_mail(config.mail, f"[DPS exchange] {step} FAILED {period}".strip(), text)

@@ -4,23 +4,22 @@ monitoring. It reads the run records only, so it needs no secrets and no key fil
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
+from exchange import recovery
 from exchange.errors import EXIT_FAILED, EXIT_OK
 from exchange.records import (
     DRY_RUN,
-    NOT_READY,
     RECEIVE,
     REPORTED,
-    RUNNING,
     SEND,
     last_upload_for_period,
     manifest_dir,
     read_manifests,
     receives_of,
 )
+from exchange.recovery import state_of
 
 CRASHED = "crashed (rerun it)"
 
@@ -65,19 +64,15 @@ def seconds_between(start: str | None, end: str | None) -> str:
     return f"{seconds:.1f}s"
 
 
-def process_alive(pid: Any) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (OSError, TypeError, ValueError):
-        return False
-    return True
-
-
 def displayed_outcome(run: dict[str, Any]) -> str:
-    """The outcome, with a run that died unrecorded shown as crashed."""
+    """The outcome, with a run that died unrecorded shown as what it left (exchange/recovery.py:
+    crashed, upload interrupted, uploaded with the archive pending)."""
     outcome = run.get("outcome", "?")
-    if outcome == RUNNING and not process_alive(run.get("pid")):
-        return CRASHED
+    state = state_of(run)
+    if state.name in (recovery.CRASHED, recovery.UPLOAD_INTERRUPTED):
+        return CRASHED if state.name == recovery.CRASHED else f"{state.name} (rerun it)"
+    if state.name == recovery.ARCHIVE_PENDING:
+        return state.name
     return outcome
 
 
@@ -88,12 +83,14 @@ def latest_state(step_runs: list[dict[str, Any]]) -> tuple[str, bool]:
     if not real:
         return "none recorded" + (" (dry runs only)" if step_runs else ""), True
     latest = real[-1]
-    outcome = displayed_outcome(latest)
-    if outcome == RUNNING:
+    state = state_of(latest)
+    if state.name == recovery.STILL_RUNNING:
         return "running", True
-    if outcome == CRASHED:
+    if state.name == recovery.CRASHED:
         return "CRASHED: it stopped without recording an outcome; rerun it", False
-    if outcome == NOT_READY:   # DPS has not answered yet: waiting, not failing
+    if state.name in (recovery.UPLOAD_INTERRUPTED, recovery.ARCHIVE_PENDING):
+        return f"{state.name.upper()}: {state.next_action}", False
+    if state.name == recovery.WAITING:   # DPS has not answered yet: waiting, not failing
         return "waiting for DPS's answer (exit 3, not yet there)", True
     ok = latest.get("exit_code") == EXIT_OK
     text = f"{'ok' if ok else 'FAILED'} (exit {latest.get('exit_code', '-')})"

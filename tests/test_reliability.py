@@ -5,6 +5,7 @@ one line, and a rerun that completes."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -788,3 +789,72 @@ def test_a_password_written_into_the_yaml_is_refused(workspace):
         f"send2dps.py: error: config {workspace.config_path}: sftp.key_passphrase: secrets must "
         f"not be written in the YAML; put the name of an environment variable in "
         f"sftp.key_passphrase_env instead\n")
+
+
+# ---------------------------------------------------------------------------
+# Where an interrupted run stands (exchange/recovery.py): each state and its next action
+# ---------------------------------------------------------------------------
+
+
+@crash
+def test_killed_between_upload_and_archive_is_named_and_the_receive_says_to_send(
+        workspace, smtp_server, capsys):
+    """The upload reached DPS, the archive did not happen: --status names the state and the
+    action; a receive refuses in one line and its alert says to rerun the send."""
+    port, mailbox = smtp_server
+    workspace.configure(mail={"enabled": True, "host": "127.0.0.1", "port": port,
+                              "recipients": ["ops@dfps.example"]})
+    killed_after(workspace, "send2dps.py", "upload")
+    assert workspace.send("--status") == 1
+    status = capsys.readouterr().out
+    assert "uploaded, archive pending" in status
+    assert "latest send: UPLOADED, ARCHIVE PENDING: the file reached DPS but was not archived" \
+        in status
+    workspace.put_answer(*scenario_answer())
+    assert workspace.receive(*AS_OF) == 1
+    assert "reached DPS but its files were never archived" in capsys.readouterr().err
+    alert = mailbox.messages[-1].get_content()
+    assert "To rerun once the cause is fixed:" in alert and "run_send.sh" in alert \
+        and "run_receive.sh" not in alert
+
+
+@crash
+def test_the_next_send_archives_a_killed_upload_even_when_impact_changed(workspace):
+    """Killed between upload and archive, then IMPACT changes: the next send archives the
+    uploaded files under the killed run's id first, then sends the new data."""
+    killed_after(workspace, "send2dps.py", "upload")
+    killed = workspace.manifests("send")[-1]
+    with sqlite3.connect(workspace.db_path) as db:
+        db.execute("UPDATE person SET last_name = 'Changed' WHERE person_id = 1001")
+    workspace.configure(sanity={"max_change_pct": 100})
+    assert workspace.send(*AS_OF, "--force") == 0
+    archived = next(m for m in workspace.manifests("send") if m["run_id"] == killed["run_id"])
+    assert len(archived["archived"]) == 4
+    assert archived["steps"]["archive"] == {"status": "done", "completed_by_later_run": True}
+    text = next(Path(p) for p in archived["archived"] if p.endswith("End_txt_file.txt"))
+    assert hashlib.sha256(text.read_bytes()).hexdigest() == killed["sha256"]
+    assert workspace.manifests("send")[-1]["sha256"] != killed["sha256"]
+
+
+@crash
+def test_recovery_states_and_their_next_actions():
+    """One case per row of the table in exchange/recovery.py."""
+    from exchange.recovery import state_of
+
+    dead = 2 ** 22 + 12345      # no such process
+    cases = {
+        "running": {"outcome": "running", "pid": os.getpid()},
+        "crashed": {"outcome": "running", "pid": dead, "steps": {"query": {"status": "done"}}},
+        "upload interrupted": {"outcome": "running", "pid": dead,
+                               "steps": {"upload": {"status": "started"}}},
+        "uploaded, archive pending": {"outcome": "uploaded", "pid": dead,
+                                      "steps": {"upload": {"status": "done"}}},
+        "waiting for DPS": {"outcome": "not ready", "exit_code": 3},
+        "failed": {"outcome": "failed", "exit_code": 1, "error": "x"},
+        "ok": {"outcome": "uploaded", "exit_code": 0, "archived": ["a"],
+               "steps": {"archive": {"status": "done"}}},
+    }
+    assert {name: state_of(run).name for name, run in cases.items()} == \
+        {name: name for name in cases}
+    assert [name for name, run in cases.items() if state_of(run).healthy] == \
+        ["running", "waiting for DPS", "ok"]
