@@ -87,8 +87,8 @@ from exchange.followup import (
     load_trend, period_key, previous_counts, previous_period, record_period, save_trend,
     trend_grid)
 
-# --- The reports, declared once (ReportSpec; §6, §8, §9): exchange/reports.py; their Read me:
-# exchange/readme.py; every column's meaning: exchange/columns.py ---------------------------
+# --- The reports, declared once (ReportSpec, and every column's meaning; §6, §8, §9):
+# exchange/reports.py; the Read me sheet they end with: exchange/readme.py -------------------
 from exchange.readme import ReadmeContext
 from exchange.reports import (
     REPORTS, ReportInputs, counts_summary, report_counts, report_sheets, stems_text, trend_rows)

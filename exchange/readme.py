@@ -8,7 +8,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.columns import TERMS, explain_column
 from exchange.periods import Period
 from exchange.rules import Rules
 
@@ -32,20 +31,17 @@ class ReadmeContext:
     control: list[tuple[str, int, int]]   # (DPS's key, DPS's count, our count)
 
 
-def readme_rows(what: str, action: str, columns: list[str], context: ReadmeContext,
-                stems: dict[str, str]) -> list[list[Any]]:
+def readme_rows(what: str, action: str, columns: list[tuple[str, str]],
+                terms: list[tuple[str, str]], context: ReadmeContext, stems: dict[str, str]
+                ) -> list[list[Any]]:
     """The Read me sheet's rows: what the report is and what to do with a row (from its
     ReportSpec), each column explained, then the row flow, control totals and audit rows."""
     rows: list[list[Any]] = [["What this is", what], ["What to do with a row", action],
                              ["As of", f"the run date {context.today.isoformat()}: "
                                        f"DAYS_MISSING, STILL_MISSING and DAYS_SINCE_RETURN "
                                        f"count to it"], [None, None], ["Columns", None]]
-    seen = set()
-    for name in columns:
-        if name not in seen and name not in READ_ME_COLUMNS:
-            seen.add(name)
-            rows.append([name, explain_column(name)])
-    rows += [[None, None], ["Terms", None], *[[term, text] for term, text in TERMS]]
+    rows += [[name, meaning] for name, meaning in columns]
+    rows += [[None, None], ["Terms", None], *[[term, text] for term, text in terms]]
     return rows + [[None, None]] + flow_rows(context, stems) + [[None, None]] + \
         control_rows(context) + [[None, None]] + audit_rows(context)
 

@@ -11,11 +11,10 @@ import pytest
 
 import util
 from exchange.archive import Archive
-from exchange.columns import COLUMNS
 from exchange.delivery import deliver_reports
 from exchange.followup import COUNT_COLUMNS
 from exchange.periods import parse_period
-from exchange.reports import REPORTS, docs_table, report, undocumented_columns
+from exchange.reports import COLUMNS, REPORTS, docs_table, report, undocumented_columns
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCT_FILES = [*REPO.glob("*.py"), *(REPO / "exchange").glob("*.py"), *(REPO / "sql").glob("*")]
