@@ -207,6 +207,8 @@ RELIABILITY_CATEGORIES = ["transfer faults", "local faults", "bad inbound corpus
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: starts a server, a subprocess or the demo (left "
+                                       "out by the fast lane, -m 'not slow')")
     config.addinivalue_line("markers", "reliability(category): counted in the reliability "
                                        "table printed at the end of the run")
     # What the product leaves open or warns about is an error here, so it stays gone; the
@@ -216,8 +218,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("filterwarnings", rule)
 
 
+# The fast lane (README "Tests"): `pytest -m "not slow"` leaves out every test that starts a
+# server (sshd, the Graph stand-in), a subprocess or the demo; the full command runs them all.
+SLOW_FIXTURES = {"sftp_server", "workspace", "standin", "clone", "smtp_server", "share"}
+SLOW_MODULES = {"test_demo", "test_cron", "test_local_sftp", "test_reliability", "test_graph"}
+
+
+def is_slow(item: pytest.Item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(fixtures & SLOW_FIXTURES) or item.module.__name__.split(".")[-1] in SLOW_MODULES
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
         marker = item.get_closest_marker("reliability")
         if marker is not None:
             assert marker.args[0] in RELIABILITY_CATEGORIES, marker.args[0]

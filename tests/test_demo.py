@@ -88,9 +88,30 @@ def test_no_name_or_dob_of_the_demo_database_in_any_log_or_manifest(clone):
     assert len(texts) >= 6
     tokens = set()
     for text in texts:
+        for own in product_names():   # the product's own file, sheet and column names
+            text = text.replace(own, " ")
         tokens.update(re.findall(r"[A-Za-zÀ-ɏ]{4,}|\d{4}-\d\d-\d\d|\d{8}", text))
     assert len(words) > 1000 and len(dobs) > 1000 and len(tokens) > 50   # the scan has teeth
     assert sorted(tokens & (words | dobs)) == []
+
+
+def product_names() -> list[str]:
+    """Names the product gives its own files, sheets and columns (a report stem such as
+    `Long_...` holds a word that is also a surname): the privacy scan looks at the values
+    around them, not at these. Longest first, so a stem goes before a column inside it."""
+    from exchange.reports import REPORTS
+
+    names = {spec.stem for spec in REPORTS}
+    names |= {sheet.title for spec in REPORTS for sheet in spec.sheets}
+    names |= {column for spec in REPORTS for sheet in spec.sheets for column in sheet.columns}
+    return sorted(names, key=len, reverse=True)
+
+
+def test_the_privacy_scan_ignores_the_product_s_own_names():
+    text = "wrote /var/share/Returned_still_active_in_NCIC_FY2025_Q3.xlsx"
+    for own in product_names():
+        text = text.replace(own, " ")
+    assert "Returned" not in text and "Active" not in text and "FY2025_Q3" in text
 
 
 def everyday_commands() -> list[str]:
