@@ -10,6 +10,8 @@ from pathlib import Path
 
 from demo.build_demo_db import INSERT_COUNTY, county_rows, create_schema, load_counties
 from exchange.answer import ResultsLayout
+from exchange.periods import parse_period
+from exchange.reports import REPORTS, report
 
 # person_id, last, first, middle, suffix, birth_date, sex, race
 PERSONS = [
@@ -86,3 +88,13 @@ def scenario_answer() -> tuple[bytes, bytes]:
     results = "\r\n".join([RESULTS_HEADER, *lines]) + "\r\n"
     counts = f"RECORDS_RECEIVED|{len(SENT_PIDS)}\r\nPERSONS_WITH_RECORDS|5\r\nRESULT_RECORDS|5\r\n"
     return results.encode(), counts.encode()
+
+
+def report_file(key: str, period: str = "FY2025Q3") -> str:
+    """A report's file name, from the registry: report_file("impact") for the scenario's period."""
+    return report(key).file_name(parse_period(period))
+
+
+def report_files(period: str = "FY2025Q3") -> list[str]:
+    """Every report's file name for the period, sorted as a folder listing is."""
+    return sorted(spec.file_name(parse_period(period)) for spec in REPORTS)

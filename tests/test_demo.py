@@ -10,10 +10,10 @@ import openpyxl
 import pytest
 
 from demo.local_sftp import find_free_port
+from tests.scenario import report_file, report_files
 
 REPO = Path(__file__).resolve().parent.parent
-REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
+REPORTS = report_files()   # every report of the registry, as the share lists them
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def test_demo_produces_the_three_reports(clone):
     share = clone / "var" / "share"
     assert sorted(p.name for p in share.iterdir()) == REPORTS
     assert f"  reports (share):  {share}" in result.stdout
-    totals = openpyxl.load_workbook(share / REPORTS[1])["Totals by region"]
+    totals = openpyxl.load_workbook(share / report_file("totals"))["Totals by region"]
     assert totals.cell(row=13, column=1).value == "STATEWIDE"
     assert totals.cell(row=13, column=5).value > 0
     sent = (clone / "var" / "demo_sftp" / "root" / "FROM_DFPS" / "End_txt_file.txt").read_bytes()

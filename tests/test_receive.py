@@ -10,14 +10,21 @@ import openpyxl
 import pytest
 
 from exchange.inbox import AnswerPlace, fetch_answer, look_at_answer
-from tests.scenario import DOBS, NAMES, RESULTS_HEADER, results_line, scenario_answer
+from tests.scenario import (
+    DOBS,
+    NAMES,
+    RESULTS_HEADER,
+    report_file,
+    report_files,
+    results_line,
+    scenario_answer,
+)
 
 AS_OF = ("--as-of", "2025-06-20")
 
 security = pytest.mark.reliability("security")
 D = dt.datetime
-REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
+REPORTS = report_files()   # every report of the registry, as the share lists them
 
 
 def sheet_rows(path, title):
@@ -45,7 +52,7 @@ def test_four_reports_from_the_scenario(sent, mailed):
     share = sent.folder("share")
     assert sorted(p.name for p in share.iterdir()) == REPORTS
 
-    impact = sheet_rows(share / REPORTS[2], "IMPACT not in DPS")
+    impact = sheet_rows(share / report_file("impact"), "IMPACT not in DPS")
     assert impact == [
         ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
          "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
@@ -58,7 +65,7 @@ def test_four_reports_from_the_scenario(sent, mailed):
         ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", D(2010, 7, 20), D(2025, 5, 20),
          D(2025, 5, 25), 5, None, "N", 14, None, None, None],
     ]
-    dps = sheet_rows(share / REPORTS[0], "DPS not in IMPACT")
+    dps = sheet_rows(share / report_file("dps"), "DPS not in IMPACT")
     assert dps == [
         ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
          "ENTRY_DATE", "DLC", "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
@@ -68,14 +75,14 @@ def test_four_reports_from_the_scenario(sent, mailed):
         ["7-Austin", "McLennan", 1005, "M000000005", "SMITH-JONES", "AMELIA", None, "EMJ",
          "TX2270000", D(2025, 4, 15), D(2025, 4, 15), None, None, None, None],
     ]
-    returned = sheet_rows(share / REPORTS[3], "Returned still active")
+    returned = sheet_rows(share / report_file("returned"), "Returned still active")
     assert returned == [
         ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
          "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"],
         ["6-Houston", "Harris", 1001, "M000000001", "PENA", "ZOE", D(2009, 4, 1), "EMJ",
          "TX2270000", D(2025, 3, 11), D(2025, 3, 11), 501, D(2025, 3, 10), D(2025, 3, 15), 97],
     ]
-    totals = sheet_rows(share / REPORTS[1], "Totals by region")
+    totals = sheet_rows(share / report_file("totals"), "Totals by region")
     assert totals[0] == ["REGION", "DLC 2025-03", "DLC 2025-04", "DLC 2025-05", "TOTAL",
                          "IN_IMPACT", "NOT_IN_IMPACT", "MATCH_PCT"]
     assert [row[0] for row in totals[1:]] == [
@@ -85,11 +92,11 @@ def test_four_reports_from_the_scenario(sent, mailed):
     assert totals[7] == ["7-Austin", 0, 2, 0, 2, 1, 1, 50.0]
     assert totals[-1] == ["STATEWIDE", 2, 2, 1, 5, 3, 2, 60.0]
     assert all(row[1:] == [0, 0, 0, 0, 0, 0, None] for row in totals[1:6] + totals[8:12])
-    records = sheet_rows(share / REPORTS[1], "Records")
+    records = sheet_rows(share / report_file("totals"), "Records")
     assert [(r[2], r[3], r[-1]) for r in records[1:]] == [
         (1006, "M000000006", "Y"), (1001, "M000000001", "Y"), (1007, "M000000007", "N"),
         (1005, "M000000005", "N"), (1002, "M000000002", "Y")]
-    workbook = openpyxl.load_workbook(share / REPORTS[1])
+    workbook = openpyxl.load_workbook(share / report_file("totals"))
     assert len(workbook["Totals by region"]._charts) == 1
 
 
@@ -130,7 +137,7 @@ def test_success_mail_has_counts_per_region_and_no_personal_detail(sent, mailed)
     [message] = mailed.messages
     assert message["Subject"] == "[DPS exchange] reports for FY2025Q3 are ready"
     [text, html] = mailed.bodies()
-    assert "6-Houston" in text and str(sent.folder("share") / REPORTS[2]) in text
+    assert "6-Houston" in text and str(sent.folder("share") / report_file("impact")) in text
     assert "<table" in html
     assert [v for v in NAMES + DOBS if v in text + html] == []
     assert not any(part.get_filename() for part in message.walk())
@@ -236,7 +243,7 @@ def test_rerun_with_the_same_inputs_publishes_nothing_new(sent, mailed):
 def test_rerun_with_force_regenerates_from_the_archive(sent, mailed):
     sent.put_answer(*scenario_answer())
     assert sent.receive(*AS_OF) == 0
-    (sent.folder("share") / REPORTS[0]).unlink()
+    (sent.folder("share") / report_file("dps")).unlink()
     assert sent.receive(*AS_OF, "--force") == 0
     assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
     assert len(mailed.messages) == 2
@@ -286,7 +293,7 @@ def test_header_only_answer_is_valid(sent):
     sent.put_answer((RESULTS_HEADER + "\r\n").encode(),
                     b"RECORDS_RECEIVED|6\r\nPERSONS_WITH_RECORDS|0\r\nRESULT_RECORDS|0\r\n")
     assert sent.receive(*AS_OF) == 0
-    impact = sheet_rows(sent.folder("share") / REPORTS[2], "IMPACT not in DPS")
+    impact = sheet_rows(sent.folder("share") / report_file("impact"), "IMPACT not in DPS")
     assert [row[3] for row in impact[1:]] == [501, 506, 502, 503, 504]
 
 
@@ -313,27 +320,28 @@ def test_sa98_from_a_csv_extract_with_mapped_columns(sent):
         "Birth": "DOB", "Ran": "RUNAWAY_DATE", "Back": "RETURN_DATE", "County": "COUNTY_CODE"}})
     sent.put_answer(*scenario_answer())
     assert sent.receive(*AS_OF) == 0
-    impact = sheet_rows(sent.folder("share") / REPORTS[2], "IMPACT not in DPS")
+    impact = sheet_rows(sent.folder("share") / report_file("impact"), "IMPACT not in DPS")
     assert [row[3] for row in impact[1:]] == [504]
     # line 4: the physical line, counted before rows outside the range are set aside
-    assert sheet_rows(sent.folder("share") / REPORTS[2], "Exceptions")[1:] == [
+    assert sheet_rows(sent.folder("share") / report_file("impact"), "Exceptions")[1:] == [
         ["sa98_extract.csv", 4, 1005, "508", "row left out", "column RUNAWAY_DATE: missing",
          "IMPACT data"]]
 
 
 def test_a_share_target_that_cannot_be_replaced_keeps_the_queue(sent):
     sent.put_answer(*scenario_answer())
-    (sent.folder("share") / REPORTS[1]).mkdir()   # something in the way, like an open file
+    totals = report_file("totals")
+    (sent.folder("share") / totals).mkdir()   # something in the way, like an open file
     assert sent.receive(*AS_OF) == 1
     error = sent.manifests("receive")[-1]["error"]
-    assert error.startswith(f"share {sent.folder('share') / REPORTS[1]}: cannot write")
+    assert error.startswith(f"share {sent.folder('share') / totals}: cannot write")
     assert error.endswith(f"reports stay queued in {sent.folder('outbox') / 'reports'}"
                           f"/FY2025_Q3")
     queued = sent.folder("outbox") / "reports" / "FY2025_Q3"
-    assert REPORTS[1] in [p.name for p in queued.iterdir()]
+    assert report_file("totals") in [p.name for p in queued.iterdir()]
     assert sorted(os.listdir(sent.answer_dir)) == ["Dfps-missing-person-counts.txt",
                                                    "Dfps-missing-person-results.txt"]
-    (sent.folder("share") / REPORTS[1]).rmdir()
+    (sent.folder("share") / report_file("totals")).rmdir()
     assert sent.receive(*AS_OF) == 0
     assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
 
@@ -490,9 +498,9 @@ def test_sa98_from_an_xlsx_extract(sent):
     sent.configure(sa_98={"source": "file", "extract_file": "sa98.xlsx"})   # relative to config
     sent.put_answer(*scenario_answer())
     assert sent.receive(*AS_OF) == 0
-    impact = sheet_rows(sent.folder("share") / REPORTS[2], "IMPACT not in DPS")
+    impact = sheet_rows(sent.folder("share") / report_file("impact"), "IMPACT not in DPS")
     assert [row[3] for row in impact[1:]] == [504]          # 509 matches DPS's DLC 2025-04-15
-    dps = sheet_rows(sent.folder("share") / REPORTS[0], "DPS not in IMPACT")
+    dps = sheet_rows(sent.folder("share") / report_file("dps"), "DPS not in IMPACT")
     # region 6 by DLC: 1006 (03-07), 1001 (03-11), 1007 (05-07); then region 7: 1002
     assert [row[2] for row in dps[1:]] == [1006, 1001, 1007, 1002]
 
@@ -617,7 +625,7 @@ def test_the_trend_history_records_the_published_period_and_a_rerun_replaces_it(
     assert trend[-1] == "FY2025Q3,20253,100,STATEWIDE,5,3,2,5,1"
     assert sent.receive(*AS_OF, "--force") == 0
     assert (sent.folder("state") / "trend.csv").read_text().splitlines() == trend
-    workbook = openpyxl.load_workbook(sent.folder("share") / REPORTS[1])
+    workbook = openpyxl.load_workbook(sent.folder("share") / report_file("totals"))
     assert workbook.sheetnames == ["Totals by region", "Records", "Trend", "Exceptions",
                                    "Read me"]
     assert next(workbook["Trend"].iter_rows(values_only=True)) == ("REGION", "FY2025Q3")

@@ -23,11 +23,10 @@ from demo.build_demo_db import build_demo_database
 from demo.local_sftp import find_free_port
 from exchange.errors import ConfigError
 from exchange.records import FAULT_KILL_AFTER_ENV
-from tests.scenario import RESULTS_HEADER, results_line, scenario_answer
+from tests.scenario import RESULTS_HEADER, report_file, report_files, results_line, scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
-REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
+REPORTS = report_files()   # every report of the registry, as the share lists them
 OFFSETS = [round(0.03 + i * 0.047, 3) for i in range(20)]   # 20 points through the transfer
 
 transfer = pytest.mark.reliability("transfer faults")
@@ -621,7 +620,7 @@ def receive_scenario_with(workspace, episodes) -> list[list]:
     assert workspace.send(*AS_OF) == 0
     workspace.put_answer(*scenario_answer())
     assert workspace.receive(*AS_OF) == 0
-    workbook = openpyxl.load_workbook(workspace.folder("share") / REPORTS[2])
+    workbook = openpyxl.load_workbook(workspace.folder("share") / report_file("impact"))
     return [list(r) for r in workbook["Exceptions"].iter_rows(min_row=2, values_only=True)]
 
 
@@ -641,7 +640,7 @@ def test_sa98_return_before_runaway_is_open_with_a_warning(workspace):
                            "RETURN_DATE before RUNAWAY_DATE; episode treated as open",
                            "IMPACT data"]]
     # open: DPS's record for 1005 (DLC 2025-04-15) now matches it
-    workbook = openpyxl.load_workbook(workspace.folder("share") / REPORTS[0])
+    workbook = openpyxl.load_workbook(workspace.folder("share") / report_file("dps"))
     rows = list(workbook["DPS not in IMPACT"].iter_rows(min_row=2, values_only=True))
     assert [r[2] for r in rows] == [1007]
 
@@ -657,7 +656,7 @@ def test_sa98_repeated_episode_id_in_an_extract_is_left_out(workspace):
     assert workspace.send(*AS_OF) == 0
     workspace.put_answer(*scenario_answer())
     assert workspace.receive(*AS_OF) == 0
-    workbook = openpyxl.load_workbook(workspace.folder("share") / REPORTS[2])
+    workbook = openpyxl.load_workbook(workspace.folder("share") / report_file("impact"))
     assert [list(r) for r in workbook["Exceptions"].iter_rows(min_row=2, values_only=True)] == [
         ["sa98.csv", 3, 1004, "504", "row left out", "EPISODE_ID repeated (first on line 2)",
          "IMPACT data"],

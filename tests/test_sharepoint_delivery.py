@@ -13,15 +13,14 @@ from pathlib import Path
 import pytest
 
 from demo.graph_standin import GraphStandIn, ensure_certificates, start_graph_standin
-from tests.scenario import scenario_answer
+from tests.scenario import report_file, report_files, scenario_answer
 
 pytestmark = pytest.mark.reliability("sharepoint delivery")
 
 AS_OF = ("--as-of", "2025-06-20")
 TENANT, CLIENT = "tenant-0001", "client-0001"
 SITE_HOST, SITE_PATH, LIBRARY = "contoso.sharepoint.com", "/sites/ChildWelfare", "Documents"
-REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
+REPORTS = report_files()   # every report of the registry, as the share lists them
 FOLDER = Path("DPS Reconciliation") / "FY2025" / "Q3"
 
 
@@ -91,7 +90,8 @@ def test_both_targets_get_every_report_and_the_mail_says_where(both, standin):
     assert all(link.startswith("https://") for link in links.values())
     [message] = both.mailbox.messages
     text = both.mailbox.bodies()[0]
-    assert links[REPORTS[2]] in text and str(both.folder("share") / REPORTS[2]) in text
+    impact = report_file("impact")
+    assert links[impact] in text and str(both.folder("share") / impact) in text
     assert message["Subject"] == READY
 
 
