@@ -67,10 +67,10 @@ class ReceiveRun:
 class Exchange:
     """The upload this run answers, and what earlier receives did with it."""
 
-    upload: dict[str, Any]             # the send's run record
+    upload: util.SendRecord            # the send's run record
     period: util.Period
-    reported: dict[str, Any] | None    # the last receive that reported it, if any
-    prior: dict[str, Any] | None       # an unfinished receive that archived its answer
+    reported: util.ReceiveRecord | None   # the last receive that reported it, if any
+    prior: util.ReceiveRecord | None      # an unfinished receive that archived its answer
     place: util.AnswerPlace            # where the answer is on the server
 
 
@@ -137,18 +137,18 @@ def choose_exchange(run: ReceiveRun) -> Exchange:
     upload, reported = util.choose_upload(state_dir, options.period_label)
     if util.archive_pending(upload):
         raise util.ArchivePendingError(
-            f"upload {upload['run_id']} ({upload['period']}) reached DPS but its files were "
+            f"upload {upload.run_id} ({upload.period}) reached DPS but its files were "
             f"never archived (the send was stopped); run the send again: it archives them "
             f"first, then rerun the receive")
-    period = util.parse_period(upload["period"])
-    prior = None if reported else util.interrupted_receive(state_dir, upload["run_id"],
+    period = util.parse_period(upload.period)
+    prior = None if reported else util.interrupted_receive(state_dir, upload.run_id,
                                                            record.run_id)
     names = util.remote_names(config.dps_file, period, options.today)
     record.update(period=period.label, run_date=options.today.isoformat(),
-                  send_run_id=upload["run_id"], dry_run=options.dry_run, force=options.force)
+                  send_run_id=upload.run_id, dry_run=options.dry_run, force=options.force)
     record.save()
-    log.info("receive %s: answer to upload %s (%d rows)", period.label, upload["run_id"],
-             upload["rows_sent"])
+    log.info("receive %s: answer to upload %s (%d rows)", period.label, upload.run_id,
+             upload.rows_sent)
     return Exchange(upload, period, reported, prior,
                     util.AnswerPlace(config.sftp, config.dps_file, names))
 
@@ -160,14 +160,14 @@ def obtain_answer(run: ReceiveRun, exchange: Exchange, archive: util.Archive) ->
     staging = run.layout.staging_for(record.run_id)
     if exchange.reported is not None:
         log.info("upload %s was answered before (run %s); using the archived DPS files",
-                 exchange.upload["run_id"], exchange.reported["run_id"])
+                 exchange.upload.run_id, exchange.reported.run_id)
         results, counts = util.archived_answer(exchange.reported, archive,
                                                staging)
         return Answer(results, counts, None)
     if exchange.prior is not None:
         log.info("run %s stopped after archiving DPS's answer; going on from its archived "
-                 "files", exchange.prior["run_id"])
-        record.update(resumes_run=exchange.prior["run_id"])
+                 "files", exchange.prior.run_id)
+        record.update(resumes_run=exchange.prior.run_id)
         results, counts = util.archived_answer(exchange.prior, archive,
                                                staging)
         look = None if options.dry_run else \
@@ -195,7 +195,7 @@ def check_answer(run: ReceiveRun, exchange: Exchange, answer: Answer, archive: u
             results = util.parse_results(results_bytes, results_name, config.dps_file,
                                          options.today, set(send_list.county))
             counts = util.parse_counts(counts_bytes, counts_name, config.dps_file)
-            util.check_control_totals(counts, exchange.upload["rows_sent"], results,
+            util.check_control_totals(counts, exchange.upload.rows_sent, results,
                                       counts_name, results_name, config.dps_file.counts_keys)
         except util.InputError:
             if answer.look is not None and not options.dry_run:
@@ -237,18 +237,18 @@ def already_reported(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer
     run.record.update(inputs=inputs, report_settings=settings,
                       results_lines=checked.results.data_lines, episodes=sources.rows)
     reported = exchange.reported
-    same = reported is not None and reported.get("inputs") == inputs \
-        and reported.get("report_settings") == settings
+    same = reported is not None and reported.inputs == inputs \
+        and reported.report_settings == settings
     return same and not run.options.force and not run.options.dry_run
 
 
 def finish_nothing_new(run: ReceiveRun, exchange: Exchange, archive: util.Archive) -> int:
     """Deliver what an earlier run left queued and send a mail it could not send."""
     config, record = run.config, run.record
-    reported = exchange.reported or {}
+    reported = exchange.reported
     log.info("nothing new: %s was already reported from the same inputs (run %s, run date "
              "%s); use --force to rebuild the reports as of today", exchange.period.label,
-             reported.get("run_id"), reported.get("run_date"))
+             reported.run_id if reported else "-", reported.run_date if reported else "-")
     record.update(outcome=util.NOTHING_NEW)
     if util.queued_reports(run.layout.queue):
         delivery = util.deliver_reports(config, archive, run.layout.archive_root(STEP),
@@ -282,8 +282,8 @@ def write_reports(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
     does not get them again)."""
     record, dry_run = run.record, run.options.dry_run
     if queued_reports_of(exchange.prior) and not dry_run:
-        log.info("delivering the reports run %s wrote", exchange.prior["run_id"])
-        record.update(reports=exchange.prior["reports"])
+        log.info("delivering the reports run %s wrote", exchange.prior.run_id)
+        record.update(reports=exchange.prior.reports)
         return
     history = update_trend(run, exchange.period, recon, publish=not dry_run)
     inputs = util.ReportInputs(recon, util.trend_grid(history, exchange.period.label),
@@ -313,13 +313,15 @@ def archive_answer(run: ReceiveRun, exchange: Exchange, answer: Answer,
     record = run.record
     earlier = exchange.reported or exchange.prior
     if earlier is not None:
-        record.update(archived=earlier["archived"])
+        record.update(archived=earlier.archived, archived_roles=earlier.archived_roles)
         return
     with record.step("archive"):
         stored = archive.store_all([answer.results, answer.counts],
                                    run.layout.archive_for(STEP, exchange.period),
                                    record.run_id)
         record.update(archived=[f.path for f in stored],
+                      archived_roles=dict(zip(util.RECEIVE_ROLES, [f.path for f in stored],
+                                              strict=True)),
                       archive_checksums=util.archive_checksums(stored))
 
 
@@ -353,7 +355,7 @@ def mail_summary(run: ReceiveRun, exchange: Exchange, recon: util.Reconciliation
     if util.step_done(exchange.prior, "mail"):
         # The one gap no protocol closes: killed after the SMTP server took the mail but before
         # that was recorded. Then the mail goes twice; once recorded, never again.
-        log.info("the summary mail was sent by run %s; not sent again", exchange.prior["run_id"])
+        log.info("the summary mail was sent by run %s; not sent again", exchange.prior.run_id)
         return
     with record.step("mail"):
         subject, text, html_text = util.success_mail(recon, mail_facts(run, exchange))
@@ -390,9 +392,9 @@ def record_the_run(record: util.RunRecord) -> int:
 # ---------------------------------------------------------------------------
 
 
-def queued_reports_of(prior: dict[str, Any] | None) -> bool:
+def queued_reports_of(prior: util.ReceiveRecord | None) -> bool:
     """Whether an interrupted run wrote reports that all still wait in the queue."""
-    written = (prior or {}).get("reports") or []
+    written = prior.reports if prior else []
     return util.step_done(prior, "reports") and all(Path(p).is_file() for p in written) \
         and bool(written)
 
@@ -416,12 +418,12 @@ def readme_context(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
     rows = dict(zip(inputs, [checked.results.data_lines, checked.counts_lines, sources.rows],
                     strict=True))
     keys = run.config.dps_file.counts_keys
-    ours = {"records_received": exchange.upload["rows_sent"],
+    ours = {"records_received": exchange.upload.rows_sent,
             "result_records": checked.results.data_lines,
             "persons_with_records": checked.results.distinct_pids}
     control = [(keys[name], checked.counts[name], ours[name]) for name in ours]
     return util.ReadmeContext(
-        exchange.period, run.record.run_id, exchange.upload["run_id"], run.options.today,
+        exchange.period, run.record.run_id, exchange.upload.run_id, run.options.today,
         util.local_now(run.config.run.time_zone), run.rules, inputs, rows,
         checked.results.extra_columns, len(all_problems(checked, sources)), recon.flow,
         control)
@@ -438,7 +440,7 @@ def mail_facts(run: ReceiveRun, exchange: Exchange) -> util.MailFacts:
         for name, where in files.items():
             locations[name] = f"{locations[name]} ; {where}" if name in locations else where
     return util.MailFacts(exchange.period, locations, record.manifest["exceptions"],
-                          record.run_id, exchange.upload["run_id"], previous,
+                          record.run_id, exchange.upload.run_id, previous,
                           util.previous_counts(history, label),
                           util.audit_head(config.folders.logs))
 
@@ -454,15 +456,15 @@ def log_results_summary(name: str, results: util.ResultsFile) -> None:
              results.data_lines, len(results.records), left_out, warnings)
 
 
-def send_pending_mail(config: util.Config, reported: dict[str, Any]) -> None:
+def send_pending_mail(config: util.Config, reported: util.ReceiveRecord | None) -> None:
     """Send the summary mail a reporting run could not send, and record it in that run."""
-    pending = reported.get("pending_mail")
+    pending = reported.pending_mail if reported else None
     if not pending:
         return
     util.send_mail(config.mail, pending["subject"], pending["text"], pending["html"])
-    reported.update(mailed=True, pending_mail=None, mail_error=None)
-    util.write_manifest(config.folders.state, reported)
-    log.info("sent the summary mail that run %s could not send", reported["run_id"])
+    util.update_manifest(config.folders.state, STEP, reported.run_id, mailed=True,
+                         pending_mail=None, mail_error=None)
+    log.info("sent the summary mail that run %s could not send", reported.run_id)
 
 
 def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:

@@ -54,6 +54,11 @@ class SentFiles:
     def all(self) -> list[Path]:
         return [self.text, self.export, self.index, self.excluded]
 
+    @staticmethod
+    def roles() -> list[str]:
+        """The role of each file of all(), as run records name them (records.SEND_ROLES)."""
+        return ["dps_text", "export", "sent_index", "excluded_index"]
+
 
 # ---------------------------------------------------------------------------
 # The run, step by step
@@ -157,23 +162,23 @@ def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files:
     previous = util.last_upload_for_period(state_dir, options.period.label)
     rows = record.manifest["rows_sent"]
     if not options.force:
-        util.check_sanity(rows, previous["rows_sent"] if previous else None,
+        util.check_sanity(rows, previous.rows_sent if previous else None,
                           config.sanity.min_rows, config.sanity.max_change_pct, files.text.name)
     if options.dry_run:
         log.info("dry run: files written to %s; nothing uploaded, nothing archived",
                  files.text.parent)
         return util.DRY_RUN
-    if not options.force and previous and previous.get("sha256") == files.sha256:
-        record.update(same_as_run=previous["run_id"])
+    if not options.force and previous and previous.sha256 == files.sha256:
+        record.update(same_as_run=previous.run_id)
         log.info("identical to upload %s for %s; not uploaded again (use --force to resend)",
-                 previous["run_id"], options.period.label)
+                 previous.run_id, options.period.label)
         complete_missing_archive(config, previous, files, options.period, archive)
         return util.SKIPPED_IDENTICAL
     if not options.force:
         refuse_while_in_flight(config)
     interrupted = interrupted_upload(state_dir, options.period, files.sha256, record.run_id)
     if interrupted:
-        record.update(resumes_run=interrupted["run_id"])
+        record.update(resumes_run=interrupted.run_id)
     return ""
 
 
@@ -199,9 +204,8 @@ def archive_sent_files(config: util.Config, record: util.RunRecord, files: SentF
                        period: util.Period, archive: util.Archive) -> None:
     with record.step("archive"):
         stored = archive_copies(config, period, record.run_id, files, archive)
-        record.update(archived=[f.path for f in stored],
-                      archive_checksums=util.archive_checksums(stored))
-    log.info("archived to %s", Path(record.manifest["archived"][0]).parent)
+        record.update(**archived_fields(files, stored))
+    log.info("archived to %s", Path(stored[0].path).parent)
 
 
 # ---------------------------------------------------------------------------
@@ -221,18 +225,26 @@ def archive_a_killed_upload(config: util.Config, archive: util.Archive) -> None:
     exchange/recovery.py) left the uploaded files in the outbox: archive them under that
     upload's run id before this run writes anything, whatever IMPACT holds now. When the outbox
     no longer holds the uploaded file, say so once in that upload's record."""
-    for upload in util.read_manifests(config.folders.state, STEP):
-        if not util.archive_pending(upload) or upload.get("archive_lost"):
+    for upload in util.sends(config.folders.state):
+        if not util.archive_pending(upload) or upload.archive_lost:
             continue
-        files = outbox_files(config, upload.get("sha256", ""))
+        files = outbox_files(config, upload.sha256)
         if files.text.is_file() and util.sha256_bytes(files.text.read_bytes()) == files.sha256:
-            complete_missing_archive(config, upload, files, util.parse_period(upload["period"]),
+            complete_missing_archive(config, upload, files, util.parse_period(upload.period),
                                      archive)
             continue
-        upload["archive_lost"] = "the outbox no longer held the uploaded file"
-        util.write_manifest(config.folders.state, upload)
+        util.update_manifest(config.folders.state, STEP, upload.run_id,
+                             archive_lost="the outbox no longer held the uploaded file")
         log.error("upload %s was never archived and the outbox no longer holds its file; its "
-                  "answer cannot be reconciled: send the period again", upload["run_id"])
+                  "answer cannot be reconciled: send the period again", upload.run_id)
+
+
+def archived_fields(files: SentFiles, stored: list[util.ArchivedFile]) -> dict[str, Any]:
+    """What a send record keeps of its archived files: every path, each by its role, and
+    their checksums."""
+    return {"archived": [f.path for f in stored],
+            "archived_roles": dict(zip(files.roles(), [f.path for f in stored], strict=True)),
+            "archive_checksums": util.archive_checksums(stored)}
 
 
 def archive_copies(config: util.Config, period: util.Period, run_id: str, files: SentFiles,
@@ -241,43 +253,41 @@ def archive_copies(config: util.Config, period: util.Period, run_id: str, files:
     return archive.store_all(files.all(), folder, run_id)
 
 
-def complete_missing_archive(config: util.Config, upload: dict[str, Any], files: SentFiles,
+def complete_missing_archive(config: util.Config, upload: util.SendRecord, files: SentFiles,
                              period: util.Period, archive: util.Archive) -> None:
     """An upload killed before its archive step: archive the identical files under that
     upload's run id and record it in that upload's manifest."""
-    if upload.get("archived"):
+    if upload.archived:
         return
-    stored = archive_copies(config, period, upload["run_id"], files, archive)
-    upload.update(archived=[f.path for f in stored],
-                  archive_checksums=util.archive_checksums(stored))
-    upload.setdefault("steps", {})["archive"] = {"status": "done", "completed_by_later_run": True}
-    util.write_manifest(config.folders.state, upload)
+    stored = archive_copies(config, period, upload.run_id, files, archive)
+    steps = {**upload.steps, "archive": {"status": "done", "completed_by_later_run": True}}
+    util.update_manifest(config.folders.state, STEP, upload.run_id, steps=steps,
+                         **archived_fields(files, stored))
     log.info("archived the files of upload %s, which was interrupted before its archive step",
-             upload["run_id"])
+             upload.run_id)
 
 
 def refuse_while_in_flight(config: util.Config) -> None:
     """One exchange at a time: the latest upload, unanswered and younger than the receive's
     maximum wait, blocks a new one (--force overrides)."""
     latest = util.latest_upload(config.folders.state)
-    if latest is None or latest["run_id"] in util.answered_send_runs(config.folders.state):
+    if latest is None or latest.run_id in util.answered_send_runs(config.folders.state):
         return
-    age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(latest["uploaded_at"])
+    age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(latest.uploaded_at)
     if age <= dt.timedelta(hours=config.receive.max_wait_hours):
         raise util.RunStateError(
-            f"upload {latest['run_id']} ({latest['period']}) at {latest['uploaded_at']} is "
+            f"upload {latest.run_id} ({latest.period}) at {latest.uploaded_at} is "
             f"still unanswered; one exchange at a time (use --force to send anyway)")
 
 
 def interrupted_upload(state_dir: Path, period: util.Period, checksum: str, run_id: str
-                       ) -> dict[str, Any] | None:
+                       ) -> util.SendRecord | None:
     """The latest earlier send of this period when it began uploading this same file but
     never recorded the outcome (killed, or the connection broke)."""
-    runs = [m for m in util.read_manifests(state_dir, STEP)
-            if m.get("period") == period.label and m.get("run_id") != run_id]
-    latest = runs[-1] if runs else {}
-    began = "upload" in latest.get("steps", {})
-    if began and latest.get("outcome") != util.UPLOADED and latest.get("sha256") == checksum:
+    runs = [m for m in util.sends(state_dir) if m.period == period.label and m.run_id != run_id]
+    latest = runs[-1] if runs else None
+    if latest and "upload" in latest.steps and latest.outcome != util.UPLOADED \
+            and latest.sha256 == checksum:
         return latest
     return None
 

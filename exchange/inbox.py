@@ -15,6 +15,7 @@ from exchange.archive import Archive, ArchivedFile
 from exchange.config import DpsFileSettings, ReceiveSettings, SftpSettings
 from exchange.errors import FileChangedError, InputError, NotReadyError, WaitExpiredError
 from exchange.periods import Period
+from exchange.records import ReceiveRecord, SendRecord
 from exchange.sftp import RemoteFile, SftpSession, connect_sftp, join_remote
 
 log = logging.getLogger(__name__)
@@ -75,23 +76,23 @@ def look_at_answer(session: SftpSession, place: AnswerPlace) -> Look:
     return look
 
 
-def answer_state(look: Look, upload: dict[str, Any]) -> str:
+def answer_state(look: Look, upload: SendRecord) -> str:
     """'' when this look could be the complete answer, else why not (for the progress line)."""
     missing = [name for name, f in look.files.items() if f is None]
     if missing:
         return "waiting for " + " and ".join(missing)
-    older = [name for name, f in look.files.items() if f and f.mtime < upload["remote_mtime"]]
+    older = [name for name, f in look.files.items() if f and f.mtime < upload.remote_mtime]
     if older:
         return "only an older answer is there (" + ", ".join(older) + ")"
     if look.counts_error:
         return f"counts file not readable yet ({look.counts_error})"
-    if look.records_received != upload["rows_sent"]:
+    if look.records_received != upload.rows_sent:
         return (f"counts file says RECORDS_RECEIVED={look.records_received}, "
-                f"we sent {upload['rows_sent']}")
+                f"we sent {upload.rows_sent}")
     return ""
 
 
-def wait_for_answer(place: AnswerPlace, receive: ReceiveSettings, upload: dict[str, Any],
+def wait_for_answer(place: AnswerPlace, receive: ReceiveSettings, upload: SendRecord,
                     no_wait: bool) -> Look:
     """Poll until both files are there, newer than our upload, RECORDS_RECEIVED matches, and
     size and mtime are unchanged across two looks settle_seconds apart (§4)."""
@@ -132,11 +133,11 @@ def next_pause(receive: ReceiveSettings, state: str, no_wait: bool, polls: int,
     return receive.settle_seconds if (not state or no_wait) else receive.poll_seconds
 
 
-def answer_still_on_server(place: AnswerPlace, upload: dict[str, Any]) -> Look | None:
+def answer_still_on_server(place: AnswerPlace, upload: SendRecord) -> Look | None:
     """DPS's files when they are still in TO_DFPS (to clean them up after an interrupted run)."""
     with connect_sftp(place.sftp) as session:
         look = look_at_answer(session, place)
-    present = all(f is not None and f.mtime >= upload["remote_mtime"] for f in look.files.values())
+    present = all(f is not None and f.mtime >= upload.remote_mtime for f in look.files.values())
     return look if present else None
 
 
@@ -173,14 +174,14 @@ def download(session: SftpSession, sftp: SftpSettings, remote: RemoteFile, stagi
                             sftp.max_concurrent_prefetch_requests, sftp.download_request_kib)
 
 
-def archived_answer(reported: dict[str, Any], archive: Archive, staging: Path
+def archived_answer(reported: ReceiveRecord, archive: Archive, staging: Path
                     ) -> tuple[Path, Path]:
     """(results, counts) as an earlier run archived them, as plain working copies in staging
-    (the archive may be encrypted). By their order in the record, not their names: names with
+    (the archive may be encrypted). By their role in the record, not their names: names with
     {date} differ from one run date to the next."""
-    purged = reported.get("purged", {})
+    purged = reported.purged
     copies = []
-    for stored in map(Path, reported.get("archived", [])[:2]):
+    for stored in reported.archived_answer():
         name = stored.name.split("_", 1)[1]
         if str(stored) in purged:
             raise InputError(f"{stored}: archived DPS file {name} was purged on "
@@ -190,7 +191,7 @@ def archived_answer(reported: dict[str, Any], archive: Archive, staging: Path
             raise InputError(f"{stored}: archived DPS file {name} is missing")
         copies.append(archive.copy_out(stored, staging / name))
     if len(copies) != 2:
-        raise InputError(f"run {reported.get('run_id')}: its archived DPS files are not recorded")
+        raise InputError(f"run {reported.run_id}: its archived DPS files are not recorded")
     return copies[0], copies[1]
 
 

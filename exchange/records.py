@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,12 @@ SKIPPED_IDENTICAL = "skipped as identical"
 REPORTED = "reported"
 NOTHING_NEW = "nothing new"
 ANSWERED = (REPORTED, NOTHING_NEW)
+
+# What each archived file is, by role (new records keep `archived_roles`; older ones are read
+# by the roles' old spelling: send files by their name's ending, DPS's files by their order).
+SEND_ROLES = {"dps_text": None, "export": None, "sent_index": "_sent_index.csv",
+              "excluded_index": "_excluded_index.csv"}
+RECEIVE_ROLES = ("results", "counts")
 
 # The reliability suite sets this to a step name to have the run killed (SIGKILL) right after
 # that step is recorded as done: the crash-and-resume tests. Never set it in production.
@@ -70,48 +77,140 @@ def read_manifests(state_dir: Path, step: str) -> list[dict[str, Any]]:
     return manifests
 
 
+def update_manifest(state_dir: Path, step: str, run_id: str, **fields: Any) -> None:
+    """Record something in an earlier run's record (a later run completed its step)."""
+    path = manifest_dir(state_dir, step) / f"{run_id}.json"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest.update(fields)
+    write_manifest(state_dir, manifest)
+
+
+# ---------------------------------------------------------------------------
+# Earlier runs, typed: what the queries return (the JSON on disk is unchanged, so records of
+# every version load; a key a version did not write reads as its default)
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """What every run record says."""
+
+    step: str = ""
+    run_id: str = ""
+    outcome: str = ""
+    period: str = ""
+    run_date: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    exit_code: int | None = None
+    error: str = ""
+    pid: int | None = None
+    dry_run: bool = False
+    steps: dict = field(default_factory=dict)
+    archived: list = field(default_factory=list)          # archived files, every role
+    archived_roles: dict = field(default_factory=dict)    # role -> archived file (new records)
+    archive_checksums: dict = field(default_factory=dict)
+    purged: dict = field(default_factory=dict)            # archived file -> purge date
+    summary: str = ""                                     # counts, for --status
+    where: str = ""                                       # where its files went
+
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> Any:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in manifest.items() if k in known and v is not None})
+
+    def done(self, step: str) -> bool:
+        return self.steps.get(step, {}).get("status") == "done"
+
+
+@dataclass(frozen=True)
+class SendRecord(PastRun):
+    rows_queried: int = 0
+    rows_sent: int = 0
+    rows_excluded: int = 0
+    sha256: str = ""
+    uploaded_at: str = ""
+    remote_path: str = ""
+    remote_size: int = 0
+    remote_mtime: int = 0
+    archive_lost: str = ""
+
+    def archived_as(self, role: str) -> Path | None:
+        """The archived file of a role (SEND_ROLES); older records by the file's ending."""
+        if role in self.archived_roles:
+            return Path(self.archived_roles[role])
+        ending = SEND_ROLES[role]
+        return next((Path(p) for p in self.archived if ending and p.endswith(ending)), None)
+
+
+@dataclass(frozen=True)
+class ReceiveRecord(PastRun):
+    send_run_id: str = ""
+    inputs: dict = field(default_factory=dict)
+    report_settings: dict = field(default_factory=dict)
+    reports: list = field(default_factory=list)
+    delivered: list = field(default_factory=list)          # older records: share paths
+    delivered_to: dict | None = None                       # target -> file -> where
+    archived_reports: list = field(default_factory=list)
+    mailed: bool = False
+    mail_error: str = ""
+    pending_mail: dict = field(default_factory=dict)
+
+    def archived_answer(self) -> list[Path]:
+        """DPS's files as archived, results then counts (older records: by their order)."""
+        if all(role in self.archived_roles for role in RECEIVE_ROLES):
+            return [Path(self.archived_roles[role]) for role in RECEIVE_ROLES]
+        return [Path(p) for p in self.archived[:len(RECEIVE_ROLES)]]
+
+
+def sends(state_dir: Path) -> list[SendRecord]:
+    return [SendRecord.of(m) for m in read_manifests(state_dir, SEND)]
+
+
+def receives(state_dir: Path) -> list[ReceiveRecord]:
+    return [ReceiveRecord.of(m) for m in read_manifests(state_dir, RECEIVE)]
+
+
 # ---------------------------------------------------------------------------
 # Queries over earlier runs
 # ---------------------------------------------------------------------------
 
 
-def uploads(state_dir: Path) -> list[dict[str, Any]]:
+def uploads(state_dir: Path) -> list[SendRecord]:
     """The sends that uploaded a file, oldest first."""
-    return [m for m in read_manifests(state_dir, SEND) if m.get("outcome") == UPLOADED]
+    return [m for m in sends(state_dir) if m.outcome == UPLOADED]
 
 
-def latest_upload(state_dir: Path) -> dict[str, Any] | None:
+def latest_upload(state_dir: Path) -> SendRecord | None:
     found = uploads(state_dir)
     return found[-1] if found else None
 
 
-def last_upload_for_period(state_dir: Path, period_label: str) -> dict[str, Any] | None:
-    matching = [m for m in uploads(state_dir) if m.get("period") == period_label]
+def last_upload_for_period(state_dir: Path, period_label: str) -> SendRecord | None:
+    matching = [m for m in uploads(state_dir) if m.period == period_label]
     return matching[-1] if matching else None
 
 
 def answered_send_runs(state_dir: Path) -> set[str]:
     """Run ids of the sends whose answer a receive has reported (or found nothing new in)."""
-    return {m.get("send_run_id", "") for m in read_manifests(state_dir, RECEIVE)
-            if m.get("outcome") in ANSWERED}
+    return {m.send_run_id for m in receives(state_dir) if m.outcome in ANSWERED}
 
 
-def receives_of(state_dir: Path, send_run_id: str) -> list[dict[str, Any]]:
-    return [m for m in read_manifests(state_dir, RECEIVE) if m.get("send_run_id") == send_run_id]
+def receives_of(state_dir: Path, send_run_id: str) -> list[ReceiveRecord]:
+    return [m for m in receives(state_dir) if m.send_run_id == send_run_id]
 
 
-def last_report_for(state_dir: Path, period_label: str) -> dict[str, Any] | None:
-    done = [m for m in read_manifests(state_dir, RECEIVE)
-            if m.get("outcome") == REPORTED and m.get("period") == period_label]
+def last_report_for(state_dir: Path, period_label: str) -> ReceiveRecord | None:
+    done = [m for m in receives(state_dir) if m.outcome == REPORTED and m.period == period_label]
     return done[-1] if done else None
 
 
-def send_runs_by_id(state_dir: Path) -> dict[str, dict[str, Any]]:
-    return {m["run_id"]: m for m in read_manifests(state_dir, SEND)}
+def send_runs_by_id(state_dir: Path) -> dict[str, SendRecord]:
+    return {m.run_id: m for m in sends(state_dir)}
 
 
-def step_done(manifest: dict[str, Any] | None, step: str) -> bool:
-    return bool(manifest) and manifest.get("steps", {}).get(step, {}).get("status") == "done"
+def step_done(run: PastRun | None, step: str) -> bool:
+    return run is not None and run.done(step)
 
 
 # ---------------------------------------------------------------------------
@@ -192,7 +291,7 @@ class RunRecord:
 
 
 def choose_upload(state_dir: Path, period_label: str | None, missing_ok: bool = False
-                  ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+                  ) -> tuple[SendRecord | None, ReceiveRecord | None]:
     """(the send whose answer a receive processes, the last receive that reported it or None).
 
     The default is the latest upload. An earlier period can be named only when it was
@@ -203,28 +302,28 @@ def choose_upload(state_dir: Path, period_label: str | None, missing_ok: bool = 
         if missing_ok:
             return None, None
         raise RunStateError("no upload recorded in the send manifests; run send2dps.py first")
-    wanted = period_label or latest["period"]
+    wanted = period_label or latest.period
     reported = last_report_for(state_dir, wanted)
-    if wanted == latest["period"]:
-        if reported and reported.get("send_run_id") != latest["run_id"]:
+    if wanted == latest.period:
+        if reported and reported.send_run_id != latest.run_id:
             reported = None
         return latest, reported
     if reported is None:
-        raise UsageError(f"--period {wanted}: the latest upload is {latest['period']} "
-                         f"(run {latest['run_id']}) and {wanted} has no earlier answer in "
+        raise UsageError(f"--period {wanted}: the latest upload is {latest.period} "
+                         f"(run {latest.run_id}) and {wanted} has no earlier answer in "
                          f"the archive")
-    return send_runs_by_id(state_dir)[reported["send_run_id"]], reported
+    return send_runs_by_id(state_dir)[reported.send_run_id], reported
 
 
 def interrupted_receive(state_dir: Path, send_run_id: str, run_id: str
-                        ) -> dict[str, Any] | None:
+                        ) -> ReceiveRecord | None:
     """The latest earlier receive of this upload when it archived DPS's answer but never
     finished (killed, or failed later, e.g. at delivery): a rerun goes on from its files."""
-    attempts = [m for m in receives_of(state_dir, send_run_id) if m.get("run_id") != run_id]
+    attempts = [m for m in receives_of(state_dir, send_run_id) if m.run_id != run_id]
     if not attempts:
         return None
     latest = attempts[-1]
-    unfinished = latest.get("outcome") not in (*ANSWERED, DRY_RUN)
-    if step_done(latest, "archive") and unfinished and latest.get("archived"):
+    unfinished = latest.outcome not in (*ANSWERED, DRY_RUN)
+    if latest.done("archive") and unfinished and latest.archived:
         return latest
     return None

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.records import NOT_READY, RUNNING, UPLOADED, step_done
+from exchange.records import NOT_READY, RUNNING, UPLOADED, PastRun
 
 STILL_RUNNING = "running"
 CRASHED = "crashed"
@@ -51,23 +51,22 @@ def process_alive(pid: Any) -> bool:
     return True
 
 
-def archive_pending(run: dict[str, Any]) -> bool:
+def archive_pending(run: PastRun) -> bool:
     """A send that uploaded its file but never archived it (killed between the two)."""
-    return run.get("outcome") == UPLOADED and not step_done(run, "archive") \
-        and not run.get("archived")
+    return run.step == "send" and run.outcome == UPLOADED and not run.done("archive") \
+        and not run.archived
 
 
-def state_of(run: dict[str, Any]) -> State:
+def state_of(run: PastRun) -> State:
     """The state of one run record (the table above)."""
-    outcome = run.get("outcome")
-    ended = "exit_code" in run
-    if not ended and process_alive(run.get("pid")) and outcome in (RUNNING, UPLOADED):
+    ended = run.exit_code is not None
+    if not ended and process_alive(run.pid) and run.outcome in (RUNNING, UPLOADED):
         return STATES[STILL_RUNNING]
     if archive_pending(run):
         return STATES[ARCHIVE_PENDING]
-    if outcome == RUNNING or (outcome is None and not ended):
-        started_upload = run.get("steps", {}).get("upload", {}).get("status") == "started"
+    if run.outcome == RUNNING or (not run.outcome and not ended):
+        started_upload = run.steps.get("upload", {}).get("status") == "started"
         return STATES[UPLOAD_INTERRUPTED if started_upload else CRASHED]
-    if outcome == NOT_READY:
+    if run.outcome == NOT_READY:
         return STATES[WAITING]
-    return STATES[OK if run.get("exit_code") == 0 else FAILED]
+    return STATES[OK if run.exit_code == 0 else FAILED]

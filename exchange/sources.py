@@ -16,19 +16,20 @@ from exchange.episodes import number_lines, overlaps_range
 from exchange.errors import ConfigError, InputError
 from exchange.periods import Period
 from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS, SendList
+from exchange.records import SendRecord
 from exchange.rules import Rules
 
 
-def read_send_list(upload: dict[str, Any], archive: Archive) -> SendList:
+def read_send_list(upload: SendRecord, archive: Archive) -> SendList:
     """Who the send's query found for the period, from the send's archive: the rows sent
     (PID -> county, sent_index.csv) and the rows excluded (PID -> reasons,
     excluded_index.csv; for sends archived before it existed, end_export.xlsx's Excluded
     sheet)."""
     import pandas as pd
 
-    index_file = archived_file(upload, "_sent_index.csv")
+    index_file = archived_file(upload, "sent_index")
     if index_file is None:
-        raise InputError(f"send run {upload['run_id']}: archived sent index is missing")
+        raise InputError(f"send run {upload.run_id}: archived sent index is missing")
     sent = pd.read_csv(io.BytesIO(archive.read(index_file)), dtype={"PID": "int64"},
                        keep_default_na=False, na_values=[""])
     counties = pd.to_numeric(sent["COUNTY_CODE"], errors="coerce")
@@ -36,21 +37,22 @@ def read_send_list(upload: dict[str, Any], archive: Archive) -> SendList:
     return SendList(county, read_excluded(upload, archive))
 
 
-def archived_file(upload: dict[str, Any], suffix: str) -> Path | None:
-    found = next((Path(p) for p in upload.get("archived", []) if p.endswith(suffix)), None)
+def archived_file(upload: SendRecord, role: str) -> Path | None:
+    """The upload's archived file of that role, when it is there."""
+    found = upload.archived_as(role)
     return found if found is not None and found.is_file() else None
 
 
-def read_excluded(upload: dict[str, Any], archive: Archive) -> dict[int, str]:
+def read_excluded(upload: SendRecord, archive: Archive) -> dict[int, str]:
     """PID -> the reasons it was not sent, as on end_export.xlsx's Excluded sheet."""
     import pandas as pd
 
-    index_file = archived_file(upload, "_excluded_index.csv")
+    index_file = archived_file(upload, "excluded_index")
     if index_file is not None:
         frame = pd.read_csv(io.BytesIO(archive.read(index_file)),
                             dtype={"PID": "int64", "REASONS": str}, keep_default_na=False)
         return dict(zip(frame["PID"].tolist(), frame["REASONS"].tolist(), strict=True))
-    workbook = archived_file(upload, "_end_export.xlsx")
+    workbook = archived_file(upload, "export")
     if workbook is None:
         return {}
     frame = pd.read_excel(io.BytesIO(archive.read(workbook)), sheet_name="Excluded",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
 
 from exchange import recovery
 from exchange.errors import EXIT_FAILED, EXIT_OK
@@ -14,10 +13,13 @@ from exchange.records import (
     RECEIVE,
     REPORTED,
     SEND,
+    PastRun,
+    ReceiveRecord,
     last_upload_for_period,
     manifest_dir,
-    read_manifests,
+    receives,
     receives_of,
+    sends,
 )
 from exchange.recovery import state_of
 
@@ -30,31 +32,31 @@ def print_status(state_dir: Path, period_label: str | None = None, limit: int = 
     Exit 0 when the latest run of each step (dry runs aside) succeeded, is still running or
     is waiting for DPS; else 1, so monitoring can call it.
     """
-    runs = read_manifests(state_dir, SEND) + read_manifests(state_dir, RECEIVE)
-    runs.sort(key=lambda m: m.get("started_at", ""))
+    runs: list[PastRun] = [*sends(state_dir), *receives(state_dir)]
+    runs.sort(key=lambda m: m.started_at)
     print(f"Recent runs (newest last), from {manifest_dir(state_dir, '*').parent}:")
     print(f"  {'step':8} {'run id':30} {'period':9} {'started (UTC)':17} {'took':>7}  "
           f"{'outcome':21} {'exit':>4}  counts; where")
     for run in runs[-limit:]:
         print("  " + run_line(run))
-    periods = [m["period"] for m in runs if m.get("period")]
+    periods = [m.period for m in runs if m.period]
     if period_label or periods:
         print(period_progress(state_dir, period_label or periods[-1]))
     healthy = True
     for step in (SEND, RECEIVE):
-        text, ok = latest_state([m for m in runs if m.get("step") == step])
+        text, ok = latest_state([m for m in runs if m.step == step])
         print(f"latest {step}: {text}")
         healthy = healthy and ok
     return EXIT_OK if healthy else EXIT_FAILED
 
 
-def run_line(run: dict[str, Any]) -> str:
-    started = run.get("started_at", "")[:16].replace("T", " ")
-    took = seconds_between(run.get("started_at"), run.get("finished_at"))
-    exit_code = run.get("exit_code", "-")
-    return (f"{run.get('step', '?'):8} {run.get('run_id', '?'):30} {run.get('period', '-'):9} "
+def run_line(run: PastRun) -> str:
+    started = run.started_at[:16].replace("T", " ")
+    took = seconds_between(run.started_at, run.finished_at)
+    exit_code = "-" if run.exit_code is None else run.exit_code
+    return (f"{run.step or '?':8} {run.run_id or '?':30} {run.period or '-':9} "
             f"{started:17} {took:>7}  {displayed_outcome(run):21} {exit_code!s:>4}  "
-            f"{run.get('summary', '-')}; {run.get('where', '')}")
+            f"{run.summary or '-'}; {run.where}")
 
 
 def seconds_between(start: str | None, end: str | None) -> str:
@@ -64,10 +66,10 @@ def seconds_between(start: str | None, end: str | None) -> str:
     return f"{seconds:.1f}s"
 
 
-def displayed_outcome(run: dict[str, Any]) -> str:
+def displayed_outcome(run: PastRun) -> str:
     """The outcome, with a run that died unrecorded shown as what it left (exchange/recovery.py:
     crashed, upload interrupted, uploaded with the archive pending)."""
-    outcome = run.get("outcome", "?")
+    outcome = run.outcome or "?"
     state = state_of(run)
     if state.name in (recovery.CRASHED, recovery.UPLOAD_INTERRUPTED):
         return CRASHED if state.name == recovery.CRASHED else f"{state.name} (rerun it)"
@@ -76,10 +78,10 @@ def displayed_outcome(run: dict[str, Any]) -> str:
     return outcome
 
 
-def latest_state(step_runs: list[dict[str, Any]]) -> tuple[str, bool]:
+def latest_state(step_runs: list[PastRun]) -> tuple[str, bool]:
     """(what the latest real run of a step says, whether that is healthy). Dry runs are
     previews: they are listed but never stand for the step."""
-    real = [m for m in step_runs if not m.get("dry_run") and m.get("outcome") != DRY_RUN]
+    real = [m for m in step_runs if not m.dry_run and m.outcome != DRY_RUN]
     if not real:
         return "none recorded" + (" (dry runs only)" if step_runs else ""), True
     latest = real[-1]
@@ -92,10 +94,11 @@ def latest_state(step_runs: list[dict[str, Any]]) -> tuple[str, bool]:
         return f"{state.name.upper()}: {state.next_action}", False
     if state.name == recovery.WAITING:   # DPS has not answered yet: waiting, not failing
         return "waiting for DPS's answer (exit 3, not yet there)", True
-    ok = latest.get("exit_code") == EXIT_OK
-    text = f"{'ok' if ok else 'FAILED'} (exit {latest.get('exit_code', '-')})"
-    if not ok and latest.get("error"):
-        text += f": {latest['error']}"
+    ok = latest.exit_code == EXIT_OK
+    code = "-" if latest.exit_code is None else latest.exit_code
+    text = f"{'ok' if ok else 'FAILED'} (exit {code})"
+    if not ok and latest.error:
+        text += f": {latest.error}"
     return text, ok
 
 
@@ -104,16 +107,16 @@ def period_progress(state_dir: Path, period_label: str) -> str:
     upload = last_upload_for_period(state_dir, period_label)
     if upload is None:
         return f"{period_label}: not sent"
-    receives = receives_of(state_dir, upload["run_id"])
-    done = [m for m in receives if m.get("outcome") == REPORTED]
-    parts = [f"sent (upload {upload['run_id']}, {upload.get('rows_sent')} rows, "
-             f"{upload.get('uploaded_at', '')[:16]})"]
+    answers = receives_of(state_dir, upload.run_id)
+    done = [m for m in answers if m.outcome == REPORTED]
+    parts = [f"sent (upload {upload.run_id}, {upload.rows_sent} rows, "
+             f"{upload.uploaded_at[:16]})"]
     if not done:
-        last = displayed_outcome(receives[-1]) if receives else "no receive run yet"
+        last = displayed_outcome(answers[-1]) if answers else "no receive run yet"
         parts.append(f"not answered yet ({last})")
     else:
         report = done[-1]
-        parts += ["answered", f"reported ({len(report.get('reports', []))} files)",
+        parts += ["answered", f"reported ({len(report.reports)} files)",
                   delivery_progress(report), mail_progress(report)]
     return f"{period_label}: " + ", ".join(parts)
 
@@ -121,19 +124,19 @@ def period_progress(state_dir: Path, period_label: str) -> str:
 TARGET_NAMES = {"share": "the share", "sharepoint": "SharePoint"}
 
 
-def delivery_progress(report: dict[str, Any]) -> str:
+def delivery_progress(report: ReceiveRecord) -> str:
     """How many reports each target holds (older records list share paths only)."""
-    delivered_to = report.get("delivered_to")
+    delivered_to = report.delivered_to
     if delivered_to is None:
-        return f"delivered ({len(report.get('delivered', []))} to the share)"
+        return f"delivered ({len(report.delivered)} to the share)"
     counts = [f"{len(files)} to {TARGET_NAMES.get(target, target)}"
               for target, files in delivered_to.items()]
     return f"delivered ({', '.join(counts) or 'nothing'})"
 
 
-def mail_progress(report: dict[str, Any]) -> str:
-    if report.get("mailed"):
+def mail_progress(report: ReceiveRecord) -> str:
+    if report.mailed:
         return "mailed"
-    if report.get("mail_error"):
+    if report.mail_error:
         return "mail FAILED (rerun receive to send it)"
     return "not mailed (mail off)"

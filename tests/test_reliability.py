@@ -838,6 +838,7 @@ def test_the_next_send_archives_a_killed_upload_even_when_impact_changed(workspa
 @crash
 def test_recovery_states_and_their_next_actions():
     """One case per row of the table in exchange/recovery.py."""
+    from exchange.records import SendRecord
     from exchange.recovery import state_of
 
     dead = 2 ** 22 + 12345      # no such process
@@ -853,7 +854,8 @@ def test_recovery_states_and_their_next_actions():
         "ok": {"outcome": "uploaded", "exit_code": 0, "archived": ["a"],
                "steps": {"archive": {"status": "done"}}},
     }
-    assert {name: state_of(run).name for name, run in cases.items()} == \
+    runs = {name: SendRecord.of({"step": "send", **run}) for name, run in cases.items()}
+    assert {name: state_of(run).name for name, run in runs.items()} == \
         {name: name for name in cases}
-    assert [name for name, run in cases.items() if state_of(run).healthy] == \
+    assert [name for name, run in runs.items() if state_of(run).healthy] == \
         ["running", "waiting for DPS", "ok"]
