@@ -36,7 +36,8 @@ DPS_NOT_IN_IMPACT_COLUMNS = [*DPS_COLUMNS, *NEAREST_EPISODE_COLUMNS]
 RETURNED_COLUMNS = ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB",
                     "MKE", "ORI", "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE",
                     "RETURN_DATE", "DAYS_SINCE_RETURN"]
-NOTE_NOT_IN_CARE = "not sent to DPS: not in care during the period"
+NOTE_NOT_IN_CARE = ("not sent to DPS: not in care during the period; runaway recorded after "
+                    "discharge: check the episode in IMPACT")   # §9, as §10.5 words it
 STATEWIDE = "STATEWIDE"
 
 
@@ -82,7 +83,7 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
                                    send_list, regions)
     missing = in_period[~in_period["EPISODE_ID"].isin(set(pairs["EPISODE_ID"]))]
     impact = impact_report_rows(missing, send_list, results.fault_lines, today)
-    impact = impact.join(nearest_records(impact, records, rules.window_days,
+    impact = impact.join(nearest_records(impact, records, fetched, rules.window_days,
                                          rules.near_miss_days))[IMPACT_COLUMNS]
     period_records = records[records["DLC"].between(start, end)].copy()
     period_records["IN_IMPACT"] = period_records["NIC"].isin(set(pairs["NIC"])).map(
@@ -90,7 +91,7 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
     dps_rows = with_dps_region(period_records, send_list, regions)
     dps_rows = dps_rows.sort_values(["REGION_NUMBER", "DLC", "PID", "NIC"], kind="mergesort")
     not_in_impact = dps_rows[dps_rows["IN_IMPACT"] == "N"]
-    not_in_impact = not_in_impact.join(nearest_episodes(not_in_impact, fetched,
+    not_in_impact = not_in_impact.join(nearest_episodes(not_in_impact, fetched, records,
                                                         rules.window_days, rules.near_miss_days))
     returned = returned_rows(records, fetched, period, today, rules, send_list, regions)
     months = period.months()

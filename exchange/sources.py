@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from exchange.archive import Archive
-from exchange.config import Config
+from exchange.closure import CASEWORKER_QUERY_COLUMNS, caseworkers_by_pid
+from exchange.config import Config, DatabaseSettings
 from exchange.database import open_configured_database, run_query
 from exchange.episodes import number_lines, overlaps_range
 from exchange.errors import ConfigError, InputError
@@ -56,6 +57,41 @@ def read_excluded(upload: dict[str, Any], archive: Archive) -> dict[int, str]:
                           dtype=object)
     return {int(pid): str(reasons) for pid, reasons in zip(frame["PID"], frame["REASONS"],
                                                             strict=True)}
+
+
+def read_discharge_dates(upload: dict[str, Any], archive: Archive) -> dict[int, Any]:
+    """PID -> the DISCHARGE_DATE of its chosen removal (NaT while open) for every child in
+    send_children's result (sent or excluded), from the send's archived indexes (§10.5).
+    Indexes archived before v4 have no DISCHARGE_DATE: those children are left out (their
+    IN_CARE is blank, unknown)."""
+    discharges: dict[int, Any] = {}
+    for suffix in ("_sent_index.csv", "_excluded_index.csv"):
+        index_file = archived_file(upload, suffix)
+        if index_file is not None:
+            discharges.update(discharge_column(archive.read(index_file)))
+    return discharges
+
+
+def discharge_column(index_csv: bytes) -> dict[int, Any]:
+    """PID -> DISCHARGE_DATE of one archived index; {} when it has no such column."""
+    import pandas as pd
+
+    frame = pd.read_csv(io.BytesIO(index_csv), dtype=str, keep_default_na=False)
+    if "DISCHARGE_DATE" not in frame.columns:
+        return {}
+    dates = pd.to_datetime(frame["DISCHARGE_DATE"].str.strip(), format="%Y-%m-%d",
+                           errors="coerce")
+    return dict(zip(frame["PID"].astype("int64").tolist(), dates.tolist(), strict=True))
+
+
+def read_caseworkers(settings: DatabaseSettings, engine: Any, today: dt.date) -> Any:
+    """PID -> CASEWORKER, UNIT, SUPERVISOR from `database.caseworker_query` bound with
+    :run_date, each PID's first row (§10.4); None when the setting is "" (off)."""
+    if not settings.caseworker_query:
+        return None
+    frame = run_query(engine, settings.sql_folder, settings.caseworker_query,
+                      {"run_date": today}, CASEWORKER_QUERY_COLUMNS)
+    return caseworkers_by_pid(frame)
 
 
 def read_sources(config: Config, period: Period, today: dt.date) -> tuple[Any, str, Any]:

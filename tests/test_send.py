@@ -55,7 +55,10 @@ def test_send_archives_both_files_private(workspace):
     assert names == [f"{run_id}_End_txt_file.txt", f"{run_id}_end_export.xlsx",
                      f"{run_id}_excluded_index.csv", f"{run_id}_sent_index.csv"]
     assert (folder / f"{run_id}_excluded_index.csv").read_text() == \
-        "PID,REASONS\n1003,no usable DOB\n"
+        "PID,REASONS,DISCHARGE_DATE\n1003,no usable DOB,\n"   # §10.5: open removal, blank
+    assert (folder / f"{run_id}_sent_index.csv").read_text() == (
+        "PID,COUNTY_CODE,DISCHARGE_DATE\n1001,101,\n1002,227,\n1004,71,\n1005,161,\n"
+        "1006,101,\n1007,101,\n")
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert (folder / f"{run_id}_End_txt_file.txt").read_bytes() == EXPECTED_FILE
