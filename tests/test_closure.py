@@ -371,6 +371,19 @@ def test_caseworker_columns_follow_first_name_blank_without_an_assignment():
     assert with_caseworkers(rows, None) is rows
 
 
+@pytest.mark.parametrize("name", ["../caseworker", "caseworker.sql", "/etc/x"])
+def test_the_caseworker_query_setting_is_a_name_not_a_path(tmp_path, name):
+    config_path = tmp_path / "dps.yml"
+    config_path.write_text(f"database: {{url: 'sqlite://', caseworker_query: '{name}'}}\n"
+                           "sftp: {host: h, key_file: k, known_hosts_file: k}\n"
+                           "reports: {deliver_to: [share]}\n")
+    with pytest.raises(ConfigError) as caught:
+        util.load_config(config_path, lenient=True)
+    assert str(caught.value) == (f"config {config_path}: database.caseworker_query: the name of "
+                                 "a query in database.sql_folder (e.g. caseworker), not a path "
+                                 "or a file name")
+
+
 # ---------------------------------------------------------------------------
 # §10.4 Who acts: police agencies
 # ---------------------------------------------------------------------------
