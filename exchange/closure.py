@@ -1,14 +1,15 @@
 """From finding to closure (docs/data-contract.md §10.1-10.5), pure logic on DataFrames.
 
 - `still_missing_now`: the standing list of §10.1 (every fetched episode open on the run date
-  that matches no usable DPS record, whatever its runaway date);
+  that matches no usable DPS record, whatever its runaway date), `ran_before` and
+  `still_missing_by_region` for the mail's lead line;
 - `as_of_run_date`: a RETURN_DATE after the run date shown blank, for every sheet (§10.1);
 - `age_at_dlc`: AGE_AT_DLC of DPS_not_in_IMPACT (§10.2; the hints are in exchange/followup.py);
 - timeliness (§10.3, HHS-OIG 2023's method): `timeliness_rows`, `timeliness_grid`,
   `reported_late`, `timeliness_trend_counts`, `timeliness_counts`;
 - who acts (§10.4): `caseworkers_by_pid`, `with_caseworkers`, `read_ori_directory`,
   `with_agencies`;
-- care status (§10.5): `in_care_status`.
+- care status (§10.5): `in_care_status`, `with_in_care`.
 
 The caller tags IMPACT rows with REGION, COUNTY_NAME and REGION_NUMBER (reconcile's
 `with_impact_region`) and gives each PID's NOTE; nothing here reads a file but the ORI
@@ -124,11 +125,9 @@ def still_missing_now(fetched: pd.DataFrame, records: pd.DataFrame, today: dt.da
     rows["AGE_NOW"] = whole_years_between(rows["DOB"], run)
     rows["RUNAWAY_PERIOD"] = period_labels(rows["RUNAWAY_DATE"])
     rows["DAYS_MISSING"] = days_between(run, rows["RUNAWAY_DATE"])
-    pids = rows["PID"].tolist()
-    rows["IN_CARE"] = pd.Series([in_care.get(int(pid), "") for pid in pids],
-                                index=rows.index, dtype=object)
-    rows["NOTE"] = pd.Series([note_of(int(pid)) for pid in pids], index=rows.index,
-                             dtype=object)
+    rows = with_in_care(rows, in_care)
+    rows["NOTE"] = pd.Series([note_of(int(pid)) for pid in rows["PID"].tolist()],
+                             index=rows.index, dtype=object)
     rows = rows.sort_values(["REGION_NUMBER", "RUNAWAY_DATE", "PID", "EPISODE_ID"],
                             kind="mergesort").reset_index(drop=True)
     rows = rows.join(nearest_records(rows, records, fetched, window_days, near_miss_days))
@@ -139,6 +138,18 @@ def ran_before(rows: pd.DataFrame, period_start: dt.date) -> int:
     """How many of the still-missing rows ran before the period (the mail's "M ran before
     this period", §10.1)."""
     return int((rows["RUNAWAY_DATE"] < pd.Timestamp(period_start)).sum())
+
+
+def still_missing_by_region(rows: pd.DataFrame, period_start: dt.date,
+                            region_labels: list[tuple[int, str]]) -> list[list[Any]]:
+    """The mail's lead line by region (§10.1): [REGION, still missing never reported, of them
+    ran before the period] for regions 1-11, Unknown when it has rows, STATEWIDE last."""
+    before = rows["RUNAWAY_DATE"] < pd.Timestamp(period_start)
+    counts = rows.groupby("REGION").size().to_dict()
+    earlier = rows[before.to_numpy()].groupby("REGION").size().to_dict()
+    lines = [[label, int(counts.get(label, 0)), int(earlier.get(label, 0))]
+             for label in _region_order(rows, region_labels)]
+    return [*lines, [STATEWIDE, len(rows), int(before.sum())]]
 
 
 # ---------------------------------------------------------------------------
@@ -372,6 +383,15 @@ def with_agencies(rows: pd.DataFrame, directory: pd.DataFrame | None
 # ---------------------------------------------------------------------------
 # §10.5 Care status
 # ---------------------------------------------------------------------------
+
+
+def with_in_care(rows: pd.DataFrame, in_care: Mapping[int, str]) -> pd.DataFrame:
+    """`rows` with IN_CARE (§10.5) from in_care_status; blank for a PID not in
+    send_children's result (Still missing now, Returned_still_active)."""
+    shown = rows.copy()
+    shown["IN_CARE"] = pd.Series([in_care.get(int(pid), "") for pid in rows["PID"].tolist()],
+                                 index=rows.index, dtype=object)
+    return shown
 
 
 def in_care_status(discharges: Mapping[int, Any], today: dt.date) -> dict[int, str]:

@@ -27,6 +27,7 @@ from exchange.closure import (
     ran_before,
     read_ori_directory,
     reported_late,
+    still_missing_by_region,
     still_missing_now,
     timeliness_counts,
     timeliness_grid,
@@ -34,6 +35,7 @@ from exchange.closure import (
     timeliness_trend_counts,
     with_agencies,
     with_caseworkers,
+    with_in_care,
 )
 from exchange.config import DatabaseSettings
 from exchange.database import open_database
@@ -185,6 +187,15 @@ def test_note_in_care_and_hint_on_a_still_missing_row():
 def test_how_many_ran_before_the_period():
     listed = still_missing(episodes(Q1_RUNAWAY, (940, 1002, "2025-03-01", None)), records())
     assert ran_before(listed, START) == 1
+
+
+def test_the_mail_lead_line_counts_by_region_and_those_who_ran_before_the_period():
+    listed = still_missing(episodes(Q1_RUNAWAY, (941, 1004, "2025-04-01", None),
+                                    (942, 1002, "2025-01-10", None)), records())
+    lines = still_missing_by_region(listed, START, regions().labels)
+    assert lines[5:7] == [["6-Houston", 2, 1], ["7-Austin", 1, 1]]
+    assert lines[-1] == ["STATEWIDE", 3, 2] and len(lines) == 12   # no Unknown row
+    assert all(line[1:] == [0, 0] for line in lines[:5] + lines[7:11])
 
 
 def test_the_empty_list_line_is_one_sentence():
@@ -465,6 +476,13 @@ def test_in_care_y_while_open_or_discharged_after_the_run_date_n_on_or_before():
                              1004: pd.Timestamp("2025-06-20"),
                              1005: pd.Timestamp("2025-01-31")}, TODAY)
     assert status == {1001: "Y", 1002: "Y", 1003: "Y", 1004: "N", 1005: "N"}
+
+
+def test_in_care_on_returned_still_active_rows():
+    rows = records((1001, 1, "2025-04-01"), (555, 2, "2025-04-01"))
+    shown = with_in_care(rows, {1001: "N"})
+    assert cells(shown, ["PID", "IN_CARE"]) == [[1001, "N"], [555, ""]]
+    assert "IN_CARE" not in rows.columns
 
 
 def test_in_care_on_still_missing_now_blank_when_not_in_send_children():
