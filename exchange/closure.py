@@ -109,7 +109,7 @@ def days_between(later: pd.Series | pd.Timestamp, earlier: pd.Series) -> pd.Seri
 
 def still_missing_now(fetched: pd.DataFrame, records: pd.DataFrame, today: dt.date,
                       window_days: int, near_miss_days: int, note_of: Callable[[int], str],
-                      in_care: Mapping[int, str]) -> pd.DataFrame:
+                      in_care: pd.Series | Mapping[int, str]) -> pd.DataFrame:
     """Rows of `Still missing now` (§10.1): every fetched episode open on the run date that
     matches no usable record (§5, records of any DLC), whatever its RUNAWAY_DATE.
 
@@ -290,8 +290,8 @@ def caseworkers_by_pid(result: pd.DataFrame) -> pd.DataFrame:
     frame = frame[frame["PID"].notna().to_numpy()]
     frame["PID"] = frame["PID"].astype("int64")
     for column in CASEWORKER_COLUMNS:
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), "")
-        frame[column] = frame[column].map(lambda value: str(value).strip())
+        text = frame[column].astype("string").str.strip()
+        frame[column] = text.fillna("").astype(object)
     return frame.drop_duplicates("PID", keep="first").set_index("PID")
 
 
@@ -385,25 +385,25 @@ def with_agencies(rows: pd.DataFrame, directory: pd.DataFrame | None
 # ---------------------------------------------------------------------------
 
 
-def with_in_care(rows: pd.DataFrame, in_care: Mapping[int, str]) -> pd.DataFrame:
-    """`rows` with IN_CARE (§10.5) from in_care_status; blank for a PID not in
+def with_in_care(rows: pd.DataFrame, in_care: pd.Series | Mapping[int, str]) -> pd.DataFrame:
+    """`rows` with IN_CARE (§10.5) from in_care_status (PID -> Y/N); blank for a PID not in
     send_children's result (Still missing now, Returned_still_active)."""
+    status = in_care if isinstance(in_care, pd.Series) else pd.Series(in_care, dtype=object)
     shown = rows.copy()
-    shown["IN_CARE"] = pd.Series([in_care.get(int(pid), "") for pid in rows["PID"].tolist()],
-                                 index=rows.index, dtype=object)
+    looked_up = status.reindex(rows["PID"].astype("int64").to_numpy())
+    shown["IN_CARE"] = looked_up.fillna("").to_numpy(dtype=object)
     return shown
 
 
-def in_care_status(discharges: Mapping[int, Any], today: dt.date) -> dict[int, str]:
+def in_care_status(discharges: pd.Series | Mapping[int, Any], today: dt.date) -> pd.Series:
     """PID -> IN_CARE (§10.5) for every child in send_children's result: `discharges` maps
     each to the DISCHARGE_DATE of its chosen removal (None/NaT while open). Y: none, or one
-    after the run date; N: one on or before the run date. A PID not in the mapping is not
-    in the result: the caller shows IN_CARE blank."""
-    run = pd.Timestamp(today)
-    status = {}
-    for pid, discharged in discharges.items():
-        if discharged is None or pd.isna(discharged) or pd.Timestamp(discharged) > run:
-            status[int(pid)] = IN_CARE_YES
-        else:
-            status[int(pid)] = IN_CARE_NO
+    after the run date; N: one on or before the run date. A PID not in it is not in the
+    result: with_in_care shows IN_CARE blank. Indexed by PID (int)."""
+    given = discharges if isinstance(discharges, pd.Series) else pd.Series(discharges,
+                                                                              dtype=object)
+    dates = pd.to_datetime(given, errors="coerce")
+    in_care = dates.isna() | (dates > pd.Timestamp(today))
+    status = pd.Series(IN_CARE_NO, index=given.index.astype("int64"), dtype=object)
+    status[in_care.to_numpy()] = IN_CARE_YES
     return status

@@ -59,29 +59,31 @@ def read_excluded(upload: dict[str, Any], archive: Archive) -> dict[int, str]:
                                                             strict=True)}
 
 
-def read_discharge_dates(upload: dict[str, Any], archive: Archive) -> dict[int, Any]:
+def read_discharge_dates(upload: dict[str, Any], archive: Archive) -> Any:
     """PID -> the DISCHARGE_DATE of its chosen removal (NaT while open) for every child in
-    send_children's result (sent or excluded), from the send's archived indexes (§10.5).
-    Indexes archived before v4 have no DISCHARGE_DATE: those children are left out (their
-    IN_CARE is blank, unknown)."""
-    discharges: dict[int, Any] = {}
-    for suffix in ("_sent_index.csv", "_excluded_index.csv"):
-        index_file = archived_file(upload, suffix)
-        if index_file is not None:
-            discharges.update(discharge_column(archive.read(index_file)))
-    return discharges
+    send_children's result (sent or excluded), from the send's archived indexes (§10.5), as
+    a Series indexed by PID. Indexes archived before v4 have no DISCHARGE_DATE: those
+    children are left out (their IN_CARE is blank, unknown)."""
+    import pandas as pd
+
+    parts = [discharge_column(archive.read(index_file))
+             for suffix in ("_sent_index.csv", "_excluded_index.csv")
+             if (index_file := archived_file(upload, suffix)) is not None]
+    parts = [part for part in parts if not part.empty]
+    return pd.concat(parts) if parts else pd.Series(dtype="datetime64[ns]")
 
 
-def discharge_column(index_csv: bytes) -> dict[int, Any]:
-    """PID -> DISCHARGE_DATE of one archived index; {} when it has no such column."""
+def discharge_column(index_csv: bytes) -> Any:
+    """PID -> DISCHARGE_DATE of one archived index (a Series); empty without the column."""
     import pandas as pd
 
     frame = pd.read_csv(io.BytesIO(index_csv), dtype=str, keep_default_na=False)
     if "DISCHARGE_DATE" not in frame.columns:
-        return {}
+        return pd.Series(dtype="datetime64[ns]")
     dates = pd.to_datetime(frame["DISCHARGE_DATE"].str.strip(), format="%Y-%m-%d",
                            errors="coerce")
-    return dict(zip(frame["PID"].astype("int64").tolist(), dates.tolist(), strict=True))
+    return pd.Series(dates.to_numpy(), index=frame["PID"].astype("int64").to_numpy(),
+                     name="DISCHARGE_DATE")
 
 
 def read_caseworkers(settings: DatabaseSettings, engine: Any, today: dt.date) -> Any:

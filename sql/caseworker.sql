@@ -3,6 +3,9 @@
 -- date and not ended before it; latest start first (ties: the larger assignment_id). The
 -- receive step takes each PID's first row. Staff names are personal data: they go to the
 -- reports only, never to a log or a mail body.
+-- Only children with a runaway episode are read: the caseworker columns sit on rows that
+-- come from an episode (Still missing now, IMPACT_not_in_DPS, Reported late,
+-- Returned_still_active), and reading every child in care would cost the receive seconds.
 -- Oracle: if start_date/end_date carry a time of day, compare TRUNC(a.start_date) and
 -- TRUNC(a.end_date) in a production copy of this file.
 SELECT a.person_id       AS PID,
@@ -13,4 +16,5 @@ SELECT a.person_id       AS PID,
  WHERE a.is_primary = 1
    AND a.start_date <= :run_date
    AND (a.end_date IS NULL OR a.end_date >= :run_date)
+   AND a.person_id IN (SELECT e.person_id FROM runaway_episode e)
  ORDER BY a.person_id, a.start_date DESC, a.assignment_id DESC

@@ -126,7 +126,7 @@ def sent_note(pid):
 
 
 def still_missing(eps, recs, in_care=None):
-    return still_missing_now(eps, recs, TODAY, W, N, sent_note, in_care or {})
+    return still_missing_now(eps, recs, TODAY, W, N, sent_note, {} if in_care is None else in_care)
 
 
 # ---------------------------------------------------------------------------
@@ -342,7 +342,9 @@ ASSIGNMENTS = [
     (30, 1003, "Worker F", "Unit 8A", "Sup Six", "2025-06-21", None, 1),       # starts later
     (40, 1004, "Worker G", "Unit 6C", "Sup Seven", "2024-01-01", "2025-06-20", 1),  # ends today
     (41, 1004, "Worker H", "Unit 6D", None, "2023-01-01", None, 1),
+    (50, 1006, "Worker J", "Unit 6E", "Sup Eight", "2024-01-01", None, 1),   # never ran
 ]
+RUNNERS = [1001, 1002, 1003, 1004]   # children with a runaway episode
 
 
 @pytest.fixture
@@ -351,10 +353,14 @@ def caseworker_db(tmp_path):
     with sqlite3.connect(path) as connection:
         create_schema(connection)
         connection.executemany("INSERT INTO assignment VALUES (?,?,?,?,?,?,?,?)", ASSIGNMENTS)
+        connection.executemany("INSERT INTO runaway_episode VALUES (?, ?, NULL, '2025-04-01', "
+                               "NULL, 101)", [(pid * 10, pid) for pid in RUNNERS])
     return open_database(f"sqlite:///{path}")
 
 
 def test_two_primary_assignments_from_the_same_day_take_the_larger_id(caseworker_db):
+    # ...a current primary, not a secondary or an ended one; 1003's starts after the run
+    # date; 1006 never ran away, so no report row can need their worker: not read.
     settings = DatabaseSettings(url="sqlite://", sql_folder=SQL, caseworker_query="caseworker")
     workers = read_caseworkers(settings, caseworker_db, TODAY)
     assert workers.reset_index().values.tolist() == [
@@ -475,7 +481,7 @@ def test_in_care_y_while_open_or_discharged_after_the_run_date_n_on_or_before():
     status = in_care_status({1001: None, 1002: pd.NaT, 1003: pd.Timestamp("2025-06-21"),
                              1004: pd.Timestamp("2025-06-20"),
                              1005: pd.Timestamp("2025-01-31")}, TODAY)
-    assert status == {1001: "Y", 1002: "Y", 1003: "Y", 1004: "N", 1005: "N"}
+    assert status.to_dict() == {1001: "Y", 1002: "Y", 1003: "Y", 1004: "N", 1005: "N"}
 
 
 def test_in_care_on_returned_still_active_rows():
@@ -506,7 +512,7 @@ def test_the_receive_reads_discharge_dates_of_sent_and_excluded_children(tmp_pat
                                         "1002,227,2025-06-01\n",
                               "PID,REASONS,DISCHARGE_DATE\n1003,no usable DOB,2025-07-01\n")
     discharges = read_discharge_dates(upload, Archive(None))
-    assert in_care_status(discharges, TODAY) == {1001: "Y", 1002: "N", 1003: "Y"}
+    assert in_care_status(discharges, TODAY).to_dict() == {1001: "Y", 1002: "N", 1003: "Y"}
     assert read_send_list(upload, Archive(None)).county == {1001: 101, 1002: 227}
 
 
@@ -515,4 +521,4 @@ def test_an_index_archived_before_v4_still_loads_and_leaves_in_care_blank(tmp_pa
                               "PID,REASONS\n1003,no usable DOB\n")
     send_list = read_send_list(upload, Archive(None))
     assert send_list.county[1001] == 101 and send_list.excluded == {1003: "no usable DOB"}
-    assert read_discharge_dates(upload, Archive(None)) == {}
+    assert read_discharge_dates(upload, Archive(None)).empty
