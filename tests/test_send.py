@@ -106,6 +106,22 @@ def test_dry_run_writes_files_and_connects_nowhere(scenario):
     assert not (scenario.folder("archive") / "send").exists()
 
 
+def test_the_sent_sheet_carries_the_discharge_date_of_the_chosen_removal(scenario):
+    # §10.5: end_export.xlsx's Sent sheet shows DISCHARGE_DATE (blank while the removal is
+    # open). In FY2025Q2 child 1008 was still in care until 2025-01-31; child 1001's older
+    # removal ended in 2020, but the chosen one (the latest) is open.
+    import datetime as dt
+
+    import openpyxl
+
+    assert scenario.send(*AS_OF, "--period", "FY2025Q2", "--dry-run") == 0
+    workbook = openpyxl.load_workbook(scenario.folder("outbox") / "send" / "end_export.xlsx")
+    header, *rows = workbook["Sent"].iter_rows(values_only=True)
+    assert header[-3:] == ("COUNTY_CODE", "REMOVAL_DATE", "DISCHARGE_DATE")
+    shown = {row[0]: row[-1] for row in rows}
+    assert (shown[1001], shown[1008]) == (None, dt.datetime(2025, 1, 31))
+
+
 def test_sanity_limit_stops_the_upload_unless_forced(workspace):
     workspace.configure(sanity={"min_rows": 10})
     assert workspace.send(*AS_OF) == 1
