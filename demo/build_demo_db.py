@@ -1,7 +1,8 @@
 """Build the embedded SQLite "IMPACT" demo database filled with synthetic children.
 
 The schema is the one of data contract section 2 (tables ``county``, ``person``,
-``removal`` and ``runaway_episode``; dates as ISO ``YYYY-MM-DD`` text, NULL where absent).
+``removal`` and ``runaway_episode``) and §10.4 (``assignment``: caseworkers); dates as ISO
+``YYYY-MM-DD`` text, NULL where absent.
 Everything is synthetic, but shaped like Texas DFPS conservatorship data:
 
 * removals arrive as a steady stream (with a warm-up period, so the first fiscal year
@@ -68,18 +69,24 @@ SCHEMA_DDL: tuple[str, ...] = (
        person_id INTEGER NOT NULL REFERENCES person,
        removal_id INTEGER REFERENCES removal, runaway_date TEXT NOT NULL, return_date TEXT,
        county_code INTEGER REFERENCES county)""",
+    """CREATE TABLE assignment(assignment_id INTEGER PRIMARY KEY,
+       person_id INTEGER NOT NULL REFERENCES person, worker_name TEXT NOT NULL, unit TEXT,
+       supervisor_name TEXT, start_date TEXT NOT NULL, end_date TEXT,
+       is_primary INTEGER NOT NULL DEFAULT 1)""",
 )
 INDEX_DDL: tuple[str, ...] = (
     "CREATE INDEX idx_removal_person ON removal(person_id)",
     "CREATE INDEX idx_removal_dates ON removal(removal_date, discharge_date)",
     "CREATE INDEX idx_runaway_person ON runaway_episode(person_id)",
     "CREATE INDEX idx_runaway_dates ON runaway_episode(runaway_date, return_date)",
+    "CREATE INDEX idx_assignment_person ON assignment(person_id)",
 )
 INSERT_COUNTY = "INSERT INTO county VALUES (?, ?, ?, ?, ?)"
 INSERT_PERSON = "INSERT INTO person VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_REMOVAL = "INSERT INTO removal VALUES (?, ?, ?, ?, ?)"
 INSERT_EPISODE = "INSERT INTO runaway_episode VALUES (?, ?, ?, ?, ?, ?)"
-TABLES: tuple[str, ...] = ("county", "person", "removal", "runaway_episode")
+INSERT_ASSIGNMENT = "INSERT INTO assignment VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+TABLES: tuple[str, ...] = ("county", "person", "removal", "runaway_episode", "assignment")
 INSERT_CHUNK_ROWS = 20_000
 
 # ------------------------------------------------------------------ model parameters
@@ -130,6 +137,20 @@ POST_DISCHARGE_RUN_SHARE = 0.012  # of discharges at ages 12 to 17
 POST_DISCHARGE_MAX_DAYS = 180
 EPISODE_OTHER_COUNTY_SHARE = 0.10
 EPISODE_NULL_COUNTY_SHARE = 0.005
+
+# Caseworker assignments (contract §10.4), for the removals that reach the simulated fiscal
+# years: a primary worker from the removal day, sometimes a change of worker during a long
+# stay, the last assignment ending with the discharge; a few children with none (not yet
+# keyed), some with a secondary worker, rarely two primaries keyed on the same day. The
+# staff are synthetic: names drawn from the name pools, units and supervisors per region.
+UNASSIGNED_SHARE = 0.06
+WORKER_CHANGE_SHARE = 0.45          # of stays longer than WORKER_CHANGE_MIN_STAY_DAYS
+WORKER_CHANGE_MIN_STAY_DAYS = 180
+SECONDARY_WORKER_SHARE = 0.10
+SAME_DAY_PRIMARY_SHARE = 0.003      # a second primary keyed the same day (the later id wins)
+UNITS_PER_REGION = 6
+WORKERS_PER_UNIT = 8
+ASSIGNMENT_ID_START = 70_000_000
 
 # Identifier ranges: PIDs straddle 1,000,000 so numeric and text order differ.
 PID_LEGACY_SHARE = 0.07  # share of PIDs below 1,000,000 (6 digits)
@@ -1085,6 +1106,73 @@ def episode_rows(episodes: Sequence[Episode], episode_ids: np.ndarray,
                None if episode.county is None else episode.county + 1)
 
 
+@dataclass(frozen=True)
+class StaffMember:
+    worker: str
+    unit: str
+    supervisor: str
+
+
+def staff_roster(r: random.Random, counties: Sequence[County]) -> dict[int, list[StaffMember]]:
+    """Per DFPS region, UNITS_PER_REGION units of WORKERS_PER_UNIT synthetic caseworkers and
+    one supervisor each (unit names like "6-Houston Unit 3")."""
+    firsts = WeightedPool(ANGLO_FEMALE + HISPANIC_FEMALE + AFRICAN_AMERICAN_FEMALE + ANGLO_MALE
+                          + HISPANIC_MALE + AFRICAN_AMERICAN_MALE)
+    lasts = WeightedPool(ANGLO_SURNAMES + HISPANIC_SURNAMES + AFRICAN_AMERICAN_SURNAMES)
+    regions = sorted({(c.region, c.region_name) for c in counties})
+    roster: dict[int, list[StaffMember]] = {}
+    for region, region_name in regions:
+        members = []
+        for unit_number in range(1, UNITS_PER_REGION + 1):
+            unit = f"{region_name} Unit {unit_number}"
+            supervisor = f"{firsts.pick(r)} {lasts.pick(r)}"
+            members += [StaffMember(f"{firsts.pick(r)} {lasts.pick(r)}", unit, supervisor)
+                        for _ in range(WORKERS_PER_UNIT)]
+        roster[region] = members
+    return roster
+
+
+def removal_assignments(r: random.Random, start: int, end: int | None,
+                        staff: list[StaffMember]) -> list[tuple[int, int | None, int, StaffMember]]:
+    """(start day, end day or None, is_primary, staff member) of one removal's assignments."""
+    if r.random() < UNASSIGNED_SHARE:
+        return []
+    rows: list[tuple[int, int | None, int, StaffMember]] = []
+    first = r.choice(staff)
+    stay_end = end if end is not None else start + 10 * 365
+    if stay_end - start > WORKER_CHANGE_MIN_STAY_DAYS and r.random() < WORKER_CHANGE_SHARE:
+        change = r.randint(start + 60, stay_end - 30)
+        rows.append((start, change - 1, 1, first))
+        rows.append((change, end, 1, r.choice(staff)))
+    else:
+        rows.append((start, end, 1, first))
+    if r.random() < SAME_DAY_PRIMARY_SHARE:
+        last_start, last_end, _, _ = rows[-1]
+        rows.append((last_start, last_end, 1, r.choice(staff)))
+    if r.random() < SECONDARY_WORKER_SHARE:
+        rows.append((min(start + r.randint(0, 60), stay_end), end, 0, r.choice(staff)))
+    return rows
+
+
+def assignment_rows(r: random.Random, population: Population, window: Window,
+                    counties: Sequence[County], ids: Identifiers) -> list[tuple]:
+    """Rows for table assignment (contract §10.4), ids in start-date order."""
+    staff = staff_roster(r, counties)
+    drafts = []
+    reaching = population.rem_open | (population.rem_end >= window.start - 365)
+    for removal in np.flatnonzero(reaching).tolist():
+        end = None if population.rem_open[removal] else int(population.rem_end[removal])
+        region = counties[int(population.rem_county[removal])].region
+        pid = int(ids.pid_of_child[population.rem_child[removal]])
+        for start_day, end_day, primary, member in removal_assignments(
+                r, int(population.rem_start[removal]), end, staff[region]):
+            drafts.append((start_day, pid, end_day, primary, member))
+    drafts.sort(key=lambda d: (d[0], d[1]))
+    return [(ASSIGNMENT_ID_START + number, pid, member.worker, member.unit, member.supervisor,
+             iso_date(start_day), None if end_day is None else iso_date(end_day), primary)
+            for number, (start_day, pid, end_day, primary, member) in enumerate(drafts)]
+
+
 def county_rows(counties: Sequence[County]) -> Iterator[tuple]:
     for c in counties:
         yield c.code, c.name, c.fips, c.region, c.region_name
@@ -1100,7 +1188,7 @@ def configure_for_bulk_load(connection: sqlite3.Connection) -> None:
 
 
 def create_schema(connection: sqlite3.Connection) -> None:
-    """The four tables of contract section 2 (indexes come after the inserts)."""
+    """The tables of contract §2 and §10.4 (indexes come after the inserts)."""
     for statement in SCHEMA_DDL:
         connection.execute(statement)
 
@@ -1177,7 +1265,8 @@ def assign_identifiers(rng: np.random.Generator, population: Population,
 
 
 def write_database(db_path: Path, counties: Sequence[County], population: Population,
-                   ids: Identifiers, names_random: random.Random) -> dict[str, int]:
+                   ids: Identifiers, names_random: random.Random,
+                   assignments: list[tuple]) -> dict[str, int]:
     connection = sqlite3.connect(db_path)
     try:
         configure_for_bulk_load(connection)
@@ -1190,6 +1279,7 @@ def write_database(db_path: Path, counties: Sequence[County], population: Popula
                 population, ids.removal_order, ids.removal_ids, ids.pid_of_child)),
             "runaway_episode": insert_rows(connection, INSERT_EPISODE, episode_rows(
                 ids.episodes, ids.episode_ids, ids.pid_of_child, ids.removal_id_of)),
+            "assignment": insert_rows(connection, INSERT_ASSIGNMENT, assignments),
         }
         create_indexes(connection)
         connection.commit()
@@ -1228,12 +1318,16 @@ def build_demo_database(path: Path, *, seed: int = 20250, scale: float = 1.0,
     episodes = assign_episode_counties(runaway_random, episodes, counties)
     episodes += hard_case_episodes(population, counties, window)
     ids = assign_identifiers(rng, population, episodes)
+    # Its own seeded stream, so the other tables stay as they were before assignments existed.
+    staff_random = random.Random(f"{seed}:assignment")  # nosec B311
+    assignments = assignment_rows(staff_random, population, window, counties, ids)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_path_for(path)
     temporary.unlink(missing_ok=True)
     try:
-        counts = write_database(temporary, counties, population, ids, names_random)
+        counts = write_database(temporary, counties, population, ids, names_random,
+                                assignments)
         replace_atomically(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

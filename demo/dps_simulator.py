@@ -68,6 +68,17 @@ BAD_DOBS = ("00000000", "20091331", "2009041")
 FAR_DLC_MIN_DAYS = 4
 FAR_DLC_MAX_DAYS = 30
 CLEAR_BEFORE_ENTRY_MAX_DAYS = 10   # a CLEAR_DATE keyed 1-10 days before the ENTRY_DATE
+# Entry delays (contract §10.3): most entries the day the child went missing or the next,
+# some days late, a few weeks late. Drawn from the episode's own "entry" stream, so the other
+# draws of the episode (DLC, clearing, NIC, MKE, ORI) stay what they were.
+ENTRY_DAYS_LATE_SHARE = 0.06       # 2-6 days after the runaway
+ENTRY_WEEKS_LATE_SHARE = 0.03      # 1-5 weeks after the runaway
+# The synthetic ORI directory (contract §10.4): one agency per ORI make_ori can write.
+ORI_AGENCY_NAMES = {"0000": "{county} County Sheriff's Office",
+                    "0100": "{county} County City Police Department 1",
+                    "0200": "{county} County City Police Department 2",
+                    "0300": "{county} County City Police Department 3"}
+ORI_DIRECTORY_FILE = REPO_ROOT / "demo" / "ori_directory.csv"
 
 
 @dataclass
@@ -268,14 +279,16 @@ def make_ori(rng: random.Random, county_code: int | None) -> str:
 
 
 def dlc_offset_days(rng: random.Random, settings: SimulatorSettings) -> int:
-    """Days from the runaway to DPS's date of last contact: mostly 0-2, some at the match
-    window's edge (3-6), a few before the runaway (1-4 days)."""
+    """Days from the runaway to DPS's date of last contact: mostly 0 or 1 (the day the child
+    went missing, two times in three), some at the match window's edge (3-6), a few before
+    the runaway (1-4 days). The draws are those of earlier versions (0-2 halved), so every
+    later draw of the episode stays the same."""
     draw = rng.random()
     if draw < settings.late_dlc_share:
         return rng.randint(3, 6)
     if draw < settings.late_dlc_share + settings.early_dlc_share:
         return -rng.randint(1, 4)
-    return rng.randint(0, 2)
+    return rng.randint(0, 2) // 2
 
 
 def is_returned(episode: Episode) -> bool:
@@ -312,17 +325,68 @@ def episode_clear_date(episode: Episode, entry: dt.date, settings: SimulatorSett
     return max(episode.return_date + dt.timedelta(days=rng.randint(0, 3)), entry)
 
 
+def entry_delay_days(same_or_next_day: int, late: random.Random) -> int:
+    """Days from the report's start to its ENTRY_DATE: 0 or 1 (`same_or_next_day`) for most,
+    2-6 days for ENTRY_DAYS_LATE_SHARE, 1-5 weeks for ENTRY_WEEKS_LATE_SHARE."""
+    draw = late.random()
+    if draw < ENTRY_WEEKS_LATE_SHARE:
+        return late.randint(7, 35)
+    if draw < ENTRY_WEEKS_LATE_SHARE + ENTRY_DAYS_LATE_SHARE:
+        return late.randint(2, 6)
+    return same_or_next_day
+
+
+def episode_entry_date(episode: Episode, dlc: dt.date, same_or_next_day: int,
+                       settings: SimulatorSettings) -> dt.date:
+    """ENTRY_DATE: the delay counted from the runaway, or from an earlier DLC (the police
+    were told before IMPACT's runaway date: an entry before the runaway); never before the
+    DLC."""
+    late = random.Random(f"{settings.seed}:entry:{episode.episode_id}")  # nosec B311
+    reported = min(dlc, episode.runaway_date)
+    return max(dlc, reported + dt.timedelta(days=entry_delay_days(same_or_next_day, late)))
+
+
 def episode_record(child: SentChild, episode: Episode, settings: SimulatorSettings,
                    rng: random.Random, nics: NicBook) -> DpsRecord | None:
     """DPS's entry for one IMPACT episode, or None when DPS never entered it."""
     if rng.random() >= settings.entered_share:
         return None
     dlc = episode_dlc(episode, settings, rng)
-    entry = max(dlc, episode.runaway_date) + dt.timedelta(days=rng.randint(0, 3))
+    entry = episode_entry_date(episode, dlc, rng.randint(0, 3) // 2, settings)
     clear = episode_clear_date(episode, entry, settings, rng)
     return DpsRecord(child, nics.new(rng), weighted_choice(rng, MKE_WEIGHTS),
                      make_ori(rng, episode.county_code), entry, dlc, clear, child.dob,
                      source=episode)
+
+
+def ori_directory_rows(county_names: list[str]) -> list[tuple[str, str, str]]:
+    """(ORI, AGENCY, PHONE) for every ORI make_ori can write: county N's sheriff and three
+    city departments, names and phone numbers synthetic (area code 000, 555-01xx)."""
+    rows = []
+    for number, county in enumerate(county_names, start=1):
+        for position, (suffix, name) in enumerate(ORI_AGENCY_NAMES.items()):
+            phone = f"(000) 555-{100 + (number * 4 + position) % 100:04d}"
+            rows.append((f"TX{number:03d}{suffix}", name.format(county=county), phone))
+    return rows
+
+
+def ori_directory_csv() -> str:
+    """The demo's ORI directory (demo/ori_directory.csv), from the demo's county list.
+    Regenerate: python -c "import demo.dps_simulator as s; s.write_ori_directory()"."""
+    import csv
+    import io
+
+    from demo.build_demo_db import load_counties
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["ORI", "AGENCY", "PHONE"])
+    writer.writerows(ori_directory_rows([county.name for county in load_counties()]))
+    return text.getvalue()
+
+
+def write_ori_directory(path: Path = ORI_DIRECTORY_FILE) -> None:
+    path.write_text(ori_directory_csv(), encoding="utf-8")
 
 
 def unknown_child_record(child: SentChild, settings: SimulatorSettings, run_date: dt.date,

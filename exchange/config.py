@@ -79,6 +79,7 @@ def load_config(path: Path, environ: dict[str, str] | None = None,
     race_mapping = checker.open_section("race_mapping", DEFAULT_RACE_MAPPING,
                                         section_values(expanded, "race_mapping", path))
     check_file_names(sections["dps_file"], path)
+    check_query_name(sections["database"], path)
     check_delivery(sections["reports"], sections["sharepoint"], path, lenient)
     database = sections["database"]
     sections["database"] = dataclasses.replace(
@@ -258,6 +259,14 @@ def check_file_names(file_settings: DpsFileSettings, path: Path) -> None:
         name = getattr(file_settings, key)
         if not name or "/" in name or "\\" in name or name.strip(".") == "":
             raise ConfigError(f"config {path}: dps_file.{key}: a file name, not a path")
+
+
+def check_query_name(database: DatabaseSettings, path: Path) -> None:
+    """database.caseworker_query names a query in the SQL folder (§10.4), never a path."""
+    name = database.caseworker_query
+    if name and not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise ConfigError(f"config {path}: database.caseworker_query: the name of a query in "
+                          f"database.sql_folder (e.g. caseworker), not a path or a file name")
 
 
 DELIVERY_TARGETS = ("share", "sharepoint")

@@ -1,7 +1,8 @@
 """Follow-up aids of docs/data-contract.md §8, pure logic on pandas DataFrames.
 
-- `nearest_records`: the nearest DPS record of each unmatched episode;
-- `nearest_episodes`: the nearest fetched episode of each unmatched record;
+- `nearest_records`: the nearest unmatched DPS record of each unmatched episode (candidates as
+  §10.2 has them);
+- `nearest_episodes`: the nearest unmatched fetched episode of each unmatched record (§10.2);
 - `returned_still_active`: the rows of the fourth report (returned, still active in NCIC);
 - the trend history: `load_trend`, `record_period`, `save_trend`, `trend_grid`,
   `previous_counts`.
@@ -25,10 +26,13 @@ import pandas as pd
 
 from exchange.episodes import UNKNOWN_REGION_NUMBER
 from exchange.errors import InputError
-from exchange.matching import candidate_pairs, is_open
+from exchange.matching import candidate_pairs, is_open, matched_pairs
 
 NEAREST_RECORD_COLUMNS = ["NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"]
 NEAREST_EPISODE_COLUMNS = ["NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE", "DAYS_OUTSIDE_WINDOW"]
+# §10.2: the unmatched records' hint columns in v4 (nearest_episodes also returns the return date)
+NEAREST_EPISODE_COLUMNS_V4 = ["NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
+                              "NEAREST_RETURN_DATE", "DAYS_OUTSIDE_WINDOW"]
 RETURNED_EXTRA_COLUMNS = ["EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"]
 COUNT_COLUMNS = ["EPISODES", "IMPACT_NOT_IN_DPS", "DPS_NOT_IN_IMPACT", "DPS_EVENTS",
                  "RETURNED_STILL_ACTIVE"]
@@ -60,22 +64,40 @@ def _with_row_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     return numbered
 
 
-def nearest_records(unmatched_episodes: pd.DataFrame, records: pd.DataFrame,
-                    window_days: int, near_miss_days: int) -> pd.DataFrame:
-    """NEAREST_NIC, NEAREST_DLC, DAYS_OUTSIDE_WINDOW per unmatched episode, indexed like
-    `unmatched_episodes` (docs/data-contract.md §8, "Nearest DPS record").
+def unmatched_records(records: pd.DataFrame, fetched_episodes: pd.DataFrame,
+                      window_days: int) -> pd.DataFrame:
+    """The records that match no fetched episode (docs/data-contract.md §10.2)."""
+    matched = matched_pairs(records, fetched_episodes, window_days)["NIC"]
+    return records[~records["NIC"].isin(set(matched)).to_numpy()]
 
-    Candidates: every record with the episode's PID. Only distances 1..N count; among those
-    the smallest wins, ties by earlier DLC, then smaller NIC as text; else blank (NA).
-    N = 0 switches the hints off: the columns are there, all blank.
+
+def unmatched_episodes_of(fetched_episodes: pd.DataFrame, records: pd.DataFrame,
+                          window_days: int) -> pd.DataFrame:
+    """The fetched episodes that match no usable record (docs/data-contract.md §10.2)."""
+    matched = matched_pairs(records, fetched_episodes, window_days)["EPISODE_ID"]
+    return fetched_episodes[~fetched_episodes["EPISODE_ID"].isin(set(matched)).to_numpy()]
+
+
+def nearest_records(unmatched_episodes: pd.DataFrame, records: pd.DataFrame,
+                    fetched_episodes: pd.DataFrame, window_days: int,
+                    near_miss_days: int) -> pd.DataFrame:
+    """NEAREST_NIC, NEAREST_DLC, DAYS_OUTSIDE_WINDOW per unmatched episode, indexed like
+    `unmatched_episodes` (docs/data-contract.md §8 "Nearest DPS record", as §10.2 changes it).
+
+    Candidates: the records with the episode's PID that match no fetched episode (a record
+    that matched the child's other runaway is evidence that one was reported, not this
+    one). Only distances 1..N count; among those the smallest wins, ties by earlier DLC,
+    then smaller NIC as text; else blank (NA). N = 0 switches the hints off: the columns
+    are there, all blank.
     """
     dtypes = {"NEAREST_NIC": records["NIC"].dtype, "NEAREST_DLC": records["DLC"].dtype,
               "DAYS_OUTSIDE_WINDOW": "Int64"}
     columns = {"NIC": "NEAREST_NIC", "DLC": "NEAREST_DLC", "DISTANCE": "DAYS_OUTSIDE_WINDOW"}
     if near_miss_days <= 0 or unmatched_episodes.empty or records.empty:
         return _blank(unmatched_episodes.index, dtypes)
+    candidates = unmatched_records(records, fetched_episodes, window_days)
     episodes = _with_row_numbers(unmatched_episodes)
-    pairs = candidate_pairs(records, episodes, window_days, episode_columns=["_ROW"])
+    pairs = candidate_pairs(candidates, episodes, window_days, episode_columns=["_ROW"])
     pairs["_NIC_TEXT"] = pairs["NIC"].astype(str)
     nearest = _pick_nearest(pairs, near_miss_days, ["DLC", "_NIC_TEXT"], columns,
                             unmatched_episodes.index)
@@ -83,23 +105,31 @@ def nearest_records(unmatched_episodes: pd.DataFrame, records: pd.DataFrame,
 
 
 def nearest_episodes(unmatched_records: pd.DataFrame, fetched_episodes: pd.DataFrame,
-                     window_days: int, near_miss_days: int) -> pd.DataFrame:
+                     records: pd.DataFrame, window_days: int,
+                     near_miss_days: int) -> pd.DataFrame:
     """NEAREST_EPISODE_ID, NEAREST_RUNAWAY_DATE, DAYS_OUTSIDE_WINDOW per unmatched record,
-    indexed like `unmatched_records` (docs/data-contract.md §8, "Nearest IMPACT episode").
+    indexed like `unmatched_records` (docs/data-contract.md §8 "Nearest IMPACT episode", as
+    §10.2 changes it), and NEAREST_RETURN_DATE (§10.2; blank while the episode is open).
 
-    Candidates: every fetched episode (the wider range of §2) with the record's PID. Only
-    distances 1..N count; the smallest wins, ties by earlier RUNAWAY_DATE, then smaller
-    EPISODE_ID; else blank (NA). N = 0: the columns are there, all blank.
+    Candidates: the fetched episodes (the wider range of §2) with the record's PID that
+    match no usable record of `records`. Only distances 1..N count; the smallest wins, ties
+    by earlier RUNAWAY_DATE, then smaller EPISODE_ID; else blank (NA). N = 0: the columns
+    are there, all blank.
     """
     dtypes = {"NEAREST_EPISODE_ID": "Int64",
               "NEAREST_RUNAWAY_DATE": fetched_episodes["RUNAWAY_DATE"].dtype,
-              "DAYS_OUTSIDE_WINDOW": "Int64"}
+              "NEAREST_RETURN_DATE": fetched_episodes["RETURN_DATE"].dtype,
+              "DAYS_OUTSIDE_WINDOW": "Int64"}   # the order of NEAREST_EPISODE_COLUMNS_V4
     columns = {"EPISODE_ID": "NEAREST_EPISODE_ID", "RUNAWAY_DATE": "NEAREST_RUNAWAY_DATE",
-               "DISTANCE": "DAYS_OUTSIDE_WINDOW"}
+               "_SHOWN_RETURN": "NEAREST_RETURN_DATE", "DISTANCE": "DAYS_OUTSIDE_WINDOW"}
     if near_miss_days <= 0 or unmatched_records.empty or fetched_episodes.empty:
         return _blank(unmatched_records.index, dtypes)
-    records = _with_row_numbers(unmatched_records)
-    pairs = candidate_pairs(records, fetched_episodes, window_days, record_columns=["_ROW"])
+    candidates = unmatched_episodes_of(fetched_episodes, records, window_days)
+    candidates = candidates.assign(
+        _SHOWN_RETURN=candidates["RETURN_DATE"].where(~is_open(candidates).to_numpy()))
+    with_rows = _with_row_numbers(unmatched_records)
+    pairs = candidate_pairs(with_rows, candidates, window_days, record_columns=["_ROW"],
+                            episode_columns=["_SHOWN_RETURN"])
     nearest = _pick_nearest(pairs, near_miss_days, ["RUNAWAY_DATE", "EPISODE_ID"], columns,
                             unmatched_records.index)
     return nearest.astype(dtypes)

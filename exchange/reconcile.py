@@ -26,7 +26,8 @@ from exchange.rules import Rules
 SA98_COLUMNS = ["EPISODE_ID", "PID", "LAST_NAME", "FIRST_NAME", "DOB", "RUNAWAY_DATE",
                 "RETURN_DATE", "COUNTY_CODE"]
 COUNTY_COLUMNS = ["COUNTY_CODE", "COUNTY_NAME", "REGION", "REGION_NAME"]
-NOTE_NOT_IN_CARE = "not sent to DPS: not in care during the period"
+NOTE_NOT_IN_CARE = ("not sent to DPS: not in care during the period; runaway recorded after "
+                    "discharge: check the episode in IMPACT")   # §9, as §10.5 words it
 STATEWIDE = "STATEWIDE"
 
 
@@ -67,7 +68,7 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
                                    send_list, regions)
     missing = in_period[~in_period["EPISODE_ID"].isin(set(pairs["EPISODE_ID"]))]
     impact = impact_report_rows(missing, send_list, results.fault_lines, today)
-    impact = impact.join(nearest_records(impact, records, rules.window_days,
+    impact = impact.join(nearest_records(impact, records, fetched, rules.window_days,
                                          rules.near_miss_days))
     period_records = records[records["DLC"].between(start, end)].copy()
     period_records["IN_IMPACT"] = period_records["NIC"].isin(set(pairs["NIC"])).map(
@@ -75,7 +76,7 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
     dps_rows = with_dps_region(period_records, send_list, regions)
     dps_rows = dps_rows.sort_values(["REGION_NUMBER", "DLC", "PID", "NIC"], kind="mergesort")
     not_in_impact = dps_rows[dps_rows["IN_IMPACT"] == "N"]
-    not_in_impact = not_in_impact.join(nearest_episodes(not_in_impact, fetched,
+    not_in_impact = not_in_impact.join(nearest_episodes(not_in_impact, fetched, records,
                                                         rules.window_days, rules.near_miss_days))
     returned = returned_rows(records, fetched, period, today, rules, send_list, regions)
     months = period.months()

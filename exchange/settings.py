@@ -43,6 +43,7 @@ class DatabaseSettings:
     url: str
     password_env: str = ""
     sql_folder: Path = path_setting("sql")
+    caseworker_query: str = ""    # §10.4: a query in sql_folder naming each child's worker
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class ReportSettings:
     share_file_mode: str = "0640"
     marking: str = "CONFIDENTIAL"   # heads every printed page
     deliver_to: list = listed("share")   # share, sharepoint, or both
+    ori_directory: Path | None = path_setting("", kind="optional_path")   # §10.4: ORI,AGENCY,PHONE
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from exchange.archive import Archive
-from exchange.config import Config
+from exchange.closure import CASEWORKER_QUERY_COLUMNS, caseworkers_by_pid
+from exchange.config import Config, DatabaseSettings
 from exchange.database import open_configured_database, run_query
 from exchange.episodes import number_lines, overlaps_range
 from exchange.errors import ConfigError, InputError
@@ -59,6 +60,43 @@ def read_excluded(upload: SendRecord, archive: Archive) -> dict[int, str]:
                           dtype=object)
     return {int(pid): str(reasons) for pid, reasons in zip(frame["PID"], frame["REASONS"],
                                                             strict=True)}
+
+
+def read_discharge_dates(upload: SendRecord, archive: Archive) -> Any:
+    """PID -> the DISCHARGE_DATE of its chosen removal (NaT while open) for every child in
+    send_children's result (sent or excluded), from the send's archived indexes (§10.5), as
+    a Series indexed by PID. Indexes archived before v4 have no DISCHARGE_DATE: those
+    children are left out (their IN_CARE is blank, unknown)."""
+    import pandas as pd
+
+    parts = [discharge_column(archive.read(index_file))
+             for role in ("sent_index", "excluded_index")
+             if (index_file := archived_file(upload, role)) is not None]
+    parts = [part for part in parts if not part.empty]
+    return pd.concat(parts) if parts else pd.Series(dtype="datetime64[ns]")
+
+
+def discharge_column(index_csv: bytes) -> Any:
+    """PID -> DISCHARGE_DATE of one archived index (a Series); empty without the column."""
+    import pandas as pd
+
+    frame = pd.read_csv(io.BytesIO(index_csv), dtype=str, keep_default_na=False)
+    if "DISCHARGE_DATE" not in frame.columns:
+        return pd.Series(dtype="datetime64[ns]")
+    dates = pd.to_datetime(frame["DISCHARGE_DATE"].str.strip(), format="%Y-%m-%d",
+                           errors="coerce")
+    return pd.Series(dates.to_numpy(), index=frame["PID"].astype("int64").to_numpy(),
+                     name="DISCHARGE_DATE")
+
+
+def read_caseworkers(settings: DatabaseSettings, engine: Any, today: dt.date) -> Any:
+    """PID -> CASEWORKER, UNIT, SUPERVISOR from `database.caseworker_query` bound with
+    :run_date, each PID's first row (§10.4); None when the setting is "" (off)."""
+    if not settings.caseworker_query:
+        return None
+    frame = run_query(engine, settings.sql_folder, settings.caseworker_query,
+                      {"run_date": today}, CASEWORKER_QUERY_COLUMNS)
+    return caseworkers_by_pid(frame)
 
 
 def read_sources(config: Config, rules: Rules, period: Period, today: dt.date

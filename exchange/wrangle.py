@@ -16,7 +16,8 @@ from exchange.errors import ConfigError, InputError
 from exchange.frames import plain_dates
 
 QUERY_COLUMNS = ["PID", "LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX", "DOB", "SEX",
-                 "RACE_ETHNICITY", "REMOVAL_ID", "REMOVAL_DATE", "COUNTY_CODE"]
+                 "RACE_ETHNICITY", "REMOVAL_ID", "REMOVAL_DATE", "COUNTY_CODE",
+                 "DISCHARGE_DATE"]
 NAME_COLUMNS = ["LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX"]
 
 # Letters that Unicode does not decompose into a base letter plus a mark (§3).
@@ -96,6 +97,7 @@ def wrangle(children: Any, today: dt.date, race_mapping: dict[str, str],
                          f"have no numeric PID")
     frame["PID"] = frame["PID"].astype("int64")
     frame["REMOVAL_DATE"] = plain_dates(frame["REMOVAL_DATE"])
+    frame["DISCHARGE_DATE"] = plain_dates(frame["DISCHARGE_DATE"])   # §10.5, never sent
     frame["REMOVAL_ID"] = pd.to_numeric(frame["REMOVAL_ID"], errors="coerce")
     frame = pick_latest_removal(frame)
 
@@ -112,7 +114,8 @@ def wrangle(children: Any, today: dt.date, race_mapping: dict[str, str],
 
     reasons = exclusion_reasons(usable_dob, frame["LAST_NAME"] != "", frame["FIRST_NAME"] != "")
     keep = reasons == ""
-    columns = ["PID", *NAME_COLUMNS, "DOB", "SEX", "RACE", "COUNTY_CODE", "REMOVAL_DATE"]
+    columns = ["PID", *NAME_COLUMNS, "DOB", "SEX", "RACE", "COUNTY_CODE", "REMOVAL_DATE",
+               "DISCHARGE_DATE"]
     sent = frame.loc[keep, columns].sort_values("PID").reset_index(drop=True)
     excluded = frame.loc[~keep, columns].assign(REASONS=reasons[~keep])
     excluded = excluded.sort_values("PID").reset_index(drop=True)
@@ -165,13 +168,23 @@ def render_dps_text(sent: Any, file_config: DpsFileSettings) -> bytes:
 
 
 def sent_index_csv(sent: Any) -> bytes:
-    """PID -> COUNTY_CODE of the rows sent: the receive step's region lookup for DPS rows."""
-    return sent[["PID", "COUNTY_CODE"]].to_csv(index=False, lineterminator="\n").encode("ascii")
+    """PID -> COUNTY_CODE of the rows sent (the receive step's region lookup for DPS rows)
+    and DISCHARGE_DATE of the chosen removal (IN_CARE, §10.5; YYYY-MM-DD, empty while open)."""
+    index = sent[["PID", "COUNTY_CODE"]].assign(DISCHARGE_DATE=iso_text(sent["DISCHARGE_DATE"]))
+    return index.to_csv(index=False, lineterminator="\n").encode("ascii")
 
 
 def excluded_index_csv(excluded: Any) -> bytes:
-    """PID -> REASONS of the rows not sent: the receive step's notes on unmatched episodes."""
-    return excluded[["PID", "REASONS"]].to_csv(index=False, lineterminator="\n").encode("ascii")
+    """PID -> REASONS of the rows not sent (the receive step's notes on unmatched episodes)
+    and DISCHARGE_DATE of the chosen removal (IN_CARE, §10.5)."""
+    index = excluded[["PID", "REASONS"]].assign(
+        DISCHARGE_DATE=iso_text(excluded["DISCHARGE_DATE"]))
+    return index.to_csv(index=False, lineterminator="\n").encode("ascii")
+
+
+def iso_text(dates: Any) -> Any:
+    """Dates as YYYY-MM-DD text, '' where there is none."""
+    return dates.dt.strftime("%Y-%m-%d").fillna("")
 
 
 def check_sanity(rows: int, last_rows: int | None, min_rows: int, max_change_pct: float,

@@ -46,6 +46,18 @@ EPISODES = [
     (506, 1007, 8, "2025-05-01", "2025-05-03", 101),   # DPS DLC 2025-05-07: one day past the window
 ]
 
+# assignment_id, person_id, worker, unit, supervisor, start_date, end_date, is_primary (§10.4)
+ASSIGNMENTS = [
+    (701, 1001, "Worker Avery", "6-Houston Unit 1", "Supervisor Blake", "2024-06-01", None, 1),
+    (702, 1001, "Worker Casey", "6-Houston Unit 2", "Supervisor Drew", "2024-06-01", None, 1),
+    (703, 1002, "Worker Emery", "7-Austin Unit 1", "Supervisor Finley", "2024-01-01",
+     "2025-03-31", 1),                                     # ended before the run date
+    (704, 1002, "Worker Gray", "7-Austin Unit 3", "Supervisor Harper", "2025-04-01", None, 1),
+    (705, 1002, "Worker Indigo", "7-Austin Unit 2", "Supervisor Jules", "2025-04-01", None, 0),
+]                                                           # 705: secondary; 1004-1008: none
+STAFF_NAMES = ["Worker Avery", "Worker Casey", "Supervisor Drew", "Worker Gray",
+               "Supervisor Harper"]
+
 NAMES = ["Peña", "Zoë", "O\u2019Brien", "Sean", "De La Cruz", "José", "Nguyễn", "Thị Lan",
          "Smith-Jones", "Amelia", "Washington", "Tyrone", "Quiñónez", "Dulce", "Begay",
          "PENA", "ZOE", "O'BRIEN", "NGUYEN", "THI LAN", "SMITH-JONES", "AMELIA", "WASHINGTON",
@@ -63,6 +75,7 @@ def build_scenario_db(path: Path) -> Path:
         connection.executemany("INSERT INTO person VALUES (?,?,?,?,?,?,?,?)", PERSONS)
         connection.executemany("INSERT INTO removal VALUES (?,?,?,?,?)", REMOVALS)
         connection.executemany("INSERT INTO runaway_episode VALUES (?,?,?,?,?,?)", EPISODES)
+        connection.executemany("INSERT INTO assignment VALUES (?,?,?,?,?,?,?,?)", ASSIGNMENTS)
     return path
 
 

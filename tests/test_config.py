@@ -20,11 +20,13 @@ SHIPPED = REPO / "dps_config.yml"
 # from the schema's defaults (or where the schema has no default: a required setting).
 DEMO_VALUES = {
     ("database", "url"): "sqlite:///var/impact_demo.sqlite",
+    ("database", "caseworker_query"): "caseworker",          # §10.4: on in the demo
     ("sftp", "host"): "127.0.0.1",
     ("sftp", "port"): "2222",
     ("sftp", "key_file"): "var/demo_sftp/client_ed25519_key",
     ("sftp", "known_hosts_file"): "var/demo_sftp/known_hosts",
     ("reports", "deliver_to"): ["share", "sharepoint"],
+    ("reports", "ori_directory"): "demo/ori_directory.csv",  # §10.4: the synthetic directory
     ("sharepoint", "tenant_id"): "00000000-0000-4000-8000-00000000d0a5",
     ("sharepoint", "client_id"): "11111111-1111-4111-8111-0000000000a9",
     ("sharepoint", "login_host"): "127.0.0.1:8444",

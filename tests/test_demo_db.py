@@ -47,6 +47,12 @@ EXPECTED_COLUMNS = {
         ("removal_id", "INTEGER", 0, 0), ("runaway_date", "TEXT", 1, 0),
         ("return_date", "TEXT", 0, 0), ("county_code", "INTEGER", 0, 0),
     ],
+    "assignment": [   # contract §10.4
+        ("assignment_id", "INTEGER", 0, 1), ("person_id", "INTEGER", 1, 0),
+        ("worker_name", "TEXT", 1, 0), ("unit", "TEXT", 0, 0), ("supervisor_name", "TEXT", 0, 0),
+        ("start_date", "TEXT", 1, 0), ("end_date", "TEXT", 0, 0),
+        ("is_primary", "INTEGER", 1, 0),
+    ],
 }
 EXPECTED_FOREIGN_KEYS = {
     "county": set(),
@@ -54,12 +60,14 @@ EXPECTED_FOREIGN_KEYS = {
     "removal": {("person", "person_id"), ("county", "county_code")},
     "runaway_episode": {("person", "person_id"), ("removal", "removal_id"),
                         ("county", "county_code")},
+    "assignment": {("person", "person_id")},
 }
 DUMP_QUERIES = {
     "county": "SELECT * FROM county ORDER BY county_code",
     "person": "SELECT * FROM person ORDER BY person_id",
     "removal": "SELECT * FROM removal ORDER BY removal_id",
     "runaway_episode": "SELECT * FROM runaway_episode ORDER BY episode_id",
+    "assignment": "SELECT * FROM assignment ORDER BY assignment_id",
 }
 DFPS_RACES = {"African American", "Anglo", "Asian", "Hispanic", "Native American", "Other",
               "Unknown"}
@@ -198,14 +206,14 @@ def test_same_seed_gives_identical_tables_and_other_seed_differs(tmp_path: Path)
     assert dump(first) == dump(second)
     dump_other = dump(other)
     assert dump_other["county"] == dump(first)["county"]
-    for table in ("person", "removal", "runaway_episode"):
+    for table in ("person", "removal", "runaway_episode", "assignment"):
         assert dump_other[table] != dump(first)[table], table
 
 
 def test_counts_scale_linearly(tmp_path: Path):
     single = build_demo_database(tmp_path / "single.sqlite", scale=0.02)
     double = build_demo_database(tmp_path / "double.sqlite", scale=0.04)
-    for table in ("person", "removal", "runaway_episode"):
+    for table in ("person", "removal", "runaway_episode", "assignment"):
         assert double[table] / single[table] == pytest.approx(2.0, rel=0.15), table
 
 
@@ -376,6 +384,28 @@ def test_runaways_after_discharge_give_children_not_in_care(cases_conn: sqlite3.
                    if scalar(cases_conn, IN_CARE_ON_DAYS,
                              {"pid": pid, **fiscal_quarter_bounds(runaway)}) == 0]
     assert len(not_in_care) == 5
+
+
+IN_CARE_ON = """SELECT COUNT(DISTINCT person_id) FROM removal WHERE removal_date <= :day
+                  AND (discharge_date IS NULL OR discharge_date >= :day)"""
+PRIMARY_ON = """SELECT COUNT(DISTINCT person_id) FROM assignment WHERE is_primary = 1
+                  AND start_date <= :day AND (end_date IS NULL OR end_date >= :day)"""
+
+
+def test_most_children_in_care_have_a_primary_caseworker(cases_conn: sqlite3.Connection):
+    """Contract §10.4's assignment table: on the demo's run date most children in care have a
+    current primary worker, some none; some assignments have ended, some workers are
+    secondary, and a few children have two primaries keyed on the same day."""
+    day = {"day": DEMO_RUN_DATE}
+    assert (scalar(cases_conn, IN_CARE_ON, day), scalar(cases_conn, PRIMARY_ON, day)) == (
+        1554, 1467)
+    assert cases_conn.execute("SELECT SUM(is_primary = 0), SUM(end_date IS NOT NULL), COUNT(*) "
+                              "FROM assignment").fetchone() == (424, 4724, 6378)
+    same_day = scalar(cases_conn, """SELECT COUNT(*) FROM (SELECT 1 FROM assignment
+        WHERE is_primary = 1 GROUP BY person_id, start_date HAVING COUNT(*) > 1)""")
+    assert same_day == 14
+    units = {unit for (unit,) in cases_conn.execute("SELECT DISTINCT unit FROM assignment")}
+    assert "6-Houston Unit 1" in units and len(units) == 66   # 11 regions x 6 units
 
 
 def left_out_of_the_dps_file(last: str | None, first: str | None, birth: str | None) -> bool:

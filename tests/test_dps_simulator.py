@@ -665,3 +665,35 @@ def test_command_line_usage_errors(tmp_path: Path):
                           timeout=60, check=False)
     assert done.returncode == EXIT_USAGE
     assert "file not found" in done.stderr
+
+
+def test_entry_delays_spread_like_real_ones(big: tuple[Path, bytes, Any],
+                                            file_config: DpsFileSettings):
+    """ENTRY_DATE - RUNAWAY_DATE (contract §10.3): most (86%, as in OIG's sample) the same or
+    the next day, some 2-6 days late (a DLC at the window's edge, or a slow entry), a few 1-5
+    weeks late, and a few before the runaway (DPS's DLC before IMPACT's runaway date), so a
+    Timeliness sheet shows every outcome."""
+    db, sent, _ = big
+    records = [record for record in records_of(db, sent, replace(QUIET, entered_share=1.0),
+                                               RUN_DATE, file_config) if record.source]
+    days = [(record.entry_date - record.source.runaway_date).days for record in records]
+    on_time = sum(day <= 1 for day in days)
+    days_late = sum(2 <= day <= 6 for day in days)
+    weeks_late = sum(day >= 7 for day in days)
+    before = sum(day < 0 for day in days)
+    assert (on_time, days_late, weeks_late, before, len(days)) == (1234, 158, 50, 43, 1442)
+    assert max(days) <= 35
+    assert all(record.dlc <= record.entry_date for record in records)
+
+
+def test_the_ori_directory_covers_every_ori_the_simulator_writes():
+    """Contract §10.4: demo/ori_directory.csv (shipped, synthetic) names an agency for each
+    ORI make_ori can write: 254 counties x 4 agencies."""
+    shipped = (REPO / "demo" / "ori_directory.csv").read_text(encoding="utf-8")
+    assert shipped == sim.ori_directory_csv()
+    listed = {line.split(",")[0] for line in shipped.splitlines()[1:]}
+    rng = random.Random(3)
+    written = {sim.make_ori(rng, county) for county in [None, *range(1, 255)] * 40}
+    assert written <= listed and len(listed) == 254 * 4
+    assert util.load_config(REPO / "dps_config.yml", lenient=True).reports.ori_directory == \
+        REPO / "demo" / "ori_directory.csv"

@@ -12,7 +12,7 @@ import pytest
 
 from exchange.errors import InputError
 from exchange.followup import (
-    NEAREST_EPISODE_COLUMNS,
+    NEAREST_EPISODE_COLUMNS_V4,
     NEAREST_RECORD_COLUMNS,
     TREND_COLUMNS,
     load_trend,
@@ -144,7 +144,7 @@ EPISODE = (100, 1, "2025-04-10", "2025-04-20")   # window [04-07, 04-23]
 ], ids=["0-lower", "0-upper", "1-lower", "1-upper", "N-lower", "N-upper", "N+1-lower",
         "N+1-upper"])
 def test_nearest_record_counts_only_distances_1_to_n(dlc, expected):
-    found = nearest_records(episodes(EPISODE), records((1, 1, dlc)), W, N)
+    found = nearest_records(episodes(EPISODE), records((1, 1, dlc)), episodes(EPISODE), W, N)
     row = [nic(1), dlc, expected] if expected else [None, None, None]
     assert hints(found) == [row]
 
@@ -153,10 +153,10 @@ def test_nearest_record_of_an_open_episode_has_no_upper_edge():
     open_episodes = episodes((100, 1, "2025-04-10", None), (300, 3, "2025-04-10", "2025-04-01"))
     found = nearest_records(open_episodes, records((1, 1, "2025-04-06"), (1, 2, "2025-06-19"),
                                                    (3, 3, "2025-04-05"), (3, 4, "2025-06-19")),
-                            W, N)
+                            episodes(), W, N)
     assert hints(found) == [[nic(1), "2025-04-06", 1], [nic(3), "2025-04-05", 2]]
     alone = nearest_records(open_episodes, records((1, 2, "2025-06-19"), (3, 4, "2025-06-19")),
-                            W, N)
+                            episodes(), W, N)
     assert hints(alone) == [[None, None, None], [None, None, None]]
 
 
@@ -167,33 +167,49 @@ def test_nearest_record_ties_earlier_dlc_then_smaller_nic():
         records((1, 7, "2025-04-25"), (1, 8, "2025-04-05"),    # 2 days either side
                 (2, 9, "2025-04-26"), (2, 2, "2025-04-26"),    # same DLC: smaller NIC
                 (3, 1, "2025-04-03"), (3, 5, "2025-04-25")),   # nearer beats earlier
-        W, N)
+        episodes(), W, N)
     assert hints(found) == [[nic(8), "2025-04-05", 2], [nic(2), "2025-04-26", 3],
                             [nic(5), "2025-04-25", 2]]
 
 
-def test_nearest_record_candidates_are_all_records_of_the_pid():
-    # Record 2 matches another episode of the child; it is still a candidate.
+def test_nearest_record_candidates_are_the_pids_unmatched_records():
+    # §10.2: record 2 is the PID's, 8 days out and matching no episode: the hint; record 3
+    # is another child's.
     found = nearest_records(episodes(EPISODE), records((1, 2, "2025-05-01"), (9, 3, "2025-04-24")),
-                            W, N)
+                            episodes(), W, N)
     assert hints(found) == [[nic(2), "2025-05-01", 8]]
+
+
+def test_nearest_record_skips_a_record_that_matched_another_episode():
+    # §10.2 (v3 allowed it): record 2 (DLC 05-01) matched the child's later runaway 150, so it
+    # is evidence that runaway was reported, not episode 100; record 4, 20 days out, is next.
+    later = (150, 1, "2025-04-30", "2025-05-02")
+    found = nearest_records(episodes(EPISODE),
+                            records((1, 2, "2025-05-01"), (1, 4, "2025-05-13")),
+                            episodes(EPISODE, later), W, N)
+    assert hints(found) == [[nic(4), "2025-05-13", 20]]
+    alone = nearest_records(episodes(EPISODE), records((1, 2, "2025-05-01")),
+                            episodes(EPISODE, later), W, N)
+    assert hints(alone) == [[None, None, None]]
 
 
 def test_nearest_record_keeps_the_index_and_blanks_without_candidates():
     found = nearest_records(episodes(EPISODE, (200, 2, "2025-04-10", None), index=[7, 3]),
-                            records((1, 1, "2025-04-24")), W, N)
+                            records((1, 1, "2025-04-24")), episodes(), W, N)
     assert list(found.index) == [7, 3]
     assert list(found.columns) == NEAREST_RECORD_COLUMNS
     assert hints(found) == [[nic(1), "2025-04-24", 1], [None, None, None]]
 
 
 def test_hints_off_with_n_zero_keep_blank_columns():
-    found = nearest_records(episodes(EPISODE, index=[5]), records((1, 1, "2025-04-24")), W, 0)
+    found = nearest_records(episodes(EPISODE, index=[5]), records((1, 1, "2025-04-24")),
+                            episodes(), W, 0)
     assert list(found.columns) == NEAREST_RECORD_COLUMNS and list(found.index) == [5]
     assert hints(found) == [[None, None, None]]
-    found = nearest_episodes(records((1, 1, "2025-04-24"), index=[4]), episodes(EPISODE), W, 0)
-    assert list(found.columns) == NEAREST_EPISODE_COLUMNS and list(found.index) == [4]
-    assert hints(found) == [[None, None, None]]
+    found = nearest_episodes(records((1, 1, "2025-04-24"), index=[4]), episodes(EPISODE),
+                             records(), W, 0)
+    assert list(found.columns) == NEAREST_EPISODE_COLUMNS_V4 and list(found.index) == [4]
+    assert hints(found) == [[None, None, None, None]]
     assert str(found["DAYS_OUTSIDE_WINDOW"].dtype) == "Int64"
 
 
@@ -206,15 +222,17 @@ def test_hints_off_with_n_zero_keep_blank_columns():
     ("2025-04-07", None), ("2025-04-06", 1), ("2025-05-23", 30), ("2025-05-24", None),
 ], ids=["0", "1", "N", "N+1"])
 def test_nearest_episode_counts_only_distances_1_to_n(dlc, expected):
-    found = nearest_episodes(records((1, 1, dlc)), episodes(EPISODE), W, N)
-    row = [100, "2025-04-10", expected] if expected else [None, None, None]
+    found = nearest_episodes(records((1, 1, dlc)), episodes(EPISODE), records(), W, N)
+    row = [100, "2025-04-10", "2025-04-20", expected] if expected else [None] * 4
     assert hints(found) == [row]
 
 
 def test_nearest_episode_open_and_return_before_runaway():
+    # NEAREST_RETURN_DATE is blank while the episode is open (§10.2): here a return typed
+    # before the runaway.
     found = nearest_episodes(records((1, 1, "2025-04-05"), (1, 2, "2026-01-10")),
-                             episodes((300, 1, "2025-04-10", "2025-04-01")), W, N)
-    assert hints(found) == [[300, "2025-04-10", 2], [None, None, None]]
+                             episodes((300, 1, "2025-04-10", "2025-04-01")), records(), W, N)
+    assert hints(found) == [[300, "2025-04-10", None, 2], [None] * 4]
 
 
 def test_nearest_episode_ties_earlier_runaway_then_smaller_episode_id():
@@ -223,9 +241,19 @@ def test_nearest_episode_ties_earlier_runaway_then_smaller_episode_id():
         episodes((7, 1, "2025-04-20", "2025-04-25"),   # window from 04-17: 2 days
                  (5, 1, "2025-04-01", "2025-04-10"),   # window to 04-13: 2 days, earlier
                  (9, 2, "2025-04-20", "2025-04-25"), (8, 2, "2025-04-20", "2025-04-25")),
-        W, N)
+        records(), W, N)
     assert list(found.index) == [9, 8]
-    assert hints(found) == [[5, "2025-04-01", 2], [8, "2025-04-20", 2]]
+    assert hints(found) == [[5, "2025-04-01", "2025-04-10", 2], [8, "2025-04-20", "2025-04-25", 2]]
+
+
+def test_nearest_episode_skips_an_episode_that_matched_another_record():
+    # §10.2: episode 5 (window to 04-13) matched record 3; it is not this record's hint.
+    # Episode 7's window starts 04-17: 2 days from DLC 04-15.
+    found = nearest_episodes(
+        records((1, 1, "2025-04-15")),
+        episodes((7, 1, "2025-04-20", "2025-04-25"), (5, 1, "2025-04-01", "2025-04-10")),
+        records((1, 1, "2025-04-15"), (1, 3, "2025-04-05")), W, N)
+    assert hints(found) == [[7, "2025-04-20", "2025-04-25", 2]]
     assert str(found["NEAREST_EPISODE_ID"].dtype) == "Int64"
 
 

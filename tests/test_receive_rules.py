@@ -810,7 +810,8 @@ def test_an_episode_without_a_county_takes_the_childs_county_from_the_sent_data(
 def test_an_episode_of_a_child_not_in_care_during_the_period_is_noted():
     recon = run_reconcile([], [(40, 555, "2025-04-05", "2025-04-06", 15)])
     assert table(recon.impact_not_in_dps, ["PID", "EPISODE_ID", "NOTE"]) == [
-        (555, 40, "not sent to DPS: not in care during the period")]
+        (555, 40, "not sent to DPS: not in care during the period; runaway recorded after "
+                  "discharge: check the episode in IMPACT")]   # §10.5's wording
 
 
 def test_an_episode_of_an_excluded_child_is_noted_with_the_reason():

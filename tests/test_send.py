@@ -55,7 +55,10 @@ def test_send_archives_both_files_private(workspace):
     assert names == [f"{run_id}_End_txt_file.txt", f"{run_id}_end_export.xlsx",
                      f"{run_id}_excluded_index.csv", f"{run_id}_sent_index.csv"]
     assert (folder / f"{run_id}_excluded_index.csv").read_text() == \
-        "PID,REASONS\n1003,no usable DOB\n"
+        "PID,REASONS,DISCHARGE_DATE\n1003,no usable DOB,\n"   # §10.5: open removal, blank
+    assert (folder / f"{run_id}_sent_index.csv").read_text() == (
+        "PID,COUNTY_CODE,DISCHARGE_DATE\n1001,101,\n1002,227,\n1004,71,\n1005,161,\n"
+        "1006,101,\n1007,101,\n")
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert (folder / f"{run_id}_End_txt_file.txt").read_bytes() == EXPECTED_FILE
@@ -101,6 +104,22 @@ def test_dry_run_writes_files_and_connects_nowhere(scenario):
     assert (scenario.folder("outbox") / "send" / "end_export.xlsx").is_file()
     assert scenario.manifests("send")[-1]["outcome"] == "dry run"
     assert not (scenario.folder("archive") / "send").exists()
+
+
+def test_the_sent_sheet_carries_the_discharge_date_of_the_chosen_removal(scenario):
+    # §10.5: end_export.xlsx's Sent sheet shows DISCHARGE_DATE (blank while the removal is
+    # open). In FY2025Q2 child 1008 was still in care until 2025-01-31; child 1001's older
+    # removal ended in 2020, but the chosen one (the latest) is open.
+    import datetime as dt
+
+    import openpyxl
+
+    assert scenario.send(*AS_OF, "--period", "FY2025Q2", "--dry-run") == 0
+    workbook = openpyxl.load_workbook(scenario.folder("outbox") / "send" / "end_export.xlsx")
+    header, *rows = workbook["Sent"].iter_rows(values_only=True)
+    assert header[-3:] == ("COUNTY_CODE", "REMOVAL_DATE", "DISCHARGE_DATE")
+    shown = {row[0]: row[-1] for row in rows}
+    assert (shown[1001], shown[1008]) == (None, dt.datetime(2025, 1, 31))
 
 
 def test_sanity_limit_stops_the_upload_unless_forced(workspace):

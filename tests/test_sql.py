@@ -10,6 +10,7 @@ import sqlglot
 from sqlglot import exp
 
 import util
+from exchange.closure import CASEWORKER_QUERY_COLUMNS
 from exchange.database import open_database, read_sql_file
 from exchange.errors import DatabaseError
 from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS
@@ -20,10 +21,11 @@ SQL = Path(__file__).resolve().parent.parent / "sql"
 security = pytest.mark.reliability("security")
 CONTRACT = {"send_children": (QUERY_COLUMNS, {"period_start", "period_end_next"}),
             "sa_98": (SA98_COLUMNS, {"from_date", "to_date_next"}),
-            "county_region": (COUNTY_COLUMNS, set())}
+            "county_region": (COUNTY_COLUMNS, set()),
+            "caseworker": (CASEWORKER_QUERY_COLUMNS, {"run_date"})}   # §10.4
 
 
-def test_the_sql_folder_holds_exactly_the_three_queries():
+def test_the_sql_folder_holds_exactly_the_four_queries():
     assert sorted(p.stem for p in SQL.glob("*.sql")) == sorted(CONTRACT)
 
 
@@ -58,6 +60,13 @@ def test_queries_run_on_the_sqlite_schema(workspace):
     counties = util.run_query(engine, SQL, "county_region", {}, COUNTY_COLUMNS)
     assert len(counties) == 254
     assert counties.loc[counties["COUNTY_CODE"] == 101, "COUNTY_NAME"].item() == "Harris"
+    workers = util.run_query(engine, SQL, "caseworker", {"run_date": dt.date(2025, 6, 20)},
+                             CASEWORKER_QUERY_COLUMNS)
+    # current primaries only, latest start first, same-day ties by the larger assignment_id
+    assert workers.values.tolist() == [
+        [1001, "Worker Casey", "6-Houston Unit 2", "Supervisor Drew"],
+        [1001, "Worker Avery", "6-Houston Unit 1", "Supervisor Blake"],
+        [1002, "Worker Gray", "7-Austin Unit 3", "Supervisor Harper"]]
 
 
 def test_a_production_query_missing_a_column_is_one_line(workspace, tmp_path):

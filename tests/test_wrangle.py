@@ -8,7 +8,14 @@ import pytest
 
 import util
 from exchange.config import DpsFileSettings
-from exchange.wrangle import check_sanity, clean_name, render_dps_text, wrangle
+from exchange.wrangle import (
+    check_sanity,
+    clean_name,
+    excluded_index_csv,
+    render_dps_text,
+    sent_index_csv,
+    wrangle,
+)
 
 TODAY = dt.date(2025, 6, 20)
 RACES = {"African American": "B", "Anglo": "W", "Asian": "A", "Native American": "I",
@@ -18,11 +25,12 @@ FILE_CONFIG = DpsFileSettings()   # the contract's layout: the defaults
 
 
 def child(pid=1, last="Doe", first="Jane", middle=None, suffix=None, dob="2009-01-02",
-          sex="Female", race="Anglo", removal_id=None, removal_date="2024-01-01", county=101):
+          sex="Female", race="Anglo", removal_id=None, removal_date="2024-01-01", county=101,
+          discharge=None):
     return {"PID": pid, "LAST_NAME": last, "FIRST_NAME": first, "MIDDLE_NAME": middle,
             "SUFFIX": suffix, "DOB": dob, "SEX": sex, "RACE_ETHNICITY": race,
             "REMOVAL_ID": removal_id or pid * 10, "REMOVAL_DATE": removal_date,
-            "COUNTY_CODE": county}
+            "COUNTY_CODE": county, "DISCHARGE_DATE": discharge}
 
 
 def run(*rows):
@@ -116,6 +124,25 @@ def test_dps_text_bytes_exactly():
         b"PID|LAST_NAME|FIRST_NAME|MIDDLE_NAME|SUFFIX|DOB|SEX|RACE\r\n"
         b"3|LEE|AL|||20090102|M|W\r\n"
         b"12|PENA|ZOE|ANN|JR|20090401|F|W\r\n")
+
+
+def test_the_discharge_date_of_the_chosen_removal_is_kept_but_never_sent():
+    # §10.5: DISCHARGE_DATE of the latest removal goes to the Sent sheet and the sent index
+    # (the receive's IN_CARE); the DPS text file stays byte for byte what §3 says.
+    result = run(child(pid=7, removal_id=1, removal_date="2020-01-01", discharge="2021-01-01"),
+                 child(pid=7, removal_id=2, removal_date="2024-06-01", discharge="2025-05-31"),
+                 child(pid=8, last="Lee", first="Al"),
+                 child(pid=9, dob=None, discharge="2025-04-01"))
+    assert result.sent[["PID", "DISCHARGE_DATE"]].values.tolist() == [
+        [7, pd.Timestamp("2025-05-31")], [8, pd.NaT]]
+    assert render_dps_text(result.sent, FILE_CONFIG) == (
+        b"PID|LAST_NAME|FIRST_NAME|MIDDLE_NAME|SUFFIX|DOB|SEX|RACE\r\n"
+        b"7|DOE|JANE|||20090102|F|W\r\n"
+        b"8|LEE|AL|||20090102|F|W\r\n")
+    assert sent_index_csv(result.sent) == (b"PID,COUNTY_CODE,DISCHARGE_DATE\n"
+                                           b"7,101,2025-05-31\n8,101,\n")
+    assert excluded_index_csv(result.excluded) == (b"PID,REASONS,DISCHARGE_DATE\n"
+                                                   b"9,no usable DOB,2025-04-01\n")
 
 
 def test_header_only_file_when_nobody_is_sent():
