@@ -99,6 +99,7 @@ class Sources:
     fetched: Any                       # every fetched sa_98 row, checked (for §8's aids)
     problems: list[util.Problem]       # of the matching range's rows
     regions: util.Regions
+    who: util.WhoActs                  # caseworkers and the ORI directory (§10.4)
     name: str                          # the sa_98 source's name on Exceptions
     rows: int                          # rows fetched
     checksum: str
@@ -217,13 +218,14 @@ def read_sources(run: ReceiveRun, period: util.Period) -> Sources:
     and Exceptions use the rows of the matching range; the follow-up aids all fetched rows."""
     today = run.options.today
     with run.record.step("sources"):
-        sa98, name, county_region = util.read_sources(run.config, run.rules, period, today)
+        read = util.read_sources(run.config, run.rules, period, today)
+        sa98, name = read.sa98, read.name
         start, end = run.rules.matching_range(period.start, period.end)
         in_range = sa98[util.overlaps_range(sa98, start, end)]
         episodes, problems = util.check_episodes(in_range, name, today)
         fetched, _ = util.check_episodes(sa98, name)     # its faults are listed above
-        regions = util.build_regions(county_region)
-    return Sources(episodes, fetched, problems, regions, name, len(sa98),
+        regions = util.build_regions(read.county_region)
+    return Sources(episodes, fetched, problems, regions, read.who, name, len(sa98),
                    util.frame_checksum(sa98.drop(columns="LINE")))
 
 
@@ -232,7 +234,7 @@ def already_reported(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer
     """Whether the period was already reported from these same inputs and rules (then
     nothing is published again, unless --force); records the inputs' checksums and the rules'
     fingerprint. The run date is not part of the inputs."""
-    inputs = {**checked.sha256, sources.name: sources.checksum}
+    inputs = {**checked.sha256, sources.name: sources.checksum, **sources.who.directory}
     settings = run.rules.fingerprint()
     run.record.update(inputs=inputs, report_settings=settings,
                       results_lines=checked.results.data_lines, episodes=sources.rows)
@@ -265,7 +267,7 @@ def reconcile(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
     with run.record.step("reconcile"):
         recon = util.reconcile(checked.results, sources.episodes, sources.fetched,
                                checked.send_list, sources.regions, exchange.period,
-                               run.options.today, run.rules)
+                               run.options.today, run.rules, sources.who)
     recon.flow["episodes_fetched"] = sources.rows
     problems = len(all_problems(checked, sources))
     summary = util.counts_summary(recon)
@@ -415,8 +417,9 @@ def readme_context(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
                    sources: Sources, recon: util.Reconciliation) -> util.ReadmeContext:
     """What the Read me sheets say about this run: its inputs, settings and counts."""
     inputs = run.record.manifest["inputs"]
-    rows = dict(zip(inputs, [checked.results.data_lines, checked.counts_lines, sources.rows],
-                    strict=True))
+    directory = sources.who.agencies
+    rows = dict(zip(inputs, [checked.results.data_lines, checked.counts_lines, sources.rows,
+                             *([] if directory is None else [len(directory)])], strict=True))
     keys = run.config.dps_file.counts_keys
     ours = {"records_received": exchange.upload.rows_sent,
             "result_records": checked.results.data_lines,

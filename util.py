@@ -81,7 +81,7 @@ from exchange.sources import read_send_list, read_sources
 from exchange.episodes import Regions, build_regions, check_episodes, overlaps_range
 
 # --- Matching and the report rows (§5, §6, §8, §9): exchange/reconcile.py ---------------------
-from exchange.reconcile import Reconciliation, SendList, reconcile
+from exchange.reconcile import Reconciliation, SendList, WhoActs, reconcile
 
 # --- The trend history (§8): exchange/followup.py ---------------------------------------------
 from exchange.followup import (
@@ -117,9 +117,10 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "fetch_answer", "keep_refused_answer", "remote_names", "wait_for_answer", "ROW_LEFT_OUT",
     "WARNING", "Problem", "ResultsFile", "check_control_totals", "parse_counts", "parse_results",
     "read_send_list", "read_sources", "Regions", "build_regions", "check_episodes",
-    "overlaps_range", "Reconciliation", "SendList", "reconcile", "load_trend", "period_key",
-    "previous_counts", "previous_period", "record_period", "save_trend", "trend_grid",
-    "ReadmeContext", "REPORTS", "ReportInputs", "counts_summary", "report_counts", "report_sheets",
-    "stems_text", "trend_rows", "MailFacts", "success_mail", "Delivery", "deliver_reports",
-    "queued_reports", "Archive", "ArchivedFile", "open_archive", "archive_checksums",
+    "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile", "load_trend",
+    "period_key", "previous_counts", "previous_period", "record_period", "save_trend",
+    "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs", "counts_summary", "report_counts",
+    "report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail", "Delivery",
+    "deliver_reports", "queued_reports", "Archive", "ArchivedFile", "open_archive",
+    "archive_checksums",
 ]

@@ -86,8 +86,10 @@ def settings_for_local_server(server: LocalSftpServer, root: Path, db_path: Path
     import yaml
 
     settings = yaml.safe_load((_PROJECT_ROOT / "dps_config.yml").read_text(encoding="utf-8"))
-    settings["database"] = {"url": f"sqlite:///{db_path}",
-                            "sql_folder": str(_PROJECT_ROOT / "sql")}
+    settings["database"].update(url=f"sqlite:///{db_path}", sql_folder=str(_PROJECT_ROOT / "sql"))
+    directory = settings["reports"].get("ori_directory")
+    if directory:   # the shipped demo directory, wherever this config is written
+        settings["reports"]["ori_directory"] = str(_PROJECT_ROOT / directory)
     settings["sftp"].update(
         host=server.host, port=server.port, username=server.username,
         key_file=str(server.client_key), known_hosts_file=str(server.known_hosts),

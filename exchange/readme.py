@@ -65,6 +65,8 @@ def flow_rows(context: ReadmeContext, stems: dict[str, str]) -> list[list[Any]]:
         ["Children in send_children for the period", flow["children_queried"]],
         ["  sent to DPS", flow["children_sent"]],
         ["  excluded (see end_export.xlsx)", flow["children_excluded"]],
+        *([["ORIs of the period's records not in the ORI directory (AGENCY blank)",
+            flow["oris_not_in_directory"]]] if "oris_not_in_directory" in flow else []),
     ]
 
 

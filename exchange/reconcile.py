@@ -12,6 +12,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.answer import ROW_LEFT_OUT, ResultsFile
+from exchange.closure import (
+    age_at_dlc,
+    as_of_run_date,
+    in_care_status,
+    reported_late,
+    still_missing_now,
+    timeliness_grid,
+    timeliness_rows,
+    with_agencies,
+    with_caseworkers,
+    with_in_care,
+)
 from exchange.episodes import UNKNOWN_REGION, UNKNOWN_REGION_NUMBER, Regions
 from exchange.followup import (
     STATEWIDE_NUMBER,
@@ -33,10 +45,22 @@ STATEWIDE = "STATEWIDE"
 
 @dataclass(frozen=True)
 class SendList:
-    """Who was in send_children's result for the period: sent (with county) or excluded."""
+    """Who was in send_children's result for the period: sent (with county) or excluded, and
+    the discharge date of each one's chosen removal (§10.5)."""
 
     county: dict[int, Any]                                   # sent PID -> county code
     excluded: dict[int, str] = field(default_factory=dict)  # excluded PID -> reasons
+    discharge: Any = None      # PID -> DISCHARGE_DATE (a Series; None: not recorded)
+
+
+@dataclass(frozen=True)
+class WhoActs:
+    """Who acts on a row (§10.4): the caseworker query's rows by PID and the ORI directory;
+    None where the setting is off."""
+
+    caseworkers: Any = None
+    agencies: Any = None
+    directory: dict[str, str] = field(default_factory=dict)   # its file name -> SHA-256
 
 
 @dataclass
@@ -53,13 +77,23 @@ class Reconciliation:
     episodes_in_period: Any    # kept episodes with RUNAWAY_DATE in the period (a denominator)
     regions: Regions
     flow: dict[str, int]       # the row flow, for the Read me sheets and the mail
+    still_missing: Any = None  # §10.1: open on the run date, never matched, any quarter
+    timeliness: Any = None     # §10.3: the population, each with its first report and outcome
+    timeliness_grid: list = field(default_factory=list)   # REGION x outcome counts
+    reported_late: Any = None  # §10.3: the late ones
+    unknown_oris: int = 0      # §10.4: ORIs of the period's records not in the directory
 
 
 def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: SendList,
-              regions: Regions, period: Period, today: dt.date, rules: Rules) -> Reconciliation:
+              regions: Regions, period: Period, today: dt.date, rules: Rules,
+              who: WhoActs | None = None) -> Reconciliation:
     """`episodes`: the checked sa_98 rows of the matching range; `fetched`: all fetched rows,
-    checked quietly (the follow-up aids look at them)."""
+    checked quietly (the follow-up aids and the standing list look at them)."""
     import pandas as pd
+
+    who = who or WhoActs()
+    in_care = in_care_status(send_list.discharge if send_list.discharge is not None
+                             else pd.Series(dtype="datetime64[ns]"), today)
 
     start, end = pd.Timestamp(period.start), pd.Timestamp(period.end)
     records = results.records
@@ -70,6 +104,7 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
     impact = impact_report_rows(missing, send_list, results.fault_lines, today)
     impact = impact.join(nearest_records(impact, records, fetched, rules.window_days,
                                          rules.near_miss_days))
+    impact = with_caseworkers(as_of_run_date(impact, today, ["RETURN_DATE"]), who.caseworkers)
     period_records = records[records["DLC"].between(start, end)].copy()
     period_records["IN_IMPACT"] = period_records["NIC"].isin(set(pairs["NIC"])).map(
         {True: "Y", False: "N"})
@@ -78,13 +113,35 @@ def reconcile(results: ResultsFile, episodes: Any, fetched: Any, send_list: Send
     not_in_impact = dps_rows[dps_rows["IN_IMPACT"] == "N"]
     not_in_impact = not_in_impact.join(nearest_episodes(not_in_impact, fetched, records,
                                                         rules.window_days, rules.near_miss_days))
+    not_in_impact = not_in_impact.assign(AGE_AT_DLC=age_at_dlc(not_in_impact))
     returned = returned_rows(records, fetched, period, today, rules, send_list, regions)
+    returned = with_in_care(with_caseworkers(returned, who.caseworkers), in_care)
+    dps_rows, unknown_oris = with_agencies(dps_rows, who.agencies)
+    not_in_impact, _ = with_agencies(not_in_impact, who.agencies)
+    returned, _ = with_agencies(returned, who.agencies)
+    still = still_missing_rows(fetched, records, today, rules, send_list, regions, in_care,
+                               results.fault_lines, who)
+    timely = timeliness_rows(in_period, records, set(send_list.county), today,
+                             rules.window_days)
     months = period.months()
     return Reconciliation(
         impact.reset_index(drop=True), not_in_impact.reset_index(drop=True),
         dps_rows.reset_index(drop=True), returned,
         totals_by_region(dps_rows, regions, months), months, in_period, regions,
-        row_flow(results, episodes, in_period, impact, period_records, send_list))
+        row_flow(results, episodes, in_period, impact, period_records, send_list)
+        | ({"oris_not_in_directory": unknown_oris} if who.agencies is not None else {}),
+        still, timely, timeliness_grid(timely, regions.labels),
+        with_caseworkers(reported_late(timely, today), who.caseworkers), unknown_oris)
+
+
+def still_missing_rows(fetched: Any, records: Any, today: dt.date, rules: Rules,
+                       send_list: SendList, regions: Regions, in_care: Any,
+                       fault_lines: dict[int, int], who: WhoActs) -> Any:
+    """§10.1's standing list, region-tagged, with §9's NOTE and §10.4's caseworkers."""
+    rows = still_missing_now(with_impact_region(fetched, send_list, regions), records, today,
+                             rules.window_days, rules.near_miss_days,
+                             lambda pid: note(pid, send_list, fault_lines), in_care)
+    return with_caseworkers(rows, who.caseworkers)
 
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,8 @@ from exchange.readme import READ_ME_COLUMNS, ReadmeContext, readme_rows
 from exchange.reconcile import Reconciliation, counts_by_region
 
 PRINT_WIDTH = 36   # widest column of a main sheet: keeps a printed page (one page wide) legible
+# Shown only when their setting is on (database.caseworker_query, reports.ori_directory):
+WHO_ACTS = ("CASEWORKER", "UNIT", "SUPERVISOR", "AGENCY", "PHONE")
 TOTALS_TITLE = "Totals by region"
 EXCEPTIONS = ("Exceptions", ("FILE", "LINE", "PID", "KEY", "KIND", "REASON", "WHO_ACTS"))
 EPISODES_COUNT = "EPISODES"   # the trend's denominator: the period's episodes per region
@@ -51,18 +53,24 @@ class SheetSpec:
     frame: Callable[[Reconciliation], Any] | None = None
     build: Callable[[ReportInputs], Sheet] | None = None
     max_width: int = 60
+    empty_note: str = ""       # said in one line under the header when there are no rows
 
     def table(self, recon: Reconciliation) -> Any:
-        """The rows this sheet shows, as a DataFrame of its columns in order."""
+        """The rows this sheet shows, as a DataFrame of its columns in order (a column of
+        WHO_ACTS only when its setting is on, i.e. the rule added it)."""
         if self.frame is None:
             raise TypeError(f"sheet {self.title}: a grid, not a table")
-        return self.frame(recon)[list(self.columns)]
+        frame = self.frame(recon)
+        return frame[[c for c in self.columns if c not in WHO_ACTS or c in frame.columns]]
 
     def sheet(self, inputs: ReportInputs) -> Sheet:
         if self.build is not None:
             return self.build(inputs)
-        return Sheet(self.title, list(self.columns), frame_rows(self.table(inputs.recon)),
-                     max_width=self.max_width)
+        table = self.table(inputs.recon)
+        rows = frame_rows(table)
+        if not rows and self.empty_note:
+            rows = [[self.empty_note, *[None] * (len(table.columns) - 1)]]
+        return Sheet(self.title, list(table.columns), rows, max_width=self.max_width)
 
 
 @dataclass(frozen=True)
@@ -83,9 +91,17 @@ class ReportSpec:
     compare_previous: bool = False   # the mail shows the previous period's count beside it
     mail_line: str = ""        # the mail's line counting it ("" = none), then its split:
     mail_split: Callable[[Any], list[tuple[str, int]]] = field(default=lambda rows: [])
+    mail_lead: Callable[[Reconciliation, Period], list[tuple[str, Any]]] = \
+        field(default=lambda recon, period: [])   # lines that open the mail
+    mail_regions: Callable[[Reconciliation, Period], dict[str, dict[str, int]]] = \
+        field(default=lambda recon, period: {})   # region table columns: title -> region -> n
 
     def file_name(self, period: Period) -> str:
         return f"{self.stem}_{period.file_label}.xlsx"
+
+    def sheet(self, title: str) -> SheetSpec:
+        """The report's sheet of this title."""
+        return next(sheet for sheet in self.sheets if sheet.title == title)
 
     def count(self, recon: Reconciliation) -> int:
         return len(self.rows(recon))
@@ -208,6 +224,28 @@ COLUMNS = {
     "KIND": "row left out (not used for matching), or warning (used, see REASON)",
     "REASON": "what is wrong, naming the column",
     "WHO_ACTS": "who must fix it: DPS (its files) or IMPACT data",
+    "AGE_NOW": "whole years from DOB to the run date",
+    "RUNAWAY_PERIOD": "the fiscal quarter the child ran away in (e.g. FY2025Q1): this list keeps "
+                      "a child from any quarter until a DPS record matches or the child returns",
+    "IN_CARE": "Y: in DFPS care on the run date (the chosen removal has no discharge, or one "
+               "after the run date); N: discharged on or before it (ask who has the child now, "
+               "and check the episode in IMPACT); blank: not in the file sent to DPS",
+    "CASEWORKER": "the worker primarily assigned to the child on the run date (IMPACT)",
+    "UNIT": "the caseworker's unit",
+    "SUPERVISOR": "the caseworker's supervisor",
+    "AGENCY": "the police agency of ORI, from the ORI directory (blank: ORI not in it)",
+    "PHONE": "that agency's phone number, from the ORI directory",
+    "AGE_AT_DLC": "whole years from DPS's DOB to DLC",
+    "NEAREST_RETURN_DATE": "that episode's RETURN_DATE (blank: still open)",
+    "EPISODES": "Timeliness: the period's runaway episodes of children sent to DPS, missing 2 "
+                "days or longer (HHS-OIG's population)",
+    "REPORTED_ON_TIME": "episodes whose first matching DPS record was entered at most 1 day "
+                        "after the runaway (an entry before it counts as on time)",
+    "REPORTED_LATE": "episodes whose first matching record was entered 2 or more days after "
+                     "the runaway",
+    "NOT_REPORTED": "episodes that match no DPS record",
+    "ON_TIME_PCT": "REPORTED_ON_TIME as a percentage of EPISODES",
+    "DAYS_TO_ENTRY": "days from RUNAWAY_DATE to the ENTRY_DATE of the first matching record",
 }
 TERMS = [
     ("DLC", "date of last contact: the day DPS's record says the child was last seen"),
@@ -221,6 +259,13 @@ TERMS = [
     ("W, N, G", "W: the match window's days; N: how far outside it the NEAREST_ columns look; "
                 "G: days after a return before a still-active entry is listed (values under "
                 "Audit)"),
+    ("NEAREST_ hints", "point only at a record (or episode) of the child that matched nothing "
+                       "else. A hint never justifies waiting to report a child who is still "
+                       "missing: report first, then reconcile the dates"),
+    ("timeliness", "HHS-OIG's 2023 method: federal law (42 U.S.C. 671(a)(35)(B)) asks for a "
+                   "report to law enforcement within 24 hours; OIG counted episodes missing 2 "
+                   "calendar days or longer and called a report late when entered 2 or more "
+                   "days after the child went missing"),
 ]
 MONTH_COLUMN = re.compile(r"^DLC \d{4}-\d{2}$")
 PERIOD_COLUMN = re.compile(r"^FY\d{4}Q[1-4]$")
@@ -315,37 +360,96 @@ def unreported_split(rows: Any) -> list[tuple[str, int]]:
 # ---------------------------------------------------------------------------
 
 _DPS = ("REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-        "ENTRY_DATE", "DLC")
+        "AGENCY", "PHONE", "ENTRY_DATE", "DLC")
+_WORKER = ("CASEWORKER", "UNIT", "SUPERVISOR")
+_EPISODE = ("REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", *_WORKER)
+
+
+TIMELINESS_COLUMNS = ("REGION", "EPISODES", "REPORTED_ON_TIME", "REPORTED_LATE", "NOT_REPORTED",
+                      "ON_TIME_PCT")
+
+
+def timeliness_sheet(recon: Reconciliation) -> Sheet:
+    """§10.3's grid: per region the episodes missing 2 days or longer and how they were
+    reported; STATEWIDE last, outside the autofilter."""
+    return Sheet("Timeliness", list(TIMELINESS_COLUMNS), recon.timeliness_grid,
+                 unfiltered_last_rows=1)
+
+
+def impact_lead(recon: Reconciliation, period: Period) -> list[tuple[str, Any]]:
+    """The mail's first lines: still missing, never reported, and how many of them ran before
+    this period (§10.1); how the period's runaways were reported, statewide (§10.3)."""
+    rows = recon.still_missing
+    before = int((rows["RUNAWAY_DATE"] < pd_timestamp(period.start)).sum())
+    outcomes = recon.timeliness["OUTCOME"]
+    reported = ", ".join(f"{int((outcomes == name).sum())} {name}"
+                         for name in ("on time", "late", "not reported"))
+    return [("Still missing, never reported", f"{len(rows)} ({before} ran before this period)"),
+            ("Runaways of 2 days or more reported to law enforcement (HHS-OIG's method)",
+             reported)]
+
+
+def still_missing_regions(recon: Reconciliation, period: Period) -> dict[str, dict[str, int]]:
+    rows = recon.still_missing
+    before = rows[rows["RUNAWAY_DATE"] < pd_timestamp(period.start)]
+    return {"Still missing, never reported": rows.groupby("REGION").size().to_dict(),
+            "of them ran before the period": before.groupby("REGION").size().to_dict()}
+
+
+def pd_timestamp(day: Any) -> Any:
+    import pandas as pd
+
+    return pd.Timestamp(day)
+
 
 REPORTS: tuple[ReportSpec, ...] = (
     ReportSpec(
         key="impact", stem="IMPACT_not_in_DPS",
-        sheets=(SheetSpec("IMPACT not in DPS", (
-            "REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
-            "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
-            "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"),
-            frame=lambda recon: recon.impact_not_in_dps, max_width=PRINT_WIDTH),),
-        what="Runaway episodes IMPACT recorded in the period that match no DPS missing-person "
-             "record: a child who ran away with no TCIC/NCIC entry near that date.",
-        action="Start with STILL_MISSING = Y (the child is still away): make sure a "
-               "missing-person report is made. For the others, read NOTE and the NEAREST_ "
-               "columns: a nearby DPS record is often the same runaway, dated differently.",
+        sheets=(
+            SheetSpec("Still missing now", (
+                *_EPISODE, "DOB", "AGE_NOW", "RUNAWAY_DATE", "RUNAWAY_PERIOD", "DAYS_MISSING",
+                "IN_CARE", "NOTE", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"),
+                frame=lambda recon: recon.still_missing, max_width=PRINT_WIDTH,
+                empty_note="No child is missing on the run date without a DPS record."),
+            SheetSpec("IMPACT not in DPS", (
+                *_EPISODE, "DOB", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE",
+                "STILL_MISSING", "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC",
+                "DAYS_OUTSIDE_WINDOW"),
+                frame=lambda recon: recon.impact_not_in_dps, max_width=PRINT_WIDTH),
+            SheetSpec("Timeliness", TIMELINESS_COLUMNS,
+                      build=lambda inputs: timeliness_sheet(inputs.recon)),
+            SheetSpec("Reported late", (
+                *_EPISODE, "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NIC", "ENTRY_DATE",
+                "DAYS_TO_ENTRY"),
+                frame=lambda recon: recon.reported_late, max_width=PRINT_WIDTH)),
+        what="Children IMPACT shows as run away with no DPS missing-person record: first "
+             "those still missing on the run date whatever quarter they ran in (Still missing "
+             "now), then the period's runaway episodes with no record near their date, and how "
+             "promptly the period's runaways were reported (Timeliness, Reported late).",
+        action="Start with Still missing now: each row is a child away today with no police "
+               "record; make sure a missing-person report is made today. A NEAREST_ hint never "
+               "justifies waiting to report a child who is still missing. On the period's "
+               "sheet, read NOTE and the NEAREST_ columns: a nearby DPS record is often the "
+               "same runaway, dated differently.",
         definition="runaway episodes IMPACT recorded in the period with no DPS missing-person "
-                   "record near that date",
+                   "record near that date; first, every child still missing today who was "
+                   "never reported",
         rows=lambda recon: recon.impact_not_in_dps, record_field="impact_not_in_dps",
         status_label="IMPACT not in DPS", mail_column="IMPACT not in DPS",
         count_column="IMPACT_NOT_IN_DPS", compare_previous=True,
-        mail_line="Runaway episodes with no DPS record", mail_split=unreported_split),
+        mail_line="Runaway episodes with no DPS record", mail_split=unreported_split,
+        mail_lead=impact_lead, mail_regions=still_missing_regions),
     ReportSpec(
         key="dps", stem="DPS_not_in_IMPACT",
         sheets=(SheetSpec("DPS not in IMPACT", (
-            *_DPS, "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
-            "DAYS_OUTSIDE_WINDOW"),
+            *_DPS, "CLEAR_DATE", "AGE_AT_DLC", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
+            "NEAREST_RETURN_DATE", "DAYS_OUTSIDE_WINDOW"),
             frame=lambda recon: recon.dps_not_in_impact, max_width=PRINT_WIDTH),),
         what="DPS missing-person records with a date of last contact (DLC) in the period that "
              "match no IMPACT runaway episode.",
         action="Check whether IMPACT lacks the runaway episode (the NEAREST_ columns point to a "
-               "nearby one); record it in IMPACT when the child did run away.",
+               "nearby one that no record matched); record it in IMPACT when the child did run "
+               "away.",
         definition="DPS missing-person records with a last contact in the period that match "
                    "no IMPACT runaway episode",
         rows=lambda recon: recon.dps_not_in_impact, record_field="dps_not_in_impact",
@@ -368,12 +472,15 @@ REPORTS: tuple[ReportSpec, ...] = (
     ReportSpec(
         key="returned", stem="Returned_still_active_in_NCIC",
         sheets=(SheetSpec("Returned still active", (
-            *_DPS, "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"),
+            "REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", *_WORKER, "DOB",
+            "MKE", "ORI", "AGENCY", "PHONE", "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE",
+            "RETURN_DATE", "DAYS_SINCE_RETURN", "IN_CARE"),
             frame=lambda recon: recon.returned_active, max_width=PRINT_WIDTH),),
         what="Children back by IMPACT (every matched runaway episode closed, one of them in "
              "the period) whose DPS missing-person entry is still active (no CLEAR_DATE).",
-        action="Ask the agency named by ORI to clear the entry: a found child can be stopped "
-               "as a runaway.",
+        action="Ask the agency named by ORI (AGENCY, PHONE) to clear the entry: a found child "
+               "can be stopped as a runaway. IN_CARE = N: the child has left care; the "
+               "caseworker named may no longer be the one to ask.",
         definition="children back by IMPACT whose DPS entry is still active: the agency (ORI) "
                    "must clear it",
         rows=lambda recon: recon.returned_active, record_field="returned_still_active",
@@ -383,5 +490,18 @@ REPORTS: tuple[ReportSpec, ...] = (
 )
 
 
-if __name__ == "__main__":   # print the table for docs/data-contract.md
-    print(docs_table())
+DOCS_BEGIN, DOCS_END = "<!-- reports table: begin -->\n", "\n<!-- reports table: end -->"
+
+
+def docs_with_table(text: str) -> str:
+    """The contract doc's text with the generated table between its markers."""
+    start, end = text.index(DOCS_BEGIN) + len(DOCS_BEGIN), text.index(DOCS_END)
+    return text[:start] + docs_table() + text[end:]
+
+
+if __name__ == "__main__":   # .venv/bin/python -m exchange.reports: refresh the docs' table
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "data-contract.md"
+    doc.write_text(docs_with_table(doc.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"wrote the reports table into {doc}")

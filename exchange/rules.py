@@ -27,6 +27,8 @@ class Rules:
     near_miss_days: int = parameter("near-miss days N")
     clear_grace_days: int = parameter("clear grace days G")
     marking: str = "CONFIDENTIAL"     # heads every printed page (not a rule; changes the files)
+    caseworker_query: str = ""        # §10.4: who acts (the query's name; "" = off)
+    ori_directory: str = ""           # §10.4: the ORI directory's file name ("" = off)
 
     @classmethod
     def from_config(cls, config: Any) -> Rules:
@@ -35,13 +37,17 @@ class Rules:
         return cls(window_days=matching.match_window_days,
                    near_miss_days=matching.near_miss_days,
                    clear_grace_days=matching.clear_grace_days,
-                   marking=config.reports.marking)
+                   marking=config.reports.marking,
+                   caseworker_query=config.database.caseworker_query,
+                   ori_directory=config.reports.ori_directory.name
+                   if config.reports.ori_directory else "")
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings part of the "same inputs" key (§8): a period reported with other
         settings is republished. Keys keep the config's names, as run records store them."""
         return {"match_window_days": self.window_days, "near_miss_days": self.near_miss_days,
-                "clear_grace_days": self.clear_grace_days, "marking": self.marking}
+                "clear_grace_days": self.clear_grace_days, "marking": self.marking,
+                "caseworker_query": self.caseworker_query, "ori_directory": self.ori_directory}
 
     def audit_rows(self) -> list[list[Any]]:
         """[label, value] for each rule parameter, for the Read me's Audit block."""

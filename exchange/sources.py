@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from exchange.archive import Archive
-from exchange.closure import CASEWORKER_QUERY_COLUMNS, caseworkers_by_pid
+from exchange.closure import CASEWORKER_QUERY_COLUMNS, caseworkers_by_pid, read_ori_directory
 from exchange.config import Config, DatabaseSettings
 from exchange.database import open_configured_database, run_query
 from exchange.episodes import number_lines, overlaps_range
 from exchange.errors import ConfigError, InputError
+from exchange.files import sha256_file
 from exchange.periods import Period
-from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS, SendList
+from exchange.reconcile import COUNTY_COLUMNS, SA98_COLUMNS, SendList, WhoActs
 from exchange.records import SendRecord
 from exchange.rules import Rules
 
@@ -35,7 +37,7 @@ def read_send_list(upload: SendRecord, archive: Archive) -> SendList:
                        keep_default_na=False, na_values=[""])
     counties = pd.to_numeric(sent["COUNTY_CODE"], errors="coerce")
     county = dict(zip(sent["PID"].tolist(), counties.tolist(), strict=True))
-    return SendList(county, read_excluded(upload, archive))
+    return SendList(county, read_excluded(upload, archive), read_discharge_dates(upload, archive))
 
 
 def archived_file(upload: SendRecord, role: str) -> Path | None:
@@ -99,19 +101,32 @@ def read_caseworkers(settings: DatabaseSettings, engine: Any, today: dt.date) ->
     return caseworkers_by_pid(frame)
 
 
-def read_sources(config: Config, rules: Rules, period: Period, today: dt.date
-                 ) -> tuple[Any, str, Any]:
-    """(the fetched sa_98 rows, numbered with LINE; their source name for Exceptions; the
-    county_region lookup), through one database connection pool."""
+@dataclass(frozen=True)
+class Fetched:
+    """What the receive reads from IMPACT and its own files besides DPS's answer."""
+
+    sa98: Any              # the fetched sa_98 rows, numbered with LINE
+    name: str              # their source's name on Exceptions
+    county_region: Any
+    who: WhoActs           # caseworkers by PID and the ORI directory (None when off)
+
+
+def read_sources(config: Config, rules: Rules, period: Period, today: dt.date) -> Fetched:
+    """sa_98, county_region and (when on) the caseworker query, through one database
+    connection pool; the ORI directory (when on)."""
+    directory = config.reports.ori_directory
+    agencies = read_ori_directory(directory)     # a bad file: exit 2 before anything else
     engine = open_configured_database(config.database)
     try:
         sa98, name = read_sa98(config, rules.fetch_range(period.start, period.end, today),
                                engine)
         county_region = run_query(engine, config.database.sql_folder, "county_region", {},
                                   COUNTY_COLUMNS)
+        caseworkers = read_caseworkers(config.database, engine, today)
     finally:
         engine.dispose()
-    return sa98, name, county_region
+    checksum = {directory.name: sha256_file(directory)} if directory else {}
+    return Fetched(sa98, name, county_region, WhoActs(caseworkers, agencies, checksum))
 
 
 def read_sa98(config: Config, fetch_range: tuple[dt.date, dt.date], engine: Any

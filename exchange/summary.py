@@ -37,7 +37,9 @@ def rate(part: int, whole: int) -> str:
 def region_table(recon: Reconciliation, facts: MailFacts) -> tuple[list[str], list[list[Any]]]:
     """Per region: the period's episodes and each report's count (the report compared with
     the previous recorded period has that period's count beside it)."""
-    columns = ["Region", "Episodes"]
+    leading = {title: by_region for spec in REPORTS
+               for title, by_region in spec.mail_regions(recon, facts.period).items()}
+    columns = ["Region", *leading, "Episodes"]
     for spec in REPORTS:
         columns.append(spec.mail_column)
         if spec.compare_previous and facts.previous_label:
@@ -45,7 +47,9 @@ def region_table(recon: Reconciliation, facts: MailFacts) -> tuple[list[str], li
     rows = []
     for counts in trend_rows(recon):
         label = counts["REGION"]
-        row = [label, counts[EPISODES_COUNT]]
+        row = [label, *[by_region.get(label, 0) if label != STATEWIDE else
+                        sum(by_region.values()) for by_region in leading.values()],
+               counts[EPISODES_COUNT]]
         for spec in REPORTS:
             row.append(counts[spec.count_column])
             if spec.compare_previous and facts.previous_label:
@@ -58,6 +62,7 @@ def summary_lines(recon: Reconciliation, facts: MailFacts) -> list[tuple[str, An
     """(label, value) lines shared by the plain and the HTML text."""
     flow = recon.flow
     lines: list[tuple[str, Any]] = [
+        *[line for spec in REPORTS for line in spec.mail_lead(recon, facts.period)],
         ("Runaway episodes in the period with a DPS record",
          rate(flow["episodes_matched"], flow["episodes_in_period"])),
         ("DPS records in the period found in IMPACT",

@@ -158,7 +158,8 @@ def offline_settings(root: Path, db_path: Path) -> dict[str, Any]:
     (keys / "client_key").write_text("not a key: this scenario never connects\n")
     (keys / "known_hosts").write_text("")
     settings = yaml.safe_load((REPO / "dps_config.yml").read_text(encoding="utf-8"))
-    settings["database"] = {"url": f"sqlite:///{db_path}", "sql_folder": str(REPO / "sql")}
+    settings["database"].update(url=f"sqlite:///{db_path}", sql_folder=str(REPO / "sql"))
+    settings["reports"]["ori_directory"] = str(REPO / settings["reports"]["ori_directory"])
     settings["sftp"].update(host="127.0.0.1", port=find_free_port(), username="nobody",
                             key_file=str(keys / "client_key"),
                             known_hosts_file=str(keys / "known_hosts"), retries=0)

@@ -140,9 +140,12 @@ def test_the_summary_mail_for_a_fixed_run():
     subject, text, html = success_mail(recon, facts)
     assert subject == "[DPS exchange] reports for FY2025Q3 are ready"
     lines = text.splitlines()
-    assert lines[:10] == [
+    assert lines[:12] == [
         "The DPS missing-person reports for FY2025Q3 (2025-03-01 to 2025-05-31) are ready.",
         "",
+        "Still missing, never reported: 1 (0 ran before this period)",      # §10.1's lead
+        "Runaways of 2 days or more reported to law enforcement (HHS-OIG's method): 1 on time, "
+        "0 late, 2 not reported",                                          # §10.3
         "Runaway episodes in the period with a DPS record: 1 of 4 (25.0%)",
         "DPS records in the period found in IMPACT: 1 of 1 (100.0%)",
         "Runaway episodes with no DPS record: 3",
@@ -152,7 +155,9 @@ def test_the_summary_mail_for_a_fixed_run():
         "Returned children whose DPS entry is still active: 1",
         "Rows on the Exceptions sheets: 0"]
     austin = next(line for line in lines if line.strip().startswith("7-Austin"))
-    assert austin.split() == ["7-Austin", "3", "2", "4", "0", "1", "1"]
+    assert austin.split() == ["7-Austin", "0", "0", "3", "2", "4", "0", "1", "1"]
+    houston = next(line for line in lines if line.strip().startswith("6-Houston"))
+    assert houston.split()[:3] == ["6-Houston", "1", "0"]   # still missing, ran before
     assert "  IMPACT_not_in_DPS_FY2025_Q3.xlsx: /share/I.xlsx" in lines
     assert lines[-1] == ("Run 20250620T090000Z-receive-0001, answering upload "
                          "20250620T070000Z-send-0001.")

@@ -21,6 +21,7 @@ from tests.scenario import (
 )
 
 AS_OF = ("--as-of", "2025-06-20")
+TRAVIS = ["Travis County Sheriff's Office", "(000) 555-0108"]   # demo/ori_directory.csv
 
 security = pytest.mark.reliability("security")
 D = dt.datetime
@@ -54,33 +55,38 @@ def test_four_reports_from_the_scenario(sent, mailed):
 
     impact = sheet_rows(share / report_file("impact"), "IMPACT not in DPS")
     assert impact == [
-        ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
-         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
-         "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"],
-        ["6-Houston", "Harris", 1007, 506, "Quiñónez", "Dulce", D(2008, 3, 3), D(2025, 5, 1),
-         D(2025, 5, 3), 2, None, "N", 17, "M000000007", D(2025, 5, 7), 1],
-        ["8-San Antonio", "Bexar", 1003, 503, "De La Cruz", "José", None, D(2025, 4, 5),
-         D(2025, 4, 6), 1, "not sent to DPS: excluded (no usable DOB)", "N", None, None, None,
-         None],
-        ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", D(2010, 7, 20), D(2025, 5, 20),
-         D(2025, 5, 25), 5, None, "N", 14, None, None, None],
+        ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "CASEWORKER",
+         "UNIT", "SUPERVISOR", "DOB", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE",
+         "STILL_MISSING", "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"],
+        ["6-Houston", "Harris", 1007, 506, "Quiñónez", "Dulce", None, None, None, D(2008, 3, 3),
+         D(2025, 5, 1), D(2025, 5, 3), 2, None, "N", 17, "M000000007", D(2025, 5, 7), 1],
+        ["8-San Antonio", "Bexar", 1003, 503, "De La Cruz", "José", None, None, None, None,
+         D(2025, 4, 5), D(2025, 4, 6), 1, "not sent to DPS: excluded (no usable DOB)", "N", None,
+         None, None, None],
+        ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", None, None, None,
+         D(2010, 7, 20), D(2025, 5, 20), D(2025, 5, 25), 5, None, "N", 14, None, None, None],
     ]
     dps = sheet_rows(share / report_file("dps"), "DPS not in IMPACT")
     assert dps == [
         ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-         "ENTRY_DATE", "DLC", "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
+         "AGENCY", "PHONE", "ENTRY_DATE", "DLC", "CLEAR_DATE", "AGE_AT_DLC",
+         "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE", "NEAREST_RETURN_DATE",
          "DAYS_OUTSIDE_WINDOW"],
         ["6-Houston", "Harris", 1007, "M000000007", "QUINONEZ", "DULCE", None, "EMJ",
-         "TX2270000", D(2025, 5, 7), D(2025, 5, 7), None, 506, D(2025, 5, 1), 1],
+         "TX2270000", *TRAVIS, D(2025, 5, 7), D(2025, 5, 7), None, None,
+         506, D(2025, 5, 1), D(2025, 5, 3), 1],
         ["7-Austin", "McLennan", 1005, "M000000005", "SMITH-JONES", "AMELIA", None, "EMJ",
-         "TX2270000", D(2025, 4, 15), D(2025, 4, 15), None, None, None, None],
+         "TX2270000", *TRAVIS, D(2025, 4, 15), D(2025, 4, 15), None, None,
+         None, None, None, None],
     ]
     returned = sheet_rows(share / report_file("returned"), "Returned still active")
     assert returned == [
-        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-         "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"],
-        ["6-Houston", "Harris", 1001, "M000000001", "PENA", "ZOE", D(2009, 4, 1), "EMJ",
-         "TX2270000", D(2025, 3, 11), D(2025, 3, 11), 501, D(2025, 3, 10), D(2025, 3, 15), 97],
+        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "CASEWORKER", "UNIT",
+         "SUPERVISOR", "DOB", "MKE", "ORI", "AGENCY", "PHONE", "ENTRY_DATE", "DLC", "EPISODE_ID",
+         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN", "IN_CARE"],
+        ["6-Houston", "Harris", 1001, "M000000001", "PENA", "ZOE", "Worker Casey",
+         "6-Houston Unit 2", "Supervisor Drew", D(2009, 4, 1), "EMJ", "TX2270000", *TRAVIS,
+         D(2025, 3, 11), D(2025, 3, 11), 501, D(2025, 3, 10), D(2025, 3, 15), 97, "Y"],
     ]
     totals = sheet_rows(share / report_file("totals"), "Totals by region")
     assert totals[0] == ["REGION", "DLC 2025-03", "DLC 2025-04", "DLC 2025-05", "TOTAL",

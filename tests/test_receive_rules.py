@@ -898,21 +898,22 @@ def test_region_labels_are_written_as_dfps_writes_them():
 
 def test_report_columns_are_the_contracts():
     recon = run_reconcile([record(101, 1, "20250415")], [(70, 102, "2025-04-01", None, 227)])
-    impact, dps = report("impact").sheets[0].table(recon), report("dps").sheets[0].table(recon)
+    impact = report("impact").sheet("IMPACT not in DPS").table(recon)
+    dps = report("dps").sheet("DPS not in IMPACT").table(recon)
     assert list(impact.columns) == [
         "REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
         "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"]
     assert list(dps.columns) == [
         "REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-        "ENTRY_DATE", "DLC", "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
-        "DAYS_OUTSIDE_WINDOW"]
+        "ENTRY_DATE", "DLC", "CLEAR_DATE", "AGE_AT_DLC", "NEAREST_EPISODE_ID",
+        "NEAREST_RUNAWAY_DATE", "NEAREST_RETURN_DATE", "DAYS_OUTSIDE_WINDOW"]   # §10.2
     assert table(impact, list(impact.columns)) == [
         ("7-Austin", "Travis", 102, 70, "Peña", "Zoë", D(2009, 4, 1), D(2025, 4, 1), None, 80,
          "", "Y", 16, None, None, None)]   # 16 on the day itself
     assert table(dps, list(dps.columns)) == [
         ("6-Houston", "Harris", 101, nic(1), "SMITH", "AMELIA", D(2009, 9, 9), "EMJ", "TX2270000",
-         D(2025, 4, 15), D(2025, 4, 15), None, None, None, None)]
+         D(2025, 4, 15), D(2025, 4, 15), None, 15, None, None, None, None)]
 
 
 def test_impact_rows_sort_by_region_then_still_missing_first_then_date_pid_episode():

@@ -14,7 +14,7 @@ from exchange.archive import Archive
 from exchange.delivery import deliver_reports
 from exchange.followup import COUNT_COLUMNS
 from exchange.periods import parse_period
-from exchange.reports import COLUMNS, REPORTS, docs_table, report, undocumented_columns
+from exchange.reports import COLUMNS, REPORTS, docs_with_table, report, undocumented_columns
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCT_FILES = [*REPO.glob("*.py"), *(REPO / "exchange").glob("*.py"), *(REPO / "sql").glob("*")]
@@ -48,10 +48,9 @@ def test_trend_counts_are_columns_of_the_trend_history():
 
 
 def test_the_contract_doc_carries_the_generated_table():
-    """Regenerate with `.venv/bin/python -m exchange.reports` and paste between the markers."""
+    """Regenerate with `.venv/bin/python -m exchange.reports` (it rewrites the table)."""
     text = (REPO / "docs" / "data-contract.md").read_text(encoding="utf-8")
-    begin, end = "<!-- reports table: begin -->\n", "\n<!-- reports table: end -->"
-    assert text[text.index(begin) + len(begin):text.index(end)] == docs_table()
+    assert docs_with_table(text) == text
 
 
 def test_help_names_every_report():
@@ -73,10 +72,12 @@ def test_the_match_window_setting_is_read_in_one_place():
     assert readers == ["rules.py"]
 
 
-def test_the_rules_fingerprint_covers_w_n_g_and_the_marking(scenario):
+def test_the_rules_fingerprint_covers_w_n_g_the_marking_and_who_acts(scenario):
     rules = util.Rules.from_config(util.load_config(scenario.config_path))
     assert rules.fingerprint() == {"match_window_days": 3, "near_miss_days": 30,
-                                   "clear_grace_days": 2, "marking": "CONFIDENTIAL"}
+                                   "clear_grace_days": 2, "marking": "CONFIDENTIAL",
+                                   "caseworker_query": "caseworker",
+                                   "ori_directory": "ori_directory.csv"}
     assert rules.audit_rows() == [["match window W (days)", 3], ["near-miss days N", 30],
                                   ["clear grace days G", 2]]
 
