@@ -288,7 +288,9 @@ def write_reports(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
         record.update(reports=exchange.prior.reports)
         return
     history = update_trend(run, exchange.period, recon, publish=not dry_run)
-    inputs = util.ReportInputs(recon, util.trend_grid(history, exchange.period.label),
+    label = exchange.period.label
+    inputs = util.ReportInputs(recon, (*util.trend_grid(history, label),
+                                       util.on_time_shares(history, label)),
                                readme_context(run, exchange, checked, sources, recon),
                                all_problems(checked, sources))
     folder = run.layout.reports_for(exchange.period, dry_run)

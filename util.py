@@ -85,8 +85,8 @@ from exchange.reconcile import Reconciliation, SendList, WhoActs, reconcile
 
 # --- The trend history (§8): exchange/followup.py ---------------------------------------------
 from exchange.followup import (
-    load_trend, period_key, previous_counts, previous_period, record_period, save_trend,
-    trend_grid)
+    load_trend, on_time_shares, period_key, previous_counts, previous_period, record_period,
+    save_trend, trend_grid)
 
 # --- The reports, declared once (ReportSpec, and every column's meaning; §6, §8, §9):
 # exchange/reports.py; the Read me sheet they end with: exchange/readme.py -------------------
@@ -118,9 +118,9 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "WARNING", "Problem", "ResultsFile", "check_control_totals", "parse_counts", "parse_results",
     "read_send_list", "read_sources", "Regions", "build_regions", "check_episodes",
     "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile", "load_trend",
-    "period_key", "previous_counts", "previous_period", "record_period", "save_trend",
-    "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs", "counts_summary", "report_counts",
-    "report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail", "Delivery",
-    "deliver_reports", "queued_reports", "Archive", "ArchivedFile", "open_archive",
+    "on_time_shares", "period_key", "previous_counts", "previous_period", "record_period",
+    "save_trend", "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs", "counts_summary",
+    "report_counts", "report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail",
+    "Delivery", "deliver_reports", "queued_reports", "Archive", "ArchivedFile", "open_archive",
     "archive_checksums",
 ]

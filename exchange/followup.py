@@ -35,7 +35,8 @@ NEAREST_EPISODE_COLUMNS_V4 = ["NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
                               "NEAREST_RETURN_DATE", "DAYS_OUTSIDE_WINDOW"]
 RETURNED_EXTRA_COLUMNS = ["EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"]
 COUNT_COLUMNS = ["EPISODES", "IMPACT_NOT_IN_DPS", "DPS_NOT_IN_IMPACT", "DPS_EVENTS",
-                 "RETURNED_STILL_ACTIVE"]
+                 "RETURNED_STILL_ACTIVE", "TIMELINESS_EPISODES", "REPORTED_ON_TIME"]
+ADDED_IN_V4 = ["TIMELINESS_EPISODES", "REPORTED_ON_TIME"]   # older files read them as 0
 TREND_COLUMNS = ["PERIOD", "PERIOD_KEY", "REGION_NUMBER", "REGION", *COUNT_COLUMNS]
 _INT_COLUMNS = ["PERIOD_KEY", "REGION_NUMBER", *COUNT_COLUMNS]
 UNKNOWN_NUMBER, STATEWIDE_NUMBER = UNKNOWN_REGION_NUMBER, 100   # the region numbers' ends
@@ -236,6 +237,7 @@ def load_trend(path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (ValueError, UnicodeDecodeError) as exc:  # ParserError, EmptyDataError
         raise InputError(f"{path.name}: not a readable trend file") from exc
+    raw = raw.assign(**{c: "0" for c in ADDED_IN_V4 if c not in raw.columns})
     for column in TREND_COLUMNS:
         if column not in raw.columns:
             raise InputError(f"{path.name}: column {column} missing")
@@ -265,6 +267,7 @@ def record_period(history: pd.DataFrame, period_label: str, period_sort_key: int
         raise ValueError(f"period {period_label}: sort key {period_sort_key} should be "
                          f"{period_key(period_label)}")
     new = pd.DataFrame(rows)
+    new = new.assign(**{c: 0 for c in ADDED_IN_V4 if c not in new.columns})
     missing = [c for c in ["REGION", "REGION_NUMBER", *COUNT_COLUMNS] if c not in new.columns]
     if missing:
         raise ValueError(f"trend rows for {period_label}: column {missing[0]} missing")
@@ -328,6 +331,27 @@ def trend_grid(history: pd.DataFrame, period_label: str,
     share_rows = [[label, *(None if pd.isna(v) else float(v) for v in values)]
                   for label, values in zip(labels, share.to_numpy(), strict=True)]
     return periods["PERIOD"].tolist(), count_rows, share_rows
+
+
+def on_time_shares(history: pd.DataFrame, period_label: str,
+                   last: int = 8) -> list[list[Any]]:
+    """§10.3's third Trend grid: per region (as trend_grid lists them) and shown period,
+    REPORTED_ON_TIME / TIMELINESS_EPISODES (None where there were none, e.g. periods recorded
+    before v4)."""
+    periods = _shown_periods(history, period_label, last)
+    shown = history[history["PERIOD_KEY"].isin(periods["PERIOD_KEY"])]
+    with_rows = shown.loc[shown[COUNT_COLUMNS].gt(0).any(axis=1), "REGION_NUMBER"]
+    others = set(with_rows.tolist()) - set(range(1, 12)) - {STATEWIDE_NUMBER}
+    numbers = [*range(1, 12), *sorted(others), STATEWIDE_NUMBER]
+    grid = {column: shown.pivot_table(index="REGION_NUMBER", columns="PERIOD_KEY",
+                                      values=column, aggfunc="sum")
+            .reindex(index=numbers, columns=periods["PERIOD_KEY"]).fillna(0).astype("int64")
+            for column in ("REPORTED_ON_TIME", "TIMELINESS_EPISODES")}
+    share = grid["REPORTED_ON_TIME"] / grid["TIMELINESS_EPISODES"].where(
+        grid["TIMELINESS_EPISODES"] > 0)
+    labels = _region_labels(history, numbers, period_key(period_label))
+    return [[label, *(None if pd.isna(v) else float(v) for v in values)]
+            for label, values in zip(labels, share.to_numpy(), strict=True)]
 
 
 def previous_counts(history: pd.DataFrame, period_label: str) -> dict[str, int] | None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exchange.answer import Problem
+from exchange.closure import timeliness_trend_counts
 from exchange.excel import Sheet, frame_rows
 from exchange.periods import Period
 from exchange.readme import READ_ME_COLUMNS, ReadmeContext, readme_rows
@@ -38,7 +39,7 @@ class ReportInputs:
     """What every report's sheets are built from."""
 
     recon: Reconciliation
-    trend: tuple[list[str], list[list[Any]], list[list[Any]]]   # followup.trend_grid
+    trend: tuple   # followup.trend_grid's periods, counts, shares; then on_time_shares
     context: ReadmeContext
     problems: list[Problem]
 
@@ -142,10 +143,18 @@ def counts_summary(recon: Reconciliation) -> str:
 
 
 def trend_rows(recon: Reconciliation) -> list[dict[str, Any]]:
-    """Per region and STATEWIDE: the period's episodes and each report's rows (§8's trend)."""
+    """Per region and STATEWIDE: the period's episodes and each report's rows (§8's trend),
+    and the timeliness population with its reports on time (§10.3)."""
     frames = {EPISODES_COUNT: recon.episodes_in_period,
               **{spec.count_column: spec.rows(recon) for spec in REPORTS}}
-    return counts_by_region(frames, recon.regions)
+    rows = counts_by_region(frames, recon.regions)
+    timely = {row["REGION"]: row for row in
+              timeliness_trend_counts(recon.timeliness, recon.regions.labels)}
+    for row in rows:
+        counts = timely.get(row["REGION"], {})
+        row.update(TIMELINESS_EPISODES=counts.get("TIMELINESS_EPISODES", 0),
+                   REPORTED_ON_TIME=counts.get("REPORTED_ON_TIME", 0))
+    return rows
 
 
 def stems_text() -> str:
@@ -314,20 +323,29 @@ def totals_sheet(recon: Reconciliation) -> Sheet:
                  chart_anchor=f"{column_letter(len(columns) + 2)}2", unfiltered_last_rows=1)
 
 
-def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[Any]]) -> Sheet:
+def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[Any]],
+                on_time: list[list[Any]] | None = None) -> Sheet:
     """IMPACT_not_in_DPS per region over the recorded periods, then the same as the % of each
-    period's episodes left unreported, and a line chart of the STATEWIDE % (§8)."""
+    period's episodes left unreported, and a line chart of the STATEWIDE % (§8); then the %
+    of the period's runaways of 2 days or more reported on time (§10.3)."""
     from openpyxl.chart import LineChart, Reference
 
-    percents = [[row[0], *[None if v is None else round(100 * v, 1) for v in row[1:]]]
-                for row in shares]
+    def as_percent(grid: list[list[Any]]) -> list[list[Any]]:
+        return [[row[0], *[None if v is None else round(100 * v, 1) for v in row[1:]]]
+                for row in grid]
+
     rows = [*counts, [None] * (len(periods) + 1),
-            ["% of the period's episodes unreported", *[None] * len(periods)], *percents]
+            ["% of the period's episodes unreported", *[None] * len(periods)],
+            *as_percent(shares)]
+    statewide_row = len(rows) + 1          # the last unreported-share row (header: row 1)
+    if on_time is not None:
+        rows += [[None] * (len(periods) + 1),
+                 ["% of runaways of 2+ days reported on time (HHS-OIG)",
+                  *[None] * len(periods)], *as_percent(on_time)]
     chart = LineChart()
     chart.title = "STATEWIDE: % of runaway episodes with no DPS record"
     chart.y_axis.title = "% unreported"
     chart.x_axis.title = "period"
-    statewide_row = len(rows) + 1          # the last share row (the header is row 1)
     last = column_letter(len(periods) + 1)
     if periods:
         chart.add_data(Reference(range_string=f"'Trend'!$B${statewide_row}:"
@@ -460,7 +478,7 @@ REPORTS: tuple[ReportSpec, ...] = (
         sheets=(SheetSpec(TOTALS_TITLE, build=lambda inputs: totals_sheet(inputs.recon)),
                 SheetSpec("Records", (*_DPS, "CLEAR_DATE", "IN_IMPACT"),
                           frame=lambda recon: recon.period_records),
-                SheetSpec("Trend", build=lambda inputs: trend_sheet(*inputs.trend))),
+                SheetSpec("Trend", build=lambda inputs: trend_sheet(*inputs.trend))),   # + §10.3
         what="DPS missing-person records with a DLC in the period, counted by region and "
              "month of DLC, with the share found in IMPACT; the Trend sheet follows the "
              "unreported runaways over the recorded periods.",

@@ -15,9 +15,11 @@ from exchange.followup import (
     NEAREST_EPISODE_COLUMNS_V4,
     NEAREST_RECORD_COLUMNS,
     TREND_COLUMNS,
+    empty_trend,
     load_trend,
     nearest_episodes,
     nearest_records,
+    on_time_shares,
     period_key,
     previous_counts,
     record_period,
@@ -491,7 +493,7 @@ def test_the_trend_file_round_trips_through_the_callers_writer(tmp_path):
     assert written == [path]
     lines = path.read_text(encoding="utf-8").split("\n")
     assert lines[0] == ",".join(TREND_COLUMNS)
-    assert lines[1] == "FY2025Q2,20252,1,1-Lubbock,0,0,1,2,0"
+    assert lines[1] == "FY2025Q2,20252,1,1-Lubbock,0,0,1,2,0,0,0"   # v4 adds the last two
     assert len(lines) == 1 + 12 + 13 + 1 and lines[-1] == ""
     pd.testing.assert_frame_equal(load_trend(path), history)
 
@@ -505,3 +507,29 @@ def test_a_damaged_trend_file_is_an_input_error(tmp_path):
                     encoding="utf-8")
     with pytest.raises(InputError, match="line 2"):
         load_trend(path)
+
+
+
+def test_a_trend_file_written_before_v4_loads_with_the_timeliness_counts_zero(tmp_path):
+    """§10.3 adds TIMELINESS_EPISODES and REPORTED_ON_TIME to the trend; an older file loads,
+    and its periods show no on-time share (blank), never 0 %."""
+    path = tmp_path / "trend.csv"
+    path.write_text("PERIOD,PERIOD_KEY,REGION_NUMBER,REGION,EPISODES,IMPACT_NOT_IN_DPS,"
+                    "DPS_NOT_IN_IMPACT,DPS_EVENTS,RETURNED_STILL_ACTIVE\n"
+                    "FY2025Q2,20252,100,STATEWIDE,10,2,1,5,0\n", encoding="utf-8")
+    history = load_trend(path)
+    assert history[["TIMELINESS_EPISODES", "REPORTED_ON_TIME"]].values.tolist() == [[0, 0]]
+    assert on_time_shares(history, "FY2025Q2")[-1] == ["STATEWIDE", None]
+
+
+def test_the_on_time_share_is_reported_on_time_over_the_timeliness_population():
+    history = record_period(empty_trend(), "FY2025Q3", period_key("FY2025Q3"), [
+        {"REGION": "6-Houston", "REGION_NUMBER": 6, "EPISODES": 9, "IMPACT_NOT_IN_DPS": 1,
+         "DPS_NOT_IN_IMPACT": 0, "DPS_EVENTS": 8, "RETURNED_STILL_ACTIVE": 0,
+         "TIMELINESS_EPISODES": 8, "REPORTED_ON_TIME": 6},
+        {"REGION": "STATEWIDE", "REGION_NUMBER": 100, "EPISODES": 9, "IMPACT_NOT_IN_DPS": 1,
+         "DPS_NOT_IN_IMPACT": 0, "DPS_EVENTS": 8, "RETURNED_STILL_ACTIVE": 0,
+         "TIMELINESS_EPISODES": 8, "REPORTED_ON_TIME": 6}])
+    shares = on_time_shares(history, "FY2025Q3")
+    assert shares[5] == ["6-Houston", 0.75] and shares[-1] == ["STATEWIDE", 0.75]
+    assert shares[0] == ["1", None]   # a region never recorded: its number, no share

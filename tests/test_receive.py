@@ -627,8 +627,9 @@ def test_the_trend_history_records_the_published_period_and_a_rerun_replaces_it(
     assert sent.receive(*AS_OF) == 0
     trend = (sent.folder("state") / "trend.csv").read_text().splitlines()
     assert trend[0] == ("PERIOD,PERIOD_KEY,REGION_NUMBER,REGION,EPISODES,IMPACT_NOT_IN_DPS,"
-                        "DPS_NOT_IN_IMPACT,DPS_EVENTS,RETURNED_STILL_ACTIVE")
-    assert trend[-1] == "FY2025Q3,20253,100,STATEWIDE,5,3,2,5,1"
+                        "DPS_NOT_IN_IMPACT,DPS_EVENTS,RETURNED_STILL_ACTIVE,"
+                        "TIMELINESS_EPISODES,REPORTED_ON_TIME")          # §10.3 adds the last two
+    assert trend[-1] == "FY2025Q3,20253,100,STATEWIDE,5,3,2,5,1,4,1"
     assert sent.receive(*AS_OF, "--force") == 0
     assert (sent.folder("state") / "trend.csv").read_text().splitlines() == trend
     workbook = openpyxl.load_workbook(sent.folder("share") / report_file("totals"))
