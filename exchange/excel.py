@@ -1,16 +1,28 @@
 """Excel workbooks with openpyxl's write-only mode (its fastest): styled frozen header,
 autofilter, column widths from the data, real dates, sheets continued past the row limit, and
-print-ready pages (landscape, one page wide, header row repeated, a marking line on top and
-the file name and "Page N of M" at the bottom)."""
+print-ready pages (docs/data-contract.md §10.6: Letter landscape, narrow side margins, one page
+wide, a print area of the leading columns, wrapped header cells, the header row repeated, a
+marking line on top and the sheet, the file name and "Page N of M" at the bottom)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exchange.files import atomic_write_with
+
+FONT_NAME = "Calibri"         # named on every styled cell, so no reader falls back to a serif
+SIDE_MARGIN_INCHES = 0.4      # §10.6: at most 0.5 in
+HEADER_LINE_POINTS = 15.0     # one line of the 11-pt font
+HEADER_MAX_LINES = 3          # a header wraps to at most this many lines
+UPPER_CASE_WIDTH = 1.2        # a bold capital is about 1.2 digit widths (Excel's width unit)
+GAP = 2                       # width units between a column's widest value and the next column
+INDENT_AFTER_NUMBER = 1       # text after a number column is indented, so they never touch
+ROW_FILL_COLOR = "FCE4D6"     # a row that needs action first (e.g. STILL_MISSING = Y)
 
 
 def frame_rows(frame: Any) -> list[list[Any]]:
@@ -38,16 +50,34 @@ def frame_rows(frame: Any) -> list[list[Any]]:
 @dataclass
 class Sheet:
     """One logical sheet of a report: a title, column names and rows (lists of cell values;
-    datetime.date values become real Excel dates)."""
+    datetime.date values become real Excel dates), and how it prints."""
 
     title: str
     columns: list[str]
     rows: list[list[Any]]
-    chart: Any = None          # an openpyxl chart, anchored right of the data
-    chart_anchor: str = "H2"
+    chart: Any = None          # an openpyxl chart, at chart_anchor (default: below the table)
+    chart_anchor: str | None = None
     unfiltered_last_rows: int = 0   # rows at the end kept out of the autofilter (a total)
     chart_on_own_page: bool = False  # a page break before the chart's row when printed
     max_width: int = 60             # widest column, in characters
+    printed_columns: int | None = None   # the print area: this many leading columns (all: None)
+    column_formats: dict[str, str] = field(default_factory=dict)  # header -> number format
+    wrapped_columns: tuple[str, ...] = ()   # columns whose text wraps within max_width
+    row_look: Callable[[list[Any]], str] | None = None   # a row -> "bold", "fill" or ""
+    print_note: str | None = None   # prints only the header row and this note (rows elsewhere)
+
+
+@dataclass(frozen=True)
+class ColumnLook:
+    """How one column's cells are styled (None: a plain cell, the fastest)."""
+
+    number_format: str | None = None
+    wrap: bool = False
+    indent: int = 0
+
+    @property
+    def plain(self) -> bool:
+        return self.number_format is None and not self.wrap and not self.indent
 
 
 def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[str]:
@@ -90,7 +120,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
     from openpyxl.utils import get_column_letter
 
     per_sheet = max(1, max_rows_per_sheet - 1)
-    widths = _column_widths(sheet.columns, sheet.rows, sheet.max_width)
+    widths = column_widths(sheet.columns, sheet.rows, sheet.max_width, sheet.wrapped_columns)
+    looks = column_looks(sheet)
     titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
     for index, title in enumerate(titles):
         worksheet = workbook.create_sheet(title)
@@ -98,10 +129,12 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         worksheet.freeze_panes = "A2"  # must be set before the first row in write-only mode
         for number, width in enumerate(widths, start=1):
             worksheet.column_dimensions[get_column_letter(number)].width = width
+        worksheet.row_dimensions[1].height = header_height(sheet.columns, widths)
         set_up_printing(worksheet, marking)
+        set_print_area(worksheet, sheet, len(chunk))
         worksheet.append(header_cells(worksheet, sheet.columns))
         for row in chunk:
-            worksheet.append(row)
+            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
@@ -110,52 +143,183 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
 
 
 def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
+    """White bold Calibri on dark blue, wrapped (columns are sized to their data)."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    font = Font(name=FONT_NAME, size=11, bold=True, color="FFFFFF")
+    fill = PatternFill("solid", fgColor="1F4E78")
+    alignment = Alignment(vertical="center", wrap_text=True)
     cells = []
     for name in columns:
         cell = WriteOnlyCell(worksheet, value=name)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E78")
-        cell.alignment = Alignment(vertical="center")
+        cell.font, cell.fill, cell.alignment = font, fill, alignment
         cells.append(cell)
     return cells
 
 
+def header_lines(name: str, width: float) -> int:
+    """Lines a wrapped header of `width` takes (bold capitals are wider than digits)."""
+    return max(1, math.ceil(len(name) * UPPER_CASE_WIDTH / max(1.0, width - 1)))
+
+
+def header_height(columns: list[str], widths: list[float]) -> float:
+    lines = max([header_lines(str(name), width)
+                 for name, width in zip(columns, widths, strict=True)] or [1])
+    return HEADER_LINE_POINTS * lines
+
+
+def column_looks(sheet: Sheet) -> list[ColumnLook | None]:
+    """Per column: its number format, wrap, and an indent when it holds text right after a
+    column of numbers or dates (a right-aligned number never touches the next text)."""
+    kinds = [_column_kind([row[i] for row in sheet.rows[:2000] if i < len(row)])
+             for i in range(len(sheet.columns))]
+    looks: list[ColumnLook | None] = []
+    for i, name in enumerate(sheet.columns):
+        indent = INDENT_AFTER_NUMBER if i > 0 and kinds[i] == "text" and \
+            kinds[i - 1] == "number" else 0
+        look = ColumnLook(sheet.column_formats.get(name), name in sheet.wrapped_columns, indent)
+        looks.append(None if look.plain else look)
+    return looks
+
+
+def _column_kind(values: list[Any]) -> str:
+    """"number" (numbers and dates, right-aligned), "text", or "empty"."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "empty"
+    if all(isinstance(v, int | float | dt.date) and not isinstance(v, bool) for v in present):
+        return "number"
+    return "text"
+
+
+def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
+               row_look: Callable[[list[Any]], str] | None) -> list[Any]:
+    """The row as appended: plain values where nothing is styled (fast), styled cells where a
+    column or the row's look (bold, fill) asks for it."""
+    look = row_look(row) if row_look else ""
+    if not look and all(c is None for c in looks):
+        return row
+    from openpyxl.cell import WriteOnlyCell
+
+    cells: list[Any] = []
+    for i, value in enumerate(row):
+        column = looks[i] if i < len(looks) else None
+        if column is None and not look:
+            cells.append(value)
+            continue
+        cell = WriteOnlyCell(worksheet, value=value)
+        _apply_looks(cell, column, look)
+        cells.append(cell)
+    return cells
+
+
+def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    if column is not None:
+        if column.number_format:
+            cell.number_format = column.number_format
+        if column.wrap or column.indent:
+            cell.alignment = Alignment(wrap_text=column.wrap, indent=column.indent,
+                                       vertical="top" if column.wrap else None)
+    if row_look == "bold":
+        cell.font = Font(name=FONT_NAME, size=11, bold=True)
+    elif row_look == "fill":
+        cell.fill = PatternFill("solid", fgColor=ROW_FILL_COLOR)
+
+
 def set_up_printing(worksheet: Any, marking: str | None) -> None:
-    """Landscape, one page wide, the header row on every page, the marking line on top, the
-    file name and page N of M at the bottom."""
+    """Letter landscape with narrow side margins, one page wide, the header row on every
+    page, the marking line on top, the sheet, the file name and page N of M at the bottom."""
+    from openpyxl.worksheet.page import PageMargins
+
     worksheet.page_setup.orientation = "landscape"
+    worksheet.page_setup.paperSize = "1"   # US Letter
     worksheet.page_setup.fitToWidth = 1
     worksheet.page_setup.fitToHeight = 0
     worksheet.sheet_properties.pageSetUpPr.fitToPage = True
+    worksheet.page_margins = PageMargins(left=SIDE_MARGIN_INCHES, right=SIDE_MARGIN_INCHES,
+                                         top=0.75, bottom=0.75, header=0.3, footer=0.3)
     worksheet.print_title_rows = "1:1"
     if marking:
         worksheet.oddHeader.center.text = marking.replace("&", "&&")
         worksheet.oddHeader.center.size = 12
-    worksheet.oddFooter.left.text = "&F"
+    worksheet.oddFooter.left.text = "&A"
+    worksheet.oddFooter.center.text = "&F"
     worksheet.oddFooter.right.text = "Page &P of &N"
 
 
+def set_print_area(worksheet: Any, sheet: Sheet, row_count: int) -> None:
+    """The leading `printed_columns` (all when None); with a print note, the header row only,
+    and the note heads the page."""
+    from openpyxl.utils import get_column_letter
+
+    count = len(sheet.columns) if sheet.printed_columns is None else sheet.printed_columns
+    last = get_column_letter(max(1, min(count, len(sheet.columns)) or 1))
+    rows = 1 if sheet.print_note else row_count + 1
+    if sheet.chart is not None and sheet.print_note is None:
+        rows += chart_rows(sheet)
+    worksheet.print_area = f"A1:{last}{rows}"
+    if sheet.print_note:
+        worksheet.oddHeader.left.text = sheet.print_note.replace("&", "&&")
+
+
+def chart_rows(sheet: Sheet) -> int:
+    """Rows from the table's end to the chart's bottom (15-pt rows, the chart in cm)."""
+    from openpyxl.utils.cell import coordinate_from_string
+
+    _, top = coordinate_from_string(chart_anchor(sheet))
+    height_rows = math.ceil(sheet.chart.height / 2.54 * 72 / HEADER_LINE_POINTS)
+    return max(0, top - 1 - len(sheet.rows)) + height_rows + 1
+
+
+def chart_anchor(sheet: Sheet) -> str:
+    """The chart's top-left cell: as given, else below the table with a blank row between."""
+    return sheet.chart_anchor or f"A{len(sheet.rows) + 3}"
+
+
 def add_chart(worksheet: Any, sheet: Sheet) -> None:
-    worksheet.add_chart(sheet.chart, sheet.chart_anchor)
+    anchor = chart_anchor(sheet)
+    worksheet.add_chart(sheet.chart, anchor)
     if sheet.chart_on_own_page:
         from openpyxl.utils.cell import coordinate_from_string
         from openpyxl.worksheet.pagebreak import Break
 
-        _, row = coordinate_from_string(sheet.chart_anchor)
+        _, row = coordinate_from_string(anchor)
         worksheet.row_breaks.append(Break(id=row - 1))
 
 
-def _column_widths(columns: list[str], rows: list[list[Any]], max_width: int = 60,
-                   sample: int = 2000) -> list[float]:
-    widths = [len(str(c)) + 4 for c in columns]
+def column_widths(columns: list[str], rows: list[list[Any]], max_width: int = 60,
+                  wrapped: tuple[str, ...] = (), sample: int = 2000) -> list[float]:
+    """Each column as wide as its widest value plus a gap (a header wraps, to at most
+    HEADER_MAX_LINES lines); a wrapped column at most max_width, others at most max_width
+    too (longer text is cut on paper, whole on screen)."""
+    widths = [header_min_width(str(c)) for c in columns]
     for row in rows[:sample]:
         for i, value in enumerate(row[:len(widths)]):
-            if value is None:
-                continue
-            length = 11 if isinstance(value, dt.date) else len(str(value))
-            widths[i] = max(widths[i], length + 2)
-    return [min(w, max_width) for w in widths]
+            if value is not None:
+                widths[i] = max(widths[i], value_width(value) + GAP)
+    return [float(min(w, max_width)) for w in widths]
 
+
+def header_min_width(name: str) -> int:
+    """The narrowest width that wraps `name` to at most HEADER_MAX_LINES lines."""
+    return max(5, math.ceil(len(name) * UPPER_CASE_WIDTH / HEADER_MAX_LINES) + 1)
+
+
+def value_width(value: Any) -> float:
+    """Width units a value needs: digits are one unit each, dates 10, text a little more
+    than one unit a character (capitals are wider)."""
+    if isinstance(value, dt.date):
+        return 10
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return len(str(value))
+    text = str(value)
+    return math.ceil(len(text) * (UPPER_CASE_WIDTH if text.isupper() else 1.0))
+
+
+def print_width_inches(widths: list[float]) -> float:
+    """§10.6's measure of a print area: Excel's 7 px per width unit plus 5 px per column, at
+    96 px per inch."""
+    return sum(7 * w + 5 for w in widths) / 96

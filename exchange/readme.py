@@ -121,7 +121,8 @@ def explain_column(name: str) -> str:
     if MONTH_COLUMN.match(name):
         return f"records whose DLC falls in {name[4:]}"
     if PERIOD_COLUMN.match(name):
-        return f"the period {name}: counts, then (second grid) the % of its episodes unreported"
+        return (f"the period {name}: counts, then (second grid) its runaway episodes, then "
+                f"(third grid) the % of them unreported")
     return COLUMN_HELP.get(name, "")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from exchange.answer import Problem
 from exchange.excel import Sheet, frame_rows
 from exchange.periods import Period
+from exchange.printing import lay_out_reports
 from exchange.readme import READ_ME_COLUMNS, ReadmeContext, readme_rows
 from exchange.reconcile import (
     DPS_COLUMNS,
@@ -30,8 +31,7 @@ def report_file_names(period: Period) -> dict[str, str]:
             "returned": f"Returned_still_active_in_NCIC_{label}.xlsx"}
 
 
-def build_report_sheets(recon: Reconciliation, trend: tuple[list[str], list[list[Any]],
-                                                            list[list[Any]]],
+def build_report_sheets(recon: Reconciliation, trend: tuple[Any, ...],
                         context: ReadmeContext, problems: list[Problem]
                         ) -> dict[str, list[Sheet]]:
     """The sheets of each of the four workbooks; Exceptions, then Read me, last."""
@@ -53,6 +53,7 @@ def build_report_sheets(recon: Reconciliation, trend: tuple[list[str], list[list
         read_me = Sheet("Read me", READ_ME_COLUMNS, readme_rows(report, columns, context),
                         max_width=100)
         sheets[report] = [*first, exceptions, read_me]
+    lay_out_reports(sheets, "totals", report_file_names(context.period)["totals"])
     return sheets
 
 
@@ -63,7 +64,7 @@ def totals_columns(months: list[str]) -> list[str]:
 
 def totals_sheet(recon: Reconciliation) -> Sheet:
     """The REGION x month grid, STATEWIDE last (outside the autofilter), and a bar chart of
-    the totals by region."""
+    the totals by region below it."""
     from openpyxl.chart import BarChart, Reference
 
     chart = BarChart()
@@ -79,20 +80,27 @@ def totals_sheet(recon: Reconciliation) -> Sheet:
     chart.set_categories(Reference(range_string=f"'{TOTALS_TITLE}'!$A$2:"
                                                 f"$A${region_count + 1}"))
     chart.legend = None
-    chart.width, chart.height = 22, 11
+    show_axes(chart)
+    chart.width, chart.height = 22, 9      # below the table, on the same landscape page
     columns = totals_columns(recon.months)
-    return Sheet(TOTALS_TITLE, columns, recon.totals, chart=chart,
-                 chart_anchor=f"{column_letter(len(columns) + 2)}2", unfiltered_last_rows=1)
+    return Sheet(TOTALS_TITLE, columns, recon.totals, chart=chart, unfiltered_last_rows=1)
 
 
-def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[Any]]) -> Sheet:
-    """IMPACT_not_in_DPS per region over the recorded periods, then the same as the % of each
-    period's episodes left unreported, and a line chart of the STATEWIDE % (§8)."""
+def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[Any]],
+                episodes: list[list[Any]] | None = None) -> Sheet:
+    """IMPACT_not_in_DPS per region over the recorded periods, then each period's runaway
+    episodes (the denominators), then the % of them left unreported, and a line chart of the
+    STATEWIDE % (§8) on its own page."""
     from openpyxl.chart import LineChart, Reference
+    from openpyxl.chart.marker import Marker
 
     percents = [[row[0], *[None if v is None else round(100 * v, 1) for v in row[1:]]]
                 for row in shares]
-    rows = [*counts, [None] * (len(periods) + 1),
+    blank = [None] * (len(periods) + 1)
+    denominators = [] if episodes is None else \
+        [blank, ["Runaway episodes in the period (the % denominators)", *[None] * len(periods)],
+         *episodes]
+    rows = [*counts, *denominators, blank,
             ["% of the period's episodes unreported", *[None] * len(periods)], *percents]
     chart = LineChart()
     chart.title = "STATEWIDE: % of runaway episodes with no DPS record"
@@ -104,11 +112,22 @@ def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[A
         chart.add_data(Reference(range_string=f"'Trend'!$B${statewide_row}:"
                                               f"${last}${statewide_row}"), from_rows=True)
         chart.set_categories(Reference(range_string=f"'Trend'!$B$1:${last}$1"))
+    for series in chart.series:
+        series.smooth = False              # straight lines between periods, each one marked
+        series.marker = Marker(symbol="circle", size=7)
+    chart.y_axis.scaling.min = 0
     chart.legend = None
+    show_axes(chart)
     chart.width, chart.height = 24, 14     # one landscape page
     return Sheet("Trend", ["REGION", *periods], rows, chart=chart,
                  chart_anchor=f"A{len(rows) + 3}", chart_on_own_page=True,
                  unfiltered_last_rows=len(rows) - len(counts) + 1)
+
+
+def show_axes(chart: Any) -> None:
+    """openpyxl leaves an axis's `delete` unset, and current Excel then hides the axis."""
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
 
 
 def column_letter(number: int) -> str:
