@@ -19,8 +19,13 @@ FONT_NAME = "Calibri"         # named on every styled cell, so no reader falls b
 SIDE_MARGIN_INCHES = 0.4      # §10.6: at most 0.5 in
 HEADER_LINE_POINTS = 15.0     # one line of the 11-pt font
 HEADER_MAX_LINES = 3          # a header wraps to at most this many lines
-UPPER_CASE_WIDTH = 1.2        # a bold capital is about 1.2 digit widths (Excel's width unit)
-GAP = 2                       # width units between a column's widest value and the next column
+UPPER_CASE_WIDTH = 1.2        # a capital is about 1.2 digit widths (Excel's width unit)
+WIDE_FONT = 1.1               # LibreOffice without Calibri prints text wider than Excel does:
+#                               wrapped lines are counted with it, so no reader's row is too short
+ONE_LINE_HEADER = 8           # a header this short never wraps (PID, REGION, FY2025Q3)
+DEFAULT_WIDTH = 8.43          # Excel's width of a column not sized here
+NUMBER_GAP = 2                # width units after a column's widest number or date
+TEXT_GAP = 1                  # width units after a column's widest text
 INDENT_AFTER_NUMBER = 1       # text after a number column is indented, so they never touch
 ROW_FILL_COLOR = "FCE4D6"     # a row that needs action first (e.g. STILL_MISSING = Y)
 
@@ -60,6 +65,7 @@ class Sheet:
     unfiltered_last_rows: int = 0   # rows at the end kept out of the autofilter (a total)
     chart_on_own_page: bool = False  # a page break before the chart's row when printed
     max_width: int = 60             # widest column, in characters
+    column_max_widths: dict[str, int] = field(default_factory=dict)  # header -> narrower cap
     printed_columns: int | None = None   # the print area: this many leading columns (all: None)
     column_formats: dict[str, str] = field(default_factory=dict)  # header -> number format
     wrapped_columns: tuple[str, ...] = ()   # columns whose text wraps within max_width
@@ -120,7 +126,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
     from openpyxl.utils import get_column_letter
 
     per_sheet = max(1, max_rows_per_sheet - 1)
-    widths = column_widths(sheet.columns, sheet.rows, sheet.max_width, sheet.wrapped_columns)
+    widths = column_widths(sheet.columns, sheet.rows, sheet.max_width, sheet.column_max_widths)
+    wrapped = [i for i, name in enumerate(sheet.columns) if name in sheet.wrapped_columns]
     looks = column_looks(sheet)
     titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
     for index, title in enumerate(titles):
@@ -131,10 +138,13 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
             worksheet.column_dimensions[get_column_letter(number)].width = width
         worksheet.row_dimensions[1].height = header_height(sheet.columns, widths)
         set_up_printing(worksheet, marking)
-        set_print_area(worksheet, sheet, len(chunk))
+        set_print_area(worksheet, sheet, len(chunk), widths)
         worksheet.append(header_cells(worksheet, sheet.columns))
-        for row in chunk:
-            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look))
+        for number, row in enumerate(chunk, start=2):
+            lines = wrapped_lines(row, wrapped, widths)
+            if lines > 1:   # a row height must be set before its row is written
+                worksheet.row_dimensions[number].height = HEADER_LINE_POINTS * lines
+            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, tall=lines > 1))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
@@ -159,8 +169,21 @@ def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
 
 
 def header_lines(name: str, width: float) -> int:
-    """Lines a wrapped header of `width` takes (bold capitals are wider than digits)."""
-    return max(1, math.ceil(len(name) * UPPER_CASE_WIDTH / max(1.0, width - 1)))
+    """Lines a wrapped header of `width` takes (bold capitals, in the wider fallback font)."""
+    return text_lines(name, width, UPPER_CASE_WIDTH * WIDE_FONT)
+
+
+def text_lines(text: str, width: float, char_width: float = WIDE_FONT) -> int:
+    """Lines `text` wraps to in a column of `width` units (each line break starts one)."""
+    per_line = max(1.0, width - 0.5)
+    return sum(max(1, math.ceil(value_width(part) * char_width / per_line))
+               for part in text.split("\n"))
+
+
+def wrapped_lines(row: list[Any], wrapped: list[int], widths: list[float]) -> int:
+    """The most lines any wrapped cell of the row takes."""
+    return max([text_lines(str(row[i]), widths[i]) for i in wrapped
+                if i < len(row) and row[i] is not None] or [1])
 
 
 def header_height(columns: list[str], widths: list[float]) -> float:
@@ -194,35 +217,37 @@ def _column_kind(values: list[Any]) -> str:
 
 
 def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
-               row_look: Callable[[list[Any]], str] | None) -> list[Any]:
+               row_look: Callable[[list[Any]], str] | None, tall: bool = False) -> list[Any]:
     """The row as appended: plain values where nothing is styled (fast), styled cells where a
-    column or the row's look (bold, fill) asks for it."""
+    column or the row's look (bold, fill) asks for it; in a tall row (a cell wraps) every
+    cell sits at the top, level with the wrapped text."""
     look = row_look(row) if row_look else ""
-    if not look and all(c is None for c in looks):
+    if not look and not tall and all(c is None for c in looks):
         return row
     from openpyxl.cell import WriteOnlyCell
 
     cells: list[Any] = []
     for i, value in enumerate(row):
         column = looks[i] if i < len(looks) else None
-        if column is None and not look:
+        if column is None and not look and not tall:
             cells.append(value)
             continue
         cell = WriteOnlyCell(worksheet, value=value)
-        _apply_looks(cell, column, look)
+        _apply_looks(cell, column, look, tall)
         cells.append(cell)
     return cells
 
 
-def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str) -> None:
+def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, tall: bool) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    if column is not None:
-        if column.number_format:
-            cell.number_format = column.number_format
-        if column.wrap or column.indent:
-            cell.alignment = Alignment(wrap_text=column.wrap, indent=column.indent,
-                                       vertical="top" if column.wrap else None)
+    wrap = column is not None and column.wrap
+    indent = column.indent if column is not None else 0
+    if column is not None and column.number_format:
+        cell.number_format = column.number_format
+    if wrap or indent or tall:
+        cell.alignment = Alignment(wrap_text=wrap or None, indent=indent,
+                                   vertical="top" if tall else None)
     if row_look == "bold":
         cell.font = Font(name=FONT_NAME, size=11, bold=True)
     elif row_look == "fill":
@@ -250,17 +275,18 @@ def set_up_printing(worksheet: Any, marking: str | None) -> None:
     worksheet.oddFooter.right.text = "Page &P of &N"
 
 
-def set_print_area(worksheet: Any, sheet: Sheet, row_count: int) -> None:
-    """The leading `printed_columns` (all when None); with a print note, the header row only,
-    and the note heads the page."""
+def set_print_area(worksheet: Any, sheet: Sheet, row_count: int, widths: list[float]) -> None:
+    """The leading `printed_columns` (all when None) and a chart below the table; with a
+    print note, the header row only, and the note heads the page."""
     from openpyxl.utils import get_column_letter
 
     count = len(sheet.columns) if sheet.printed_columns is None else sheet.printed_columns
-    last = get_column_letter(max(1, min(count, len(sheet.columns)) or 1))
+    count = max(1, min(count, len(sheet.columns)))
     rows = 1 if sheet.print_note else row_count + 1
     if sheet.chart is not None and sheet.print_note is None:
         rows += chart_rows(sheet)
-    worksheet.print_area = f"A1:{last}{rows}"
+        count = max(count, chart_columns(sheet, widths))
+    worksheet.print_area = f"A1:{get_column_letter(count)}{rows}"
     if sheet.print_note:
         worksheet.oddHeader.left.text = sheet.print_note.replace("&", "&&")
 
@@ -271,7 +297,17 @@ def chart_rows(sheet: Sheet) -> int:
 
     _, top = coordinate_from_string(chart_anchor(sheet))
     height_rows = math.ceil(sheet.chart.height / 2.54 * 72 / HEADER_LINE_POINTS)
-    return max(0, top - 1 - len(sheet.rows)) + height_rows + 1
+    return max(0, top - 1 - len(sheet.rows)) + height_rows
+
+
+def chart_columns(sheet: Sheet, widths: list[float]) -> int:
+    """Columns the chart spans from column A (by §10.6's 7 px per unit + 5 px a column)."""
+    needed = sheet.chart.width / 2.54 * 96
+    covered, count = 0.0, 0
+    while covered < needed:
+        covered += 7 * (widths[count] if count < len(widths) else DEFAULT_WIDTH) + 5
+        count += 1
+    return count
 
 
 def chart_anchor(sheet: Sheet) -> str:
@@ -291,21 +327,37 @@ def add_chart(worksheet: Any, sheet: Sheet) -> None:
 
 
 def column_widths(columns: list[str], rows: list[list[Any]], max_width: int = 60,
-                  wrapped: tuple[str, ...] = (), sample: int = 2000) -> list[float]:
+                  column_max_widths: dict[str, int] | None = None,
+                  sample: int = 2000) -> list[float]:
     """Each column as wide as its widest value plus a gap (a header wraps, to at most
-    HEADER_MAX_LINES lines); a wrapped column at most max_width, others at most max_width
-    too (longer text is cut on paper, whole on screen)."""
+    HEADER_MAX_LINES lines), at most max_width or the column's own cap (wrapped columns
+    wrap there; other text longer than that is cut on paper, whole on screen)."""
+    caps = column_max_widths or {}
     widths = [header_min_width(str(c)) for c in columns]
     for row in rows[:sample]:
-        for i, value in enumerate(row[:len(widths)]):
+        start = 1 if is_label_row(row) else 0   # a label alone in its row runs into the next
+        for i, value in enumerate(row[start:len(widths)], start=start):
             if value is not None:
-                widths[i] = max(widths[i], value_width(value) + GAP)
-    return [float(min(w, max_width)) for w in widths]
+                widths[i] = max(widths[i], value_width(value) + gap_after(value))
+    return [float(min(w, max_width, caps.get(str(name), max_width)))
+            for name, w in zip(columns, widths, strict=True)]
+
+
+def gap_after(value: Any) -> int:
+    """Numbers and dates are right-aligned: they keep a wider gap to the next column."""
+    return NUMBER_GAP if isinstance(value, int | float | dt.date) else TEXT_GAP
+
+
+def is_label_row(row: list[Any]) -> bool:
+    """Text in the first cell only (a section heading, a grid's title)."""
+    return len(row) > 1 and isinstance(row[0], str) and all(v is None for v in row[1:])
 
 
 def header_min_width(name: str) -> int:
-    """The narrowest width that wraps `name` to at most HEADER_MAX_LINES lines."""
-    return max(5, math.ceil(len(name) * UPPER_CASE_WIDTH / HEADER_MAX_LINES) + 1)
+    """The narrowest width that keeps a short `name` on one line and wraps a longer one to at
+    most HEADER_MAX_LINES lines."""
+    lines = 1 if len(name) <= ONE_LINE_HEADER else HEADER_MAX_LINES
+    return max(5, math.ceil(len(name) * UPPER_CASE_WIDTH / lines) + 1)
 
 
 def value_width(value: Any) -> float:
@@ -316,7 +368,7 @@ def value_width(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return len(str(value))
     text = str(value)
-    return math.ceil(len(text) * (UPPER_CASE_WIDTH if text.isupper() else 1.0))
+    return math.ceil(sum(UPPER_CASE_WIDTH if c.isupper() else 1.0 for c in text))
 
 
 def print_width_inches(widths: list[float]) -> float:

@@ -11,23 +11,28 @@ from exchange.excel import Sheet
 
 # Sheet title -> the columns a reader acts on, in print order. A sheet not listed (or a
 # column it lacks) prints every column.
+# Sized so a sheet prints at >= 7.5 pt even through LibreOffice's wider fallback font.
 PRINTED_FIRST: dict[str, list[str]] = {
     "IMPACT not in DPS": ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME",
-                          "FIRST_NAME", "STILL_MISSING", "DAYS_MISSING", "DOB", "RUNAWAY_DATE",
-                          "RETURN_DATE", "NOTE", "NEAREST_NIC", "NEAREST_DLC"],
+                          "FIRST_NAME", "STILL_MISSING", "DAYS_MISSING", "RUNAWAY_DATE",
+                          "RETURN_DATE", "NOTE", "NEAREST_NIC"],
     "Still missing now": ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME",
                           "FIRST_NAME", "DAYS_MISSING", "RUNAWAY_DATE", "DOB", "IN_CARE",
                           "NOTE"],
     "Reported late": ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME",
                       "RUNAWAY_DATE", "DAYS_TO_ENTRY", "NIC", "ENTRY_DATE"],
     "DPS not in IMPACT": ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME",
-                          "DOB", "MKE", "DLC", "ORI", "ENTRY_DATE", "NEAREST_EPISODE_ID",
+                          "DOB", "MKE", "DLC", "ORI", "NEAREST_EPISODE_ID",
                           "NEAREST_RUNAWAY_DATE"],
     "Returned still active": ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME",
                               "ORI", "DLC", "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE",
                               "DAYS_SINCE_RETURN"],
+    "Records": ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE",
+                "ORI", "DLC", "CLEAR_DATE", "IN_IMPACT"],
 }
-WRAPPED_COLUMNS = ("NOTE", "REASON", "EXPLANATION")   # long text wraps within max_width
+# Text columns that wrap, and how wide they may get (in characters).
+WRAPPED_WIDTHS = {"COUNTY_NAME": 12, "LAST_NAME": 16, "FIRST_NAME": 12, "NOTE": 26,
+                  "FILE": 16, "REASON": 40, "ITEM": 30, "EXPLANATION": 90}
 PERCENT_COLUMNS = ("MATCH_PCT", "ON_TIME_PCT")         # values 0-100, shown with a % sign
 PERCENT_FORMAT = '0.0"%"'
 STATEWIDE = "STATEWIDE"
@@ -54,7 +59,8 @@ def lay_out_sheet(sheet: Sheet) -> None:
     if sheet.title == EXCEPTIONS_TITLE:
         sheet.rows = [exception_row(sheet.columns, row) for row in sheet.rows]
     put_printed_columns_first(sheet, PRINTED_FIRST.get(sheet.title))
-    sheet.wrapped_columns = tuple(c for c in sheet.columns if c in WRAPPED_COLUMNS)
+    sheet.wrapped_columns = tuple(c for c in sheet.columns if c in WRAPPED_WIDTHS)
+    sheet.column_max_widths = {c: WRAPPED_WIDTHS[c] for c in sheet.wrapped_columns}
     sheet.column_formats = {c: PERCENT_FORMAT for c in sheet.columns if c in PERCENT_COLUMNS}
     sheet.row_look = row_look_for(sheet)
 

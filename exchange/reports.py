@@ -81,7 +81,7 @@ def totals_sheet(recon: Reconciliation) -> Sheet:
                                                 f"$A${region_count + 1}"))
     chart.legend = None
     show_axes(chart)
-    chart.width, chart.height = 22, 9      # below the table, on the same landscape page
+    chart.width, chart.height = 22, 7.5    # below the table, on the same landscape page
     columns = totals_columns(recon.months)
     return Sheet(TOTALS_TITLE, columns, recon.totals, chart=chart, unfiltered_last_rows=1)
 

@@ -46,34 +46,35 @@ def test_four_reports_from_the_scenario(sent, mailed):
     assert sorted(p.name for p in share.iterdir()) == REPORTS
 
     impact = sheet_rows(share / REPORTS[2], "IMPACT not in DPS")
-    assert impact == [
-        ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "DOB",
-         "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE", "STILL_MISSING",
-         "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"],
-        ["6-Houston", "Harris", 1007, 506, "Quiñónez", "Dulce", D(2008, 3, 3), D(2025, 5, 1),
-         D(2025, 5, 3), 2, None, "N", 17, "M000000007", D(2025, 5, 7), 1],
-        ["8-San Antonio", "Bexar", 1003, 503, "De La Cruz", "José", None, D(2025, 4, 5),
-         D(2025, 4, 6), 1, "not sent to DPS: excluded (no usable DOB)", "N", None, None, None,
+    assert impact == [       # the printed columns first (§10.6), the others after them
+        ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME",
+         "STILL_MISSING", "DAYS_MISSING", "RUNAWAY_DATE", "RETURN_DATE", "NOTE", "NEAREST_NIC",
+         "DOB", "AGE_AT_RUNAWAY", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"],
+        ["6-Houston", "Harris", 1007, 506, "Quiñónez", "Dulce", "N", 2, D(2025, 5, 1),
+         D(2025, 5, 3), None, "M000000007", D(2008, 3, 3), 17, D(2025, 5, 7), 1],
+        ["8-San Antonio", "Bexar", 1003, 503, "De La Cruz", "José", "N", 1, D(2025, 4, 5),
+         D(2025, 4, 6), "not sent to DPS: excluded (no usable DOB)", None, None, None, None,
          None],
-        ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", D(2010, 7, 20), D(2025, 5, 20),
-         D(2025, 5, 25), 5, None, "N", 14, None, None, None],
+        ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", "N", 5, D(2025, 5, 20),
+         D(2025, 5, 25), None, None, D(2010, 7, 20), 14, None, None],
     ]
     dps = sheet_rows(share / REPORTS[0], "DPS not in IMPACT")
     assert dps == [
-        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-         "ENTRY_DATE", "DLC", "CLEAR_DATE", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
+        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "DLC",
+         "ORI", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE", "ENTRY_DATE", "CLEAR_DATE",
          "DAYS_OUTSIDE_WINDOW"],
         ["6-Houston", "Harris", 1007, "M000000007", "QUINONEZ", "DULCE", None, "EMJ",
-         "TX2270000", D(2025, 5, 7), D(2025, 5, 7), None, 506, D(2025, 5, 1), 1],
+         D(2025, 5, 7), "TX2270000", 506, D(2025, 5, 1), D(2025, 5, 7), None, 1],
         ["7-Austin", "McLennan", 1005, "M000000005", "SMITH-JONES", "AMELIA", None, "EMJ",
-         "TX2270000", D(2025, 4, 15), D(2025, 4, 15), None, None, None, None],
+         D(2025, 4, 15), "TX2270000", None, None, D(2025, 4, 15), None, None],
     ]
     returned = sheet_rows(share / REPORTS[3], "Returned still active")
     assert returned == [
-        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
-         "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"],
-        ["6-Houston", "Harris", 1001, "M000000001", "PENA", "ZOE", D(2009, 4, 1), "EMJ",
-         "TX2270000", D(2025, 3, 11), D(2025, 3, 11), 501, D(2025, 3, 10), D(2025, 3, 15), 97],
+        ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "ORI", "DLC",
+         "EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN", "DOB", "MKE",
+         "ENTRY_DATE"],
+        ["6-Houston", "Harris", 1001, "M000000001", "PENA", "ZOE", "TX2270000", D(2025, 3, 11),
+         501, D(2025, 3, 10), D(2025, 3, 15), 97, D(2009, 4, 1), "EMJ", D(2025, 3, 11)],
     ]
     totals = sheet_rows(share / REPORTS[1], "Totals by region")
     assert totals[0] == ["REGION", "DLC 2025-03", "DLC 2025-04", "DLC 2025-05", "TOTAL",
@@ -86,7 +87,8 @@ def test_four_reports_from_the_scenario(sent, mailed):
     assert totals[-1] == ["STATEWIDE", 2, 2, 1, 5, 3, 2, 60.0]
     assert all(row[1:] == [0, 0, 0, 0, 0, 0, None] for row in totals[1:6] + totals[8:12])
     records = sheet_rows(share / REPORTS[1], "Records")
-    assert [(r[2], r[3], r[-1]) for r in records[1:]] == [
+    in_impact = records[0].index("IN_IMPACT")     # found by header name (§10.6)
+    assert [(r[2], r[3], r[in_impact]) for r in records[1:]] == [
         (1006, "M000000006", "Y"), (1001, "M000000001", "Y"), (1007, "M000000007", "N"),
         (1005, "M000000005", "N"), (1002, "M000000002", "Y")]
     workbook = openpyxl.load_workbook(share / REPORTS[1])
@@ -317,8 +319,8 @@ def test_sa98_from_a_csv_extract_with_mapped_columns(sent):
     assert [row[3] for row in impact[1:]] == [504]
     # line 4: the physical line, counted before rows outside the range are set aside
     assert sheet_rows(sent.folder("share") / REPORTS[2], "Exceptions")[1:] == [
-        ["sa98_extract.csv", 4, 1005, "508", "row left out", "column RUNAWAY_DATE: missing",
-         "IMPACT data"]]
+        ["sa98_extract.csv", 4, 1005, 508, "row left out", "column RUNAWAY_DATE: missing",
+         "IMPACT data"]]                                   # a numeric key stored as a number
 
 
 def test_a_share_target_that_cannot_be_replaced_keeps_the_queue(sent):
