@@ -127,6 +127,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
 
     per_sheet = max(1, max_rows_per_sheet - 1)
     widths = column_widths(sheet.columns, sheet.rows, sheet.max_width, sheet.column_max_widths)
+    if sheet.chart is not None:   # columns under a chart wider than its table, sized too
+        widths += [DEFAULT_WIDTH] * max(0, chart_columns(sheet, widths) - len(widths))
     wrapped = [i for i, name in enumerate(sheet.columns) if name in sheet.wrapped_columns]
     looks = column_looks(sheet)
     titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
@@ -136,7 +138,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         worksheet.freeze_panes = "A2"  # must be set before the first row in write-only mode
         for number, width in enumerate(widths, start=1):
             worksheet.column_dimensions[get_column_letter(number)].width = width
-        worksheet.row_dimensions[1].height = header_height(sheet.columns, widths)
+        worksheet.row_dimensions[1].height = header_height(sheet.columns,
+                                                           widths[:len(sheet.columns)])
         set_up_printing(worksheet, marking)
         set_print_area(worksheet, sheet, len(chunk), widths)
         worksheet.append(header_cells(worksheet, sheet.columns))
@@ -170,7 +173,7 @@ def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
 
 def header_lines(name: str, width: float) -> int:
     """Lines a wrapped header of `width` takes (bold capitals, in the wider fallback font)."""
-    return text_lines(name, width, UPPER_CASE_WIDTH * WIDE_FONT)
+    return text_lines(name, width)
 
 
 def text_lines(text: str, width: float, char_width: float = WIDE_FONT) -> int:
