@@ -143,11 +143,13 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         set_up_printing(worksheet, marking)
         set_print_area(worksheet, sheet, len(chunk), widths)
         worksheet.append(header_cells(worksheet, sheet.columns))
+        styles: dict[tuple[Any, ...], Any] = {}
         for number, row in enumerate(chunk, start=2):
             lines = wrapped_lines(row, wrapped, widths)
             if lines > 1:   # a row height must be set before its row is written
                 worksheet.row_dimensions[number].height = HEADER_LINE_POINTS * lines
-            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, tall=lines > 1))
+            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, lines > 1,
+                                        styles))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
@@ -220,15 +222,19 @@ def _column_kind(values: list[Any]) -> str:
 
 
 def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
-               row_look: Callable[[list[Any]], str] | None, tall: bool = False) -> list[Any]:
+               row_look: Callable[[list[Any]], str] | None, tall: bool = False,
+               styles: dict[tuple[Any, ...], Any] | None = None) -> list[Any]:
     """The row as appended: plain values where nothing is styled (fast), styled cells where a
     column or the row's look (bold, fill) asks for it; in a tall row (a cell wraps) every
-    cell sits at the top, level with the wrapped text."""
+    cell sits at the top, level with the wrapped text. `styles` keeps each combination's
+    finished style, copied onto the next cell like it (styling each cell anew is slow)."""
     look = row_look(row) if row_look else ""
     if not look and not tall and all(c is None for c in looks):
         return row
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles.cell_style import StyleArray
 
+    styles = {} if styles is None else styles
     cells: list[Any] = []
     for i, value in enumerate(row):
         column = looks[i] if i < len(looks) else None
@@ -236,7 +242,12 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
             cells.append(value)
             continue
         cell = WriteOnlyCell(worksheet, value=value)
-        _apply_looks(cell, column, look, tall)
+        key = (i, look, tall, type(value) if isinstance(value, dt.date) else None)
+        if key in styles:
+            cell._style = StyleArray(styles[key])   # noqa: SLF001 (openpyxl's style indexes)
+        else:
+            _apply_looks(cell, column, look, tall)
+            styles[key] = StyleArray(cell._style)   # noqa: SLF001
         cells.append(cell)
     return cells
 
