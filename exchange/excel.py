@@ -291,7 +291,7 @@ def set_up_printing(worksheet: Any, marking: str | None) -> None:
 
 def set_print_area(worksheet: Any, sheet: Sheet, row_count: int, widths: list[float]) -> None:
     """The leading `printed_columns` (all when None) and a chart below the table; with a
-    print note, the header row only, and the note heads the page."""
+    print note, the header row only, and the note heads the page (after the marking)."""
     from openpyxl.utils import get_column_letter
 
     count = len(sheet.columns) if sheet.printed_columns is None else sheet.printed_columns
@@ -301,8 +301,10 @@ def set_print_area(worksheet: Any, sheet: Sheet, row_count: int, widths: list[fl
         rows += chart_rows(sheet)
         count = max(count, chart_columns(sheet, widths))
     worksheet.print_area = f"A1:{get_column_letter(count)}{rows}"
-    if sheet.print_note:
-        worksheet.oddHeader.left.text = sheet.print_note.replace("&", "&&")
+    if sheet.print_note:   # under the marking line, where a reader looks first
+        marking = worksheet.oddHeader.center.text
+        note = sheet.print_note.replace("&", "&&")
+        worksheet.oddHeader.center.text = f"{marking}\n{note}" if marking else note
 
 
 def chart_rows(sheet: Sheet) -> int:

@@ -5,6 +5,7 @@ Pure logic over excel.Sheet; exchange/excel.py does the page set-up."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from exchange.excel import Sheet
@@ -46,12 +47,15 @@ def lay_out_reports(sheets: dict[str, list[Sheet]], exceptions_report: str,
                     exceptions_file: str) -> None:
     """Every sheet of every report ready to print; the Exceptions print only in
     `exceptions_report` (the same rows in every workbook), the others point to its file."""
+    laid_out: set[int] = set()   # one Sheet may sit in several reports (the Exceptions)
     for report, report_sheets in sheets.items():
-        for sheet in report_sheets:
-            lay_out_sheet(sheet)
+        for index, sheet in enumerate(report_sheets):
+            if id(sheet) not in laid_out:
+                lay_out_sheet(sheet)
+                laid_out.add(id(sheet))
             if sheet.title == EXCEPTIONS_TITLE and report != exceptions_report:
-                sheet.print_note = (f"Exceptions: the same rows print in {exceptions_file} "
-                                    f"(on screen here)")
+                report_sheets[index] = replace(
+                    sheet, print_note=f"Exceptions: the rows print in {exceptions_file}")
 
 
 def lay_out_sheet(sheet: Sheet) -> None:

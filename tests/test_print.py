@@ -70,6 +70,9 @@ def test_every_sheet_of_every_report_passes_the_width_rule_and_prints_letter_lan
             header = next(sheet.iter_rows(max_row=1))
             assert {(c.font.name, c.font.bold, c.alignment.wrap_text) for c in header} == \
                 {("Calibri", True, True)}, where
+        exceptions = workbook["Exceptions"]
+        printed_rows = exceptions.max_row if name == REPORT_FILES[1] else 1   # printed once
+        assert exceptions.print_area.endswith(f"$G${printed_rows}"), name
 
 
 def test_the_widest_values_of_each_report_sheet_still_pass_the_width_rule(tmp_path):
@@ -199,19 +202,18 @@ def test_exceptions_keep_numeric_keys_as_numbers_and_a_long_pid_as_its_digits(tm
 
 
 def test_the_exceptions_print_once_in_the_totals_workbook(tmp_path):
-    sheets = {report: [Sheet("Exceptions", EXCEPTION_COLUMNS,
-                             [["results.txt", 4, 1001, "M000000001", "row left out", "bad DLC",
-                               "DPS"]])]
-              for report in ("impact", "totals")}
+    shared = Sheet("Exceptions", EXCEPTION_COLUMNS,
+                   [["results.txt", 4, 1001, "M000000001", "row left out", "bad DLC", "DPS"]])
+    sheets = {"impact": [shared], "totals": [shared]}      # one Sheet in every workbook
     lay_out_reports(sheets, "totals", "DPS_total_runaway_events_FY2025_Q3.xlsx")
-    impact, _ = written(tmp_path, *sheets["impact"])
+    impact, _ = written(tmp_path, *sheets["impact"], marking="CONFIDENTIAL")
     assert impact.active.print_area == "'Exceptions'!$A$1:$G$1"   # the header row only
-    assert impact.active.oddHeader.left.text == (
-        "Exceptions: the same rows print in DPS_total_runaway_events_FY2025_Q3.xlsx "
-        "(on screen here)")
+    assert impact.active.oddHeader.center.text == (
+        "CONFIDENTIAL\nExceptions: the rows print in DPS_total_runaway_events_FY2025_Q3.xlsx")
     assert impact.active["A2"].value == "results.txt"               # the rows are there
-    totals, _ = written(tmp_path, *sheets["totals"])
+    totals, _ = written(tmp_path, *sheets["totals"], marking="CONFIDENTIAL")
     assert totals.active.print_area == "'Exceptions'!$A$1:$G$2"
+    assert totals.active.oddHeader.center.text == "CONFIDENTIAL"
 
 
 CHART = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
