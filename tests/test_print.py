@@ -56,7 +56,9 @@ def written(tmp_path, *sheets: Sheet, marking: str | None = None):
 def test_every_sheet_of_every_report_passes_the_width_rule_and_prints_letter_landscape(
         workspace):
     assert workspace.send(*AS_OF) == 0
-    workspace.put_answer(*scenario_answer())
+    results, counts = scenario_answer()
+    results += b"1001|M00000000X|PENA|ZOE||F|W|EMJ|TX2270000|20250311|20250311|\r\n"  # bad NIC
+    workspace.put_answer(results, counts.replace(b"RESULT_RECORDS|5", b"RESULT_RECORDS|6"))
     assert workspace.receive(*AS_OF) == 0
     for name in REPORT_FILES:
         workbook = openpyxl.load_workbook(workspace.folder("share") / name)
@@ -71,7 +73,8 @@ def test_every_sheet_of_every_report_passes_the_width_rule_and_prints_letter_lan
             assert {(c.font.name, c.font.bold, c.alignment.wrap_text) for c in header} == \
                 {("Calibri", True, True)}, where
         exceptions = workbook["Exceptions"]
-        printed_rows = exceptions.max_row if name == REPORT_FILES[1] else 1   # printed once
+        assert exceptions.max_row == 2, name                                 # the bad NIC
+        printed_rows = 2 if name == REPORT_FILES[1] else 1                   # printed once
         assert exceptions.print_area.endswith(f"$G${printed_rows}"), name
 
 
