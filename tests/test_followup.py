@@ -375,7 +375,7 @@ def test_period_key_orders_by_fiscal_year_then_quarter():
 def test_trend_over_three_recorded_periods():
     history = recorded(("FY2025Q3", {6: (10, 4)}), ("FY2024Q4", {6: (8, 2)}),
                        ("FY2025Q2", {6: (5, 1), 1: (2, 0)}))
-    periods, counts, shares, _ = trend_grid(history, "FY2025Q3")
+    periods, counts, shares, episodes = trend_grid(history, "FY2025Q3")
     assert periods == ["FY2024Q4", "FY2025Q2", "FY2025Q3"]
     assert [row[0] for row in counts] == [*REGION_LABELS, "STATEWIDE"]
     assert grid_counts(counts)["6-Houston"] == [2, 1, 4]
@@ -383,6 +383,9 @@ def test_trend_over_three_recorded_periods():
     assert grid_counts(shares)["6-Houston"] == [0.25, 0.2, 0.4]
     assert grid_counts(shares)["1-Lubbock"] == [None, 0.0, None]
     assert grid_counts(shares)["STATEWIDE"] == [0.25, 1 / 7, 0.4]
+    assert grid_counts(episodes)["6-Houston"] == [8, 5, 10]     # the shares' denominators
+    assert grid_counts(episodes)["1-Lubbock"] == [0, 2, 0]
+    assert grid_counts(episodes)["STATEWIDE"] == [8, 7, 10]
 
 
 def test_a_republished_period_replaces_its_own_rows():
