@@ -179,9 +179,11 @@ def header_lines(name: str, width: float) -> int:
 
 
 def text_lines(text: str, width: float, char_width: float = WIDE_FONT) -> int:
-    """Lines `text` wraps to in a column of `width` units (each line break starts one)."""
+    """Lines `text` wraps to in a column of `width` units (each line break starts one): one
+    when the column was sized to hold it, else counted in the wider font."""
     per_line = max(1.0, width - 0.5)
-    return sum(max(1, math.ceil(value_width(part) * char_width / per_line))
+    return sum(1 if value_width(part) + TEXT_GAP <= width else
+               max(1, math.ceil(value_width(part) * char_width / per_line))
                for part in text.split("\n"))
 
 
@@ -261,6 +263,7 @@ def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, tall: bool
         cell.number_format = column.number_format
     if wrap or indent or tall:
         cell.alignment = Alignment(wrap_text=wrap or None, indent=indent,
+                                   horizontal="left" if indent else None,   # indent needs it
                                    vertical="top" if tall else None)
     if row_look == "bold":
         cell.font = Font(name=FONT_NAME, size=11, bold=True)
@@ -301,10 +304,10 @@ def set_print_area(worksheet: Any, sheet: Sheet, row_count: int, widths: list[fl
         rows += chart_rows(sheet)
         count = max(count, chart_columns(sheet, widths))
     worksheet.print_area = f"A1:{get_column_letter(count)}{rows}"
-    if sheet.print_note:   # under the marking line, where a reader looks first
+    if sheet.print_note:   # after the marking, where a reader looks first
         marking = worksheet.oddHeader.center.text
         note = sheet.print_note.replace("&", "&&")
-        worksheet.oddHeader.center.text = f"{marking}\n{note}" if marking else note
+        worksheet.oddHeader.center.text = f"{marking} \N{EM DASH} {note}" if marking else note
 
 
 def chart_rows(sheet: Sheet) -> int:

@@ -33,7 +33,7 @@ PRINTED_FIRST: dict[str, list[str]] = {
 }
 # Text columns that wrap, and how wide they may get (in characters).
 WRAPPED_WIDTHS = {"COUNTY_NAME": 12, "LAST_NAME": 16, "FIRST_NAME": 12, "NOTE": 26,
-                  "FILE": 16, "REASON": 40, "ITEM": 30, "EXPLANATION": 90}
+                  "FILE": 32, "REASON": 40, "ITEM": 30, "EXPLANATION": 90}
 PERCENT_COLUMNS = ("MATCH_PCT", "ON_TIME_PCT")         # values 0-100, shown with a % sign
 PERCENT_FORMAT = '0.0"%"'
 STATEWIDE = "STATEWIDE"

@@ -150,6 +150,7 @@ def test_columns_are_sized_to_their_data_and_the_header_wraps(tmp_path):
     assert page.row_dimensions[1].height == 45        # three header lines
     # the text right of a number column is indented: "17" never runs into "M303373194"
     assert (page["A2"].alignment.indent, page["B2"].alignment.indent) == (0, 1)
+    assert page["B2"].alignment.horizontal == "left"       # an indent needs left alignment
 
 
 def test_a_long_name_wraps_within_its_cap_and_its_row_is_tall_and_top_aligned(tmp_path):
@@ -212,7 +213,8 @@ def test_the_exceptions_print_once_in_the_totals_workbook(tmp_path):
     impact, _ = written(tmp_path, *sheets["impact"], marking="CONFIDENTIAL")
     assert impact.active.print_area == "'Exceptions'!$A$1:$G$1"   # the header row only
     assert impact.active.oddHeader.center.text == (
-        "CONFIDENTIAL\nExceptions: the rows print in DPS_total_runaway_events_FY2025_Q3.xlsx")
+        "CONFIDENTIAL \N{EM DASH} Exceptions: the rows print in "
+        "DPS_total_runaway_events_FY2025_Q3.xlsx")
     assert impact.active["A2"].value == "results.txt"               # the rows are there
     totals, _ = written(tmp_path, *sheets["totals"], marking="CONFIDENTIAL")
     assert totals.active.print_area == "'Exceptions'!$A$1:$G$2"
