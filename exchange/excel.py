@@ -182,7 +182,7 @@ def text_lines(text: str, width: float, char_width: float = WIDE_FONT) -> int:
     """Lines `text` wraps to in a column of `width` units (each line break starts one): one
     when the column was sized to hold it, else counted in the wider font."""
     per_line = max(1.0, width - 0.5)
-    return sum(1 if value_width(part) + TEXT_GAP <= width else
+    return sum(1 if value_width(part) <= width else
                max(1, math.ceil(value_width(part) * char_width / per_line))
                for part in text.split("\n"))
 
