@@ -201,26 +201,22 @@ def header_height(columns: list[str], widths: list[float]) -> float:
 
 def column_looks(sheet: Sheet) -> list[ColumnLook | None]:
     """Per column: its number format, wrap, and an indent when it holds text right after a
-    column of numbers or dates (a right-aligned number never touches the next text)."""
-    kinds = [_column_kind([row[i] for row in sheet.rows[:2000] if i < len(row)])
+    column holding numbers or dates (a right-aligned number never touches the next text)."""
+    kinds = [_value_kinds([row[i] for row in sheet.rows[:2000] if i < len(row)])
              for i in range(len(sheet.columns))]
     looks: list[ColumnLook | None] = []
     for i, name in enumerate(sheet.columns):
-        indent = INDENT_AFTER_NUMBER if i > 0 and kinds[i] == "text" and \
-            kinds[i - 1] == "number" else 0
+        indent = INDENT_AFTER_NUMBER if i > 0 and "text" in kinds[i] and \
+            "number" in kinds[i - 1] else 0
         look = ColumnLook(sheet.column_formats.get(name), name in sheet.wrapped_columns, indent)
         looks.append(None if look.plain else look)
     return looks
 
 
-def _column_kind(values: list[Any]) -> str:
-    """"number" (numbers and dates, right-aligned), "text", or "empty"."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return "empty"
-    if all(isinstance(v, int | float | dt.date) and not isinstance(v, bool) for v in present):
-        return "number"
-    return "text"
+def _value_kinds(values: list[Any]) -> set[str]:
+    """{"number"} (numbers and dates, right-aligned), {"text"}, both, or none (all blank)."""
+    return {"number" if isinstance(v, int | float | dt.date) and not isinstance(v, bool)
+            else "text" for v in values if v is not None}
 
 
 def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],

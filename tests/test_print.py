@@ -153,6 +153,13 @@ def test_columns_are_sized_to_their_data_and_the_header_wraps(tmp_path):
     assert page["B2"].alignment.horizontal == "left"       # an indent needs left alignment
 
 
+def test_text_after_a_column_of_mixed_keys_is_indented(tmp_path):
+    sheet = Sheet("Exceptions", ["KEY", "KIND"], [["M000000001", "warning"], [504, "row left out"]])
+    lay_out_sheet(sheet)
+    workbook, _ = written(tmp_path, sheet)
+    assert [workbook.active[f"B{r}"].alignment.indent for r in (2, 3)] == [1, 1]
+
+
 def test_a_long_name_wraps_within_its_cap_and_its_row_is_tall_and_top_aligned(tmp_path):
     sheet = Sheet("DPS not in IMPACT", ["PID", "LAST_NAME"],
                   [[1001, "CAVAZOS-GARCIA DE LA SANTISIMA TRINIDAD"], [1002, "PENA"]])
