@@ -100,7 +100,7 @@ def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[A
     denominators = [] if episodes is None else \
         [blank, ["Runaway episodes in the period (the % denominators)", *[None] * len(periods)],
          *episodes]
-    rows = [*counts, *denominators, blank,
+    rows = [*counts, *denominators, list(blank),
             ["% of the period's episodes unreported", *[None] * len(periods)], *percents]
     chart = LineChart()
     chart.title = "STATEWIDE: % of runaway episodes with no DPS record"
