@@ -296,10 +296,11 @@ def write_reports(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
     folder = run.layout.reports_for(exchange.period, dry_run)
     with record.step("reports"):
         written = []
+        sheets = util.every_report_sheets(inputs, exchange.period)
         for spec in util.REPORTS:
             path = folder / spec.file_name(exchange.period)
-            util.write_workbook(path, util.report_sheets(spec, inputs),
-                                run.config.reports.max_rows_per_sheet, marking=run.rules.marking)
+            util.write_workbook(path, sheets[spec.key], run.config.reports.max_rows_per_sheet,
+                                marking=run.rules.marking)
             written.append(str(path))
             log.info("wrote %s", path)
     record.update(reports=written)

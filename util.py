@@ -92,7 +92,8 @@ from exchange.followup import (
 # exchange/reports.py; the Read me sheet they end with: exchange/readme.py -------------------
 from exchange.readme import ReadmeContext
 from exchange.reports import (
-    REPORTS, ReportInputs, counts_summary, report_counts, report_sheets, stems_text, trend_rows)
+    REPORTS, ReportInputs, counts_summary, every_report_sheets, report_counts, stems_text,
+    trend_rows)
 
 # --- The summary mail's text (§8, §9): exchange/summary.py ------------------------------------
 from exchange.summary import MailFacts, success_mail
@@ -120,7 +121,7 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile", "load_trend",
     "on_time_shares", "period_key", "previous_counts", "previous_period", "record_period",
     "save_trend", "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs", "counts_summary",
-    "report_counts", "report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail",
+    "report_counts", "every_report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail",
     "Delivery", "deliver_reports", "queued_reports", "Archive", "ArchivedFile", "open_archive",
     "archive_checksums",
 ]

@@ -1,16 +1,33 @@
 """Excel workbooks with openpyxl's write-only mode (its fastest): styled frozen header,
 autofilter, column widths from the data, real dates, sheets continued past the row limit, and
-print-ready pages (landscape, one page wide, header row repeated, a marking line on top and
-the file name and "Page N of M" at the bottom)."""
+print-ready pages (docs/data-contract.md §10.6: Letter landscape, narrow side margins, one page
+wide, a print area of the leading columns, wrapped header cells, the header row repeated, a
+marking line on top and the sheet, the file name and "Page N of M" at the bottom)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exchange.files import atomic_write_with
+
+FONT_NAME = "Calibri"         # named on every styled cell, so no reader falls back to a serif
+SIDE_MARGIN_INCHES = 0.4      # §10.6: at most 0.5 in
+HEADER_LINE_POINTS = 15.0     # one line of the 11-pt font
+HEADER_MAX_LINES = 3          # a header wraps to at most this many lines
+UPPER_CASE_WIDTH = 1.2        # a capital is about 1.2 digit widths (Excel's width unit)
+WIDE_FONT = 1.1               # LibreOffice without Calibri prints text wider than Excel does:
+#                               wrapped lines are counted with it, so no reader's row is too short
+ONE_LINE_HEADER = 8           # a header this short never wraps (PID, REGION, FY2025Q3)
+DEFAULT_WIDTH = 8.43          # Excel's width of a column not sized here
+NUMBER_GAP = 2                # width units after a column's widest number or date
+TEXT_GAP = 1                  # width units after a column's widest text
+INDENT_AFTER_NUMBER = 1       # text after a number column is indented, so they never touch
+ROW_FILL_COLOR = "FCE4D6"     # a row that needs action first (e.g. STILL_MISSING = Y)
 
 
 def frame_rows(frame: Any) -> list[list[Any]]:
@@ -38,16 +55,35 @@ def frame_rows(frame: Any) -> list[list[Any]]:
 @dataclass
 class Sheet:
     """One logical sheet of a report: a title, column names and rows (lists of cell values;
-    datetime.date values become real Excel dates)."""
+    datetime.date values become real Excel dates), and how it prints."""
 
     title: str
     columns: list[str]
     rows: list[list[Any]]
-    chart: Any = None          # an openpyxl chart, anchored right of the data
-    chart_anchor: str = "H2"
+    chart: Any = None          # an openpyxl chart, at chart_anchor (default: below the table)
+    chart_anchor: str | None = None
     unfiltered_last_rows: int = 0   # rows at the end kept out of the autofilter (a total)
     chart_on_own_page: bool = False  # a page break before the chart's row when printed
     max_width: int = 60             # widest column, in characters
+    column_max_widths: dict[str, int] = field(default_factory=dict)  # header -> narrower cap
+    printed_columns: int | None = None   # the print area: this many leading columns (all: None)
+    column_formats: dict[str, str] = field(default_factory=dict)  # header -> number format
+    wrapped_columns: tuple[str, ...] = ()   # columns whose text wraps within max_width
+    row_look: Callable[[list[Any]], str] | None = None   # a row -> "bold", "fill" or ""
+    print_note: str | None = None   # prints only the header row and this note (rows elsewhere)
+
+
+@dataclass(frozen=True)
+class ColumnLook:
+    """How one column's cells are styled (None: a plain cell, the fastest)."""
+
+    number_format: str | None = None
+    wrap: bool = False
+    indent: int = 0
+
+    @property
+    def plain(self) -> bool:
+        return self.number_format is None and not self.wrap and not self.indent
 
 
 def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[str]:
@@ -90,7 +126,11 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
     from openpyxl.utils import get_column_letter
 
     per_sheet = max(1, max_rows_per_sheet - 1)
-    widths = _column_widths(sheet.columns, sheet.rows, sheet.max_width)
+    widths = column_widths(sheet.columns, sheet.rows, sheet.max_width, sheet.column_max_widths)
+    if sheet.chart is not None:   # columns under a chart wider than its table, sized too
+        widths += [DEFAULT_WIDTH] * max(0, chart_columns(sheet, widths) - len(widths))
+    wrapped = [i for i, name in enumerate(sheet.columns) if name in sheet.wrapped_columns]
+    looks = column_looks(sheet)
     titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
     for index, title in enumerate(titles):
         worksheet = workbook.create_sheet(title)
@@ -98,10 +138,18 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         worksheet.freeze_panes = "A2"  # must be set before the first row in write-only mode
         for number, width in enumerate(widths, start=1):
             worksheet.column_dimensions[get_column_letter(number)].width = width
+        worksheet.row_dimensions[1].height = header_height(sheet.columns,
+                                                           widths[:len(sheet.columns)])
         set_up_printing(worksheet, marking)
+        set_print_area(worksheet, sheet, len(chunk), widths)
         worksheet.append(header_cells(worksheet, sheet.columns))
-        for row in chunk:
-            worksheet.append(row)
+        styles: dict[tuple[Any, ...], Any] = {}
+        for number, row in enumerate(chunk, start=2):
+            lines = wrapped_lines(row, wrapped, widths)
+            if lines > 1:   # a row height must be set before its row is written
+                worksheet.row_dimensions[number].height = HEADER_LINE_POINTS * lines
+            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, lines > 1,
+                                        styles))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
@@ -110,52 +158,235 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
 
 
 def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
+    """White bold Calibri on dark blue, wrapped (columns are sized to their data)."""
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font, PatternFill
 
+    font = Font(name=FONT_NAME, size=11, bold=True, color="FFFFFF")
+    fill = PatternFill("solid", fgColor="1F4E78")
+    alignment = Alignment(vertical="center", wrap_text=True)
     cells = []
     for name in columns:
         cell = WriteOnlyCell(worksheet, value=name)
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E78")
-        cell.alignment = Alignment(vertical="center")
+        cell.font, cell.fill, cell.alignment = font, fill, alignment
         cells.append(cell)
     return cells
 
 
+def header_lines(name: str, width: float) -> int:
+    """Lines a wrapped header of `width` takes (bold capitals, in the wider fallback font)."""
+    return text_lines(name, width)
+
+
+def text_lines(text: str, width: float, char_width: float = WIDE_FONT) -> int:
+    """Lines `text` wraps to in a column of `width` units (each line break starts one): one
+    when the column was sized to hold it, else counted in the wider font."""
+    per_line = max(1.0, width - 0.5)
+    return sum(1 if value_width(part) <= width else
+               max(1, math.ceil(value_width(part) * char_width / per_line))
+               for part in text.split("\n"))
+
+
+def wrapped_lines(row: list[Any], wrapped: list[int], widths: list[float]) -> int:
+    """The most lines any wrapped cell of the row takes."""
+    return max([text_lines(str(row[i]), widths[i]) for i in wrapped
+                if i < len(row) and row[i] is not None] or [1])
+
+
+def header_height(columns: list[str], widths: list[float]) -> float:
+    lines = max([header_lines(str(name), width)
+                 for name, width in zip(columns, widths, strict=True)] or [1])
+    return HEADER_LINE_POINTS * lines
+
+
+def column_looks(sheet: Sheet) -> list[ColumnLook | None]:
+    """Per column: its number format, wrap, and an indent when it holds text right after a
+    column holding numbers or dates (a right-aligned number never touches the next text)."""
+    kinds = [_value_kinds([row[i] for row in sheet.rows[:2000] if i < len(row)])
+             for i in range(len(sheet.columns))]
+    looks: list[ColumnLook | None] = []
+    for i, name in enumerate(sheet.columns):
+        indent = INDENT_AFTER_NUMBER if i > 0 and "text" in kinds[i] and \
+            "number" in kinds[i - 1] else 0
+        look = ColumnLook(sheet.column_formats.get(name), name in sheet.wrapped_columns, indent)
+        looks.append(None if look.plain else look)
+    return looks
+
+
+def _value_kinds(values: list[Any]) -> set[str]:
+    """{"number"} (numbers and dates, right-aligned), {"text"}, both, or none (all blank)."""
+    return {"number" if isinstance(v, int | float | dt.date) and not isinstance(v, bool)
+            else "text" for v in values if v is not None}
+
+
+def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
+               row_look: Callable[[list[Any]], str] | None, tall: bool = False,
+               styles: dict[tuple[Any, ...], Any] | None = None) -> list[Any]:
+    """The row as appended: plain values where nothing is styled (fast), styled cells where a
+    column or the row's look (bold, fill) asks for it; in a tall row (a cell wraps) every
+    cell sits at the top, level with the wrapped text. `styles` keeps each combination's
+    finished style, copied onto the next cell like it (styling each cell anew is slow)."""
+    look = row_look(row) if row_look else ""
+    if not look and not tall and all(c is None for c in looks):
+        return row
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles.cell_style import StyleArray
+
+    styles = {} if styles is None else styles
+    cells: list[Any] = []
+    for i, value in enumerate(row):
+        column = looks[i] if i < len(looks) else None
+        if column is None and not look and not tall:
+            cells.append(value)
+            continue
+        cell = WriteOnlyCell(worksheet, value=value)
+        key = (i, look, tall, type(value) if isinstance(value, dt.date) else None)
+        if key in styles:
+            cell._style = StyleArray(styles[key])   # noqa: SLF001 (openpyxl's style indexes)
+        else:
+            _apply_looks(cell, column, look, tall)
+            styles[key] = StyleArray(cell._style)   # noqa: SLF001
+        cells.append(cell)
+    return cells
+
+
+def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, tall: bool) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
+    wrap = column is not None and column.wrap
+    indent = column.indent if column is not None else 0
+    if column is not None and column.number_format:
+        cell.number_format = column.number_format
+    if wrap or indent or tall:
+        cell.alignment = Alignment(wrap_text=wrap or None, indent=indent,
+                                   horizontal="left" if indent else None,   # indent needs it
+                                   vertical="top" if tall else None)
+    if row_look == "bold":
+        cell.font = Font(name=FONT_NAME, size=11, bold=True)
+    elif row_look == "fill":
+        cell.fill = PatternFill("solid", fgColor=ROW_FILL_COLOR)
+
+
 def set_up_printing(worksheet: Any, marking: str | None) -> None:
-    """Landscape, one page wide, the header row on every page, the marking line on top, the
-    file name and page N of M at the bottom."""
+    """Letter landscape with narrow side margins, one page wide, the header row on every
+    page, the marking line on top, the sheet, the file name and page N of M at the bottom."""
+    from openpyxl.worksheet.page import PageMargins
+
     worksheet.page_setup.orientation = "landscape"
+    worksheet.page_setup.paperSize = "1"   # US Letter
     worksheet.page_setup.fitToWidth = 1
     worksheet.page_setup.fitToHeight = 0
     worksheet.sheet_properties.pageSetUpPr.fitToPage = True
+    worksheet.page_margins = PageMargins(left=SIDE_MARGIN_INCHES, right=SIDE_MARGIN_INCHES,
+                                         top=0.75, bottom=0.75, header=0.3, footer=0.3)
     worksheet.print_title_rows = "1:1"
     if marking:
         worksheet.oddHeader.center.text = marking.replace("&", "&&")
         worksheet.oddHeader.center.size = 12
-    worksheet.oddFooter.left.text = "&F"
+    worksheet.oddFooter.left.text = "&A"
+    worksheet.oddFooter.center.text = "&F"
     worksheet.oddFooter.right.text = "Page &P of &N"
 
 
+def set_print_area(worksheet: Any, sheet: Sheet, row_count: int, widths: list[float]) -> None:
+    """The leading `printed_columns` (all when None) and a chart below the table; with a
+    print note, the header row only, and the note heads the page (after the marking)."""
+    from openpyxl.utils import get_column_letter
+
+    count = len(sheet.columns) if sheet.printed_columns is None else sheet.printed_columns
+    count = max(1, min(count, len(sheet.columns)))
+    rows = 1 if sheet.print_note else row_count + 1
+    if sheet.chart is not None and sheet.print_note is None:
+        rows += chart_rows(sheet)
+        count = max(count, chart_columns(sheet, widths))
+    worksheet.print_area = f"A1:{get_column_letter(count)}{rows}"
+    if sheet.print_note:   # after the marking, where a reader looks first
+        marking = worksheet.oddHeader.center.text
+        note = sheet.print_note.replace("&", "&&")
+        worksheet.oddHeader.center.text = f"{marking} \N{EM DASH} {note}" if marking else note
+
+
+def chart_rows(sheet: Sheet) -> int:
+    """Rows from the table's end to the chart's bottom (15-pt rows, the chart in cm)."""
+    from openpyxl.utils.cell import coordinate_from_string
+
+    _, top = coordinate_from_string(chart_anchor(sheet))
+    height_rows = math.ceil(sheet.chart.height / 2.54 * 72 / HEADER_LINE_POINTS)
+    return max(0, top - 1 - len(sheet.rows)) + height_rows
+
+
+def chart_columns(sheet: Sheet, widths: list[float]) -> int:
+    """Columns the chart spans from column A (by §10.6's 7 px per unit + 5 px a column)."""
+    needed = sheet.chart.width / 2.54 * 96
+    covered, count = 0.0, 0
+    while covered < needed:
+        covered += 7 * (widths[count] if count < len(widths) else DEFAULT_WIDTH) + 5
+        count += 1
+    return count
+
+
+def chart_anchor(sheet: Sheet) -> str:
+    """The chart's top-left cell: as given, else below the table with a blank row between."""
+    return sheet.chart_anchor or f"A{len(sheet.rows) + 3}"
+
+
 def add_chart(worksheet: Any, sheet: Sheet) -> None:
-    worksheet.add_chart(sheet.chart, sheet.chart_anchor)
+    anchor = chart_anchor(sheet)
+    worksheet.add_chart(sheet.chart, anchor)
     if sheet.chart_on_own_page:
         from openpyxl.utils.cell import coordinate_from_string
         from openpyxl.worksheet.pagebreak import Break
 
-        _, row = coordinate_from_string(sheet.chart_anchor)
+        _, row = coordinate_from_string(anchor)
         worksheet.row_breaks.append(Break(id=row - 1))
 
 
-def _column_widths(columns: list[str], rows: list[list[Any]], max_width: int = 60,
-                   sample: int = 2000) -> list[float]:
-    widths = [len(str(c)) + 4 for c in columns]
+def column_widths(columns: list[str], rows: list[list[Any]], max_width: int = 60,
+                  column_max_widths: dict[str, int] | None = None,
+                  sample: int = 2000) -> list[float]:
+    """Each column as wide as its widest value plus a gap (a header wraps, to at most
+    HEADER_MAX_LINES lines), at most max_width or the column's own cap (wrapped columns
+    wrap there; other text longer than that is cut on paper, whole on screen)."""
+    caps = column_max_widths or {}
+    widths = [header_min_width(str(c)) for c in columns]
     for row in rows[:sample]:
-        for i, value in enumerate(row[:len(widths)]):
-            if value is None:
-                continue
-            length = 11 if isinstance(value, dt.date) else len(str(value))
-            widths[i] = max(widths[i], length + 2)
-    return [min(w, max_width) for w in widths]
+        start = 1 if is_label_row(row) else 0   # a label alone in its row runs into the next
+        for i, value in enumerate(row[start:len(widths)], start=start):
+            if value is not None:
+                widths[i] = max(widths[i], value_width(value) + gap_after(value))
+    return [float(min(w, max_width, caps.get(str(name), max_width)))
+            for name, w in zip(columns, widths, strict=True)]
 
+
+def gap_after(value: Any) -> int:
+    """Numbers and dates are right-aligned: they keep a wider gap to the next column."""
+    return NUMBER_GAP if isinstance(value, int | float | dt.date) else TEXT_GAP
+
+
+def is_label_row(row: list[Any]) -> bool:
+    """Text in the first cell only (a section heading, a grid's title)."""
+    return len(row) > 1 and isinstance(row[0], str) and all(v is None for v in row[1:])
+
+
+def header_min_width(name: str) -> int:
+    """The narrowest width that keeps a short `name` on one line and wraps a longer one to at
+    most HEADER_MAX_LINES lines."""
+    lines = 1 if len(name) <= ONE_LINE_HEADER else HEADER_MAX_LINES
+    return max(5, math.ceil(len(name) * UPPER_CASE_WIDTH / lines) + 1)
+
+
+def value_width(value: Any) -> float:
+    """Width units a value needs: digits are one unit each, dates 10, text a little more
+    than one unit a character (capitals are wider)."""
+    if isinstance(value, dt.date):
+        return 10
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return len(str(value))
+    text = str(value)
+    return math.ceil(sum(UPPER_CASE_WIDTH if c.isupper() else 1.0 for c in text))
+
+
+def print_width_inches(widths: list[float]) -> float:
+    """§10.6's measure of a print area: Excel's 7 px per width unit plus 5 px per column, at
+    96 px per inch."""
+    return sum(7 * w + 5 for w in widths) / 96

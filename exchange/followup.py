@@ -305,14 +305,15 @@ def _region_labels(history: pd.DataFrame, numbers: list[int], upto_key: int) -> 
     return [str(labels.get(n, _DEFAULT_LABELS.get(n, str(n)))) for n in numbers]
 
 
-def trend_grid(history: pd.DataFrame, period_label: str,
-               last: int = 8) -> tuple[list[str], list[list[Any]], list[list[Any]]]:
+def trend_grid(history: pd.DataFrame, period_label: str, last: int = 8
+               ) -> tuple[list[str], list[list[Any]], list[list[Any]], list[list[Any]]]:
     """The Trend sheet's data (docs/data-contract.md §8 "Trend"): the last `last` recorded
     periods up to and including `period_label` (by period_key; unrecorded ones skipped,
     oldest first). Rows: regions 1-11 always; any other recorded region (Unknown) only when
     it has a row with a count above 0 in a shown period; STATEWIDE last.
     count_rows = [label, IMPACT_NOT_IN_DPS per period...] (0 where a region has no row);
-    share_rows = [label, IMPACT_NOT_IN_DPS / EPISODES per period (None: no episodes)...].
+    share_rows = [label, IMPACT_NOT_IN_DPS / EPISODES per period (None: no episodes)...];
+    episode_rows = [label, EPISODES per period...] (the shares' denominators).
     """
     periods = _shown_periods(history, period_label, last)
     shown = history[history["PERIOD_KEY"].isin(periods["PERIOD_KEY"])]
@@ -330,7 +331,9 @@ def trend_grid(history: pd.DataFrame, period_label: str,
                                            strict=True)]
     share_rows = [[label, *(None if pd.isna(v) else float(v) for v in values)]
                   for label, values in zip(labels, share.to_numpy(), strict=True)]
-    return periods["PERIOD"].tolist(), count_rows, share_rows
+    episode_rows = [[label, *map(int, values)]
+                    for label, values in zip(labels, grid["EPISODES"].to_numpy(), strict=True)]
+    return periods["PERIOD"].tolist(), count_rows, share_rows, episode_rows
 
 
 def on_time_shares(history: pd.DataFrame, period_label: str,

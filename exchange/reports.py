@@ -23,6 +23,7 @@ from exchange.answer import Problem
 from exchange.closure import timeliness_trend_counts
 from exchange.excel import Sheet, frame_rows
 from exchange.periods import Period
+from exchange.printing import lay_out_reports
 from exchange.readme import READ_ME_COLUMNS, ReadmeContext, readme_rows
 from exchange.reconcile import Reconciliation, counts_by_region
 
@@ -32,6 +33,7 @@ WHO_ACTS = ("CASEWORKER", "UNIT", "SUPERVISOR", "AGENCY", "PHONE")
 TOTALS_TITLE = "Totals by region"
 EXCEPTIONS = ("Exceptions", ("FILE", "LINE", "PID", "KEY", "KIND", "REASON", "WHO_ACTS"))
 EPISODES_COUNT = "EPISODES"   # the trend's denominator: the period's episodes per region
+EXCEPTIONS_PRINTED_IN = "totals"   # the one report whose Exceptions sheet prints (§10.6)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class SheetSpec:
     build: Callable[[ReportInputs], Sheet] | None = None
     max_width: int = 60
     empty_note: str = ""       # said in one line under the header when there are no rows
+    printed: tuple[str, ...] = ()   # §10.6: the columns a reader acts on, printed first and in
+    #                                 this order (the others follow on screen); () prints all
 
     def table(self, recon: Reconciliation) -> Any:
         """The rows this sheet shows, as a DataFrame of its columns in order (a column of
@@ -113,11 +117,23 @@ def report(key: str) -> ReportSpec:
     return next(spec for spec in REPORTS if spec.key == key)
 
 
-def report_sheets(spec: ReportSpec, inputs: ReportInputs) -> list[Sheet]:
-    """The report's own sheets, then Exceptions, then the Read me (last)."""
+def every_report_sheets(inputs: ReportInputs, period: Period) -> dict[str, list[Sheet]]:
+    """Report key -> its sheets, laid out for print (§10.6): printed-first columns, wraps,
+    formats; the Exceptions (the same rows in every workbook) print only in the report
+    EXCEPTIONS_PRINTED_IN, the others' copy points to its file."""
     title, columns = EXCEPTIONS
-    first = [sheet.sheet(inputs) for sheet in spec.sheets]
     exceptions = Sheet(title, list(columns), [p.as_row() for p in inputs.problems])
+    sheets = {spec.key: report_sheets(spec, inputs, exceptions) for spec in REPORTS}
+    printed = {sheet.title: list(sheet.printed) for spec in REPORTS for sheet in spec.sheets
+               if sheet.printed}
+    lay_out_reports(sheets, EXCEPTIONS_PRINTED_IN,
+                    report(EXCEPTIONS_PRINTED_IN).file_name(period), printed)
+    return sheets
+
+
+def report_sheets(spec: ReportSpec, inputs: ReportInputs, exceptions: Sheet) -> list[Sheet]:
+    """The report's own sheets, then Exceptions, then the Read me (last)."""
+    first = [sheet.sheet(inputs) for sheet in spec.sheets]
     shown = [name for sheet in [*first, exceptions] for name in sheet.columns]
     explained = [(name, explain_column(name)) for name in dict.fromkeys(shown)
                  if name not in READ_ME_COLUMNS]
@@ -167,13 +183,16 @@ def docs_table() -> str:
     """The Markdown table of reports, sheets and columns in docs/data-contract.md (kept in
     step by tests/test_report_registry.py; regenerate with
     `.venv/bin/python -m exchange.reports`)."""
-    lines = ["| report | sheet | columns |", "| --- | --- | --- |"]
+    lines = ["| report | sheet | columns (in the contract's order) | printed first (§10.6) |",
+             "| --- | --- | --- | --- |"]
     for spec in REPORTS:
         for sheet in spec.sheets:
             columns = ", ".join(sheet.columns) if sheet.columns else "(a grid, see below)"
-            lines.append(f"| `{spec.stem}_FY…_Q….xlsx` | {sheet.title} | {columns} |")
+            printed = ", ".join(sheet.printed) or "all"
+            lines.append(f"| `{spec.stem}_FY…_Q….xlsx` | {sheet.title} | {columns} | "
+                         f"{printed} |")
         lines.append(f"| | {EXCEPTIONS[0]}, Read me | {', '.join(EXCEPTIONS[1])}; "
-                     f"{', '.join(READ_ME_COLUMNS)} |")
+                     f"{', '.join(READ_ME_COLUMNS)} | all |")
     return "\n".join(lines)
 
 
@@ -285,7 +304,8 @@ def explain_column(name: str) -> str:
     if MONTH_COLUMN.match(name):
         return f"records whose DLC falls in {name[4:]}"
     if PERIOD_COLUMN.match(name):
-        return f"the period {name}: counts, then (second grid) the % of its episodes unreported"
+        return (f"the period {name}: counts, then its runaway episodes, then the % of them "
+                f"unreported, then the % of its runaways of 2+ days reported on time")
     return COLUMNS.get(name, "")
 
 
@@ -301,7 +321,7 @@ def totals_columns(months: list[str]) -> list[str]:
 
 def totals_sheet(recon: Reconciliation) -> Sheet:
     """The REGION x month grid, STATEWIDE last (outside the autofilter), and a bar chart of
-    the totals by region."""
+    the totals by region below it."""
     from openpyxl.chart import BarChart, Reference
 
     chart = BarChart()
@@ -317,31 +337,37 @@ def totals_sheet(recon: Reconciliation) -> Sheet:
     chart.set_categories(Reference(range_string=f"'{TOTALS_TITLE}'!$A$2:"
                                                 f"$A${region_count + 1}"))
     chart.legend = None
-    chart.width, chart.height = 22, 11
+    show_axes(chart)
+    chart.width, chart.height = 22, 7.5    # below the table, on the same landscape page
     columns = totals_columns(recon.months)
-    return Sheet(TOTALS_TITLE, columns, recon.totals, chart=chart,
-                 chart_anchor=f"{column_letter(len(columns) + 2)}2", unfiltered_last_rows=1)
+    return Sheet(TOTALS_TITLE, columns, recon.totals, chart=chart, unfiltered_last_rows=1)
 
 
 def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[Any]],
+                episodes: list[list[Any]] | None = None,
                 on_time: list[list[Any]] | None = None) -> Sheet:
-    """IMPACT_not_in_DPS per region over the recorded periods, then the same as the % of each
-    period's episodes left unreported, and a line chart of the STATEWIDE % (§8); then the %
-    of the period's runaways of 2 days or more reported on time (§10.3)."""
+    """IMPACT_not_in_DPS per region over the recorded periods, then each period's runaway
+    episodes (the denominators), then the % of them left unreported, and a line chart of the
+    STATEWIDE % (§8) on its own page; then the % of the period's runaways of 2 days or more
+    reported on time (§10.3)."""
     from openpyxl.chart import LineChart, Reference
+    from openpyxl.chart.marker import Marker
 
     def as_percent(grid: list[list[Any]]) -> list[list[Any]]:
         return [[row[0], *[None if v is None else round(100 * v, 1) for v in row[1:]]]
                 for row in grid]
 
-    rows = [*counts, [None] * (len(periods) + 1),
+    blank = [None] * (len(periods) + 1)
+    denominators = [] if episodes is None else \
+        [blank, ["Runaway episodes in the period (the % denominators)", *[None] * len(periods)],
+         *episodes]
+    rows = [*counts, *denominators, list(blank),
             ["% of the period's episodes unreported", *[None] * len(periods)],
             *as_percent(shares)]
     statewide_row = len(rows) + 1          # the last unreported-share row (header: row 1)
     if on_time is not None:
-        rows += [[None] * (len(periods) + 1),
-                 ["% of runaways of 2+ days reported on time (HHS-OIG)",
-                  *[None] * len(periods)], *as_percent(on_time)]
+        rows += [list(blank), ["% of runaways of 2+ days reported on time (HHS-OIG)",
+                               *[None] * len(periods)], *as_percent(on_time)]
     chart = LineChart()
     chart.title = "STATEWIDE: % of runaway episodes with no DPS record"
     chart.y_axis.title = "% unreported"
@@ -351,11 +377,22 @@ def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[A
         chart.add_data(Reference(range_string=f"'Trend'!$B${statewide_row}:"
                                               f"${last}${statewide_row}"), from_rows=True)
         chart.set_categories(Reference(range_string=f"'Trend'!$B$1:${last}$1"))
+    for series in chart.series:
+        series.smooth = False              # straight lines between periods, each one marked
+        series.marker = Marker(symbol="circle", size=7)
+    chart.y_axis.scaling.min = 0
     chart.legend = None
+    show_axes(chart)
     chart.width, chart.height = 24, 14     # one landscape page
     return Sheet("Trend", ["REGION", *periods], rows, chart=chart,
                  chart_anchor=f"A{len(rows) + 3}", chart_on_own_page=True,
                  unfiltered_last_rows=len(rows) - len(counts) + 1)
+
+
+def show_axes(chart: Any) -> None:
+    """openpyxl leaves an axis's `delete` unset, and current Excel then hides the axis."""
+    chart.x_axis.delete = False
+    chart.y_axis.delete = False
 
 
 def column_letter(number: int) -> str:
@@ -428,18 +465,27 @@ REPORTS: tuple[ReportSpec, ...] = (
                 *_EPISODE, "DOB", "AGE_NOW", "RUNAWAY_DATE", "RUNAWAY_PERIOD", "DAYS_MISSING",
                 "IN_CARE", "NOTE", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"),
                 frame=lambda recon: recon.still_missing, max_width=PRINT_WIDTH,
-                empty_note="No child is missing on the run date without a DPS record."),
+                empty_note="No child is missing on the run date without a DPS record.",
+                printed=("REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME",
+                         "FIRST_NAME", "CASEWORKER", "DAYS_MISSING", "RUNAWAY_DATE", "IN_CARE",
+                         "NOTE")),
             SheetSpec("IMPACT not in DPS", (
                 *_EPISODE, "DOB", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE",
                 "STILL_MISSING", "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC",
                 "DAYS_OUTSIDE_WINDOW"),
-                frame=lambda recon: recon.impact_not_in_dps, max_width=PRINT_WIDTH),
+                frame=lambda recon: recon.impact_not_in_dps, max_width=PRINT_WIDTH,
+                printed=("REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME",
+                         "FIRST_NAME", "STILL_MISSING", "DAYS_MISSING", "RUNAWAY_DATE",
+                         "RETURN_DATE", "NOTE", "NEAREST_NIC")),
             SheetSpec("Timeliness", TIMELINESS_COLUMNS,
                       build=lambda inputs: timeliness_sheet(inputs.recon)),
             SheetSpec("Reported late", (
                 *_EPISODE, "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NIC", "ENTRY_DATE",
                 "DAYS_TO_ENTRY"),
-                frame=lambda recon: recon.reported_late, max_width=PRINT_WIDTH)),
+                frame=lambda recon: recon.reported_late, max_width=PRINT_WIDTH,
+                printed=("REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME",
+                         "FIRST_NAME", "CASEWORKER", "RUNAWAY_DATE", "DAYS_TO_ENTRY", "NIC",
+                         "ENTRY_DATE"))),
         what="Children IMPACT shows as run away with no DPS missing-person record: first "
              "those still missing on the run date whatever quarter they ran in (Still missing "
              "now), then the period's runaway episodes with no record near their date, and how "
@@ -462,7 +508,9 @@ REPORTS: tuple[ReportSpec, ...] = (
         sheets=(SheetSpec("DPS not in IMPACT", (
             *_DPS, "CLEAR_DATE", "AGE_AT_DLC", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
             "NEAREST_RETURN_DATE", "DAYS_OUTSIDE_WINDOW"),
-            frame=lambda recon: recon.dps_not_in_impact, max_width=PRINT_WIDTH),),
+            frame=lambda recon: recon.dps_not_in_impact, max_width=PRINT_WIDTH,
+            printed=("REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB",
+                     "MKE", "DLC", "AGENCY", "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE")),),
         what="DPS missing-person records with a date of last contact (DLC) in the period that "
              "match no IMPACT runaway episode.",
         action="Check whether IMPACT lacks the runaway episode (the NEAREST_ columns point to a "
@@ -477,7 +525,10 @@ REPORTS: tuple[ReportSpec, ...] = (
         key="totals", stem="DPS_total_runaway_events",
         sheets=(SheetSpec(TOTALS_TITLE, build=lambda inputs: totals_sheet(inputs.recon)),
                 SheetSpec("Records", (*_DPS, "CLEAR_DATE", "IN_IMPACT"),
-                          frame=lambda recon: recon.period_records),
+                          frame=lambda recon: recon.period_records,
+                          printed=("REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME",
+                                   "FIRST_NAME", "DOB", "MKE", "ORI", "DLC", "CLEAR_DATE",
+                                   "IN_IMPACT")),
                 SheetSpec("Trend", build=lambda inputs: trend_sheet(*inputs.trend))),   # + §10.3
         what="DPS missing-person records with a DLC in the period, counted by region and "
              "month of DLC, with the share found in IMPACT; the Trend sheet follows the "
@@ -493,7 +544,10 @@ REPORTS: tuple[ReportSpec, ...] = (
             "REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", *_WORKER, "DOB",
             "MKE", "ORI", "AGENCY", "PHONE", "ENTRY_DATE", "DLC", "EPISODE_ID", "RUNAWAY_DATE",
             "RETURN_DATE", "DAYS_SINCE_RETURN", "IN_CARE"),
-            frame=lambda recon: recon.returned_active, max_width=PRINT_WIDTH),),
+            frame=lambda recon: recon.returned_active, max_width=PRINT_WIDTH,
+            printed=("REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME",
+                     "CASEWORKER", "AGENCY", "PHONE", "DLC", "RETURN_DATE",
+                     "DAYS_SINCE_RETURN")),),
         what="Children back by IMPACT (every matched runaway episode closed, one of them in "
              "the period) whose DPS missing-person entry is still active (no CLEAR_DATE).",
         action="Ask the agency named by ORI (AGENCY, PHONE) to clear the entry: a found child "

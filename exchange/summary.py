@@ -123,6 +123,20 @@ def html_text(recon: Reconciliation, facts: MailFacts, heading: str, footer: str
 
 
 def link(where: str) -> str:
-    if where.startswith("https://"):
-        return f"<a href='{html.escape(where, quote=True)}'>{html.escape(where)}</a>"
-    return html.escape(where)
+    """A web address or a share path as a link (a path as a file:// URL), else plain text."""
+    href = where if where.startswith("https://") else file_url(where)
+    if href is None:
+        return html.escape(where)
+    return f"<a href='{html.escape(href, quote=True)}'>{html.escape(where)}</a>"
+
+
+def file_url(where: str) -> str | None:
+    """A share path as a file:// URL (UNC \\\\server\\share\\dir -> file://server/share/dir,
+    C:\\dir -> file:///C:/dir, /srv/dir -> file:///srv/dir); None when not an absolute path."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    if where.startswith("\\\\") or where[1:3] == ":\\":
+        return PureWindowsPath(where).as_uri()
+    if where.startswith("/"):
+        return PurePosixPath(where).as_uri()
+    return None

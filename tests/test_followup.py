@@ -405,7 +405,7 @@ def test_period_key_orders_by_fiscal_year_then_quarter():
 def test_trend_over_three_recorded_periods():
     history = recorded(("FY2025Q3", {6: (10, 4)}), ("FY2024Q4", {6: (8, 2)}),
                        ("FY2025Q2", {6: (5, 1), 1: (2, 0)}))
-    periods, counts, shares = trend_grid(history, "FY2025Q3")
+    periods, counts, shares, episodes = trend_grid(history, "FY2025Q3")
     assert periods == ["FY2024Q4", "FY2025Q2", "FY2025Q3"]
     assert [row[0] for row in counts] == [*REGION_LABELS, "STATEWIDE"]
     assert grid_counts(counts)["6-Houston"] == [2, 1, 4]
@@ -413,6 +413,9 @@ def test_trend_over_three_recorded_periods():
     assert grid_counts(shares)["6-Houston"] == [0.25, 0.2, 0.4]
     assert grid_counts(shares)["1-Lubbock"] == [None, 0.0, None]
     assert grid_counts(shares)["STATEWIDE"] == [0.25, 1 / 7, 0.4]
+    assert grid_counts(episodes)["6-Houston"] == [8, 5, 10]     # the shares' denominators
+    assert grid_counts(episodes)["1-Lubbock"] == [0, 2, 0]
+    assert grid_counts(episodes)["STATEWIDE"] == [8, 7, 10]
 
 
 def test_a_republished_period_replaces_its_own_rows():
@@ -430,7 +433,7 @@ def test_a_republished_period_replaces_its_own_rows():
 def test_unrecorded_periods_are_skipped_and_later_ones_left_out():
     history = recorded(("FY2024Q4", {6: (8, 2)}), ("FY2025Q2", {6: (5, 1)}),
                        ("FY2025Q4", {6: (9, 9)}))
-    periods, counts, _ = trend_grid(history, "FY2025Q3")      # this period not recorded
+    periods, counts, _, _ = trend_grid(history, "FY2025Q3")      # this period not recorded
     assert periods == ["FY2024Q4", "FY2025Q2"]
     assert grid_counts(counts)["6-Houston"] == [2, 1]
     assert trend_grid(history, "FY2025Q1")[0] == ["FY2024Q4"]
@@ -440,7 +443,7 @@ def test_unrecorded_periods_are_skipped_and_later_ones_left_out():
 def test_the_grid_shows_the_last_8_periods():
     labels = [f"FY{2023 + q // 4}Q{q % 4 + 1}" for q in range(10)]   # FY2023Q1 .. FY2025Q2
     history = recorded(*[(label, {6: (10, i)}) for i, label in enumerate(labels)])
-    periods, counts, _ = trend_grid(history, "FY2025Q2")
+    periods, counts, _, _ = trend_grid(history, "FY2025Q2")
     assert periods == labels[2:]
     assert grid_counts(counts)["6-Houston"] == list(range(2, 10))
     assert trend_grid(history, "FY2024Q4")[0] == labels[:8]
@@ -462,7 +465,7 @@ def test_unknown_is_shown_only_when_it_has_rows():
 def test_a_region_without_a_row_counts_0_and_its_share_is_blank():
     history = recorded(("FY2025Q3", {6: (4, 1)}))
     history = history[history["REGION_NUMBER"] != 7]
-    _, counts, shares = trend_grid(history, "FY2025Q3")
+    _, counts, shares, _ = trend_grid(history, "FY2025Q3")
     assert grid_counts(counts)["7"] == [0]              # no label recorded: the number
     assert grid_counts(shares)["7"] == [None]
     assert grid_counts(shares)["5-Beaumont"] == [None]   # recorded with 0 episodes

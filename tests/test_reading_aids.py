@@ -87,7 +87,7 @@ def test_a_faulty_first_row_never_owns_its_nic_the_usable_later_row_does():
     assert parsed.records["LINE"].tolist() == [3]
 
 
-def test_the_trend_sheet_shows_recorded_periods_counts_then_shares_and_a_chart(tmp_path):
+def test_the_trend_sheet_shows_counts_then_episodes_then_shares_and_a_chart(tmp_path):
     history = history_of(("FY2025Q1", (10, 2), (100, 20)), ("FY2025Q3", (8, 1), (80, 8)),
                          ("FY2025Q2", (0, 0), (50, 10)))
     history = record_period(history, "FY2025Q2", period_key("FY2025Q2"),
@@ -100,25 +100,30 @@ def test_the_trend_sheet_shows_recorded_periods_counts_then_shares_and_a_chart(t
     assert rows[0] == ["REGION", "FY2025Q1", "FY2025Q2", "FY2025Q3"]
     assert rows[6] == ["6-Houston", 2, 1, 1]
     assert rows[12] == ["STATEWIDE", 20, 15, 8]
-    assert rows[14] == ["% of the period's episodes unreported", None, None, None]
-    assert rows[20] == ["6-Houston", 20.0, 20.0, 12.5]
-    assert rows[15] == ["1", None, None, None]          # no episodes recorded: no share
+    assert rows[14] == ["Runaway episodes in the period (the % denominators)", None, None, None]
+    assert rows[20] == ["6-Houston", 10, 5, 8]
+    assert rows[26] == ["STATEWIDE", 100, 60, 80]
+    assert rows[28] == ["% of the period's episodes unreported", None, None, None]
+    assert rows[34] == ["6-Houston", 20.0, 20.0, 12.5]
+    assert rows[29] == ["1", None, None, None]          # no episodes recorded: no share
     assert rows[-1] == ["STATEWIDE", 20.0, 25.0, 10.0]
     assert len(sheet._charts) == 1
     assert [b.id for b in sheet.row_breaks.brk] == [len(rows) + 1]   # the chart's own page
 
 
-def test_every_sheet_prints_landscape_one_page_wide_with_marking_and_footer(tmp_path):
+def test_every_sheet_prints_letter_landscape_one_page_wide_with_marking_and_footer(tmp_path):
     path = tmp_path / "t.xlsx"
     history = history_of(("FY2025Q3", (8, 1), (80, 8)))
     write_workbook(path, [trend_sheet(*trend_grid(history, "FY2025Q3"))], marking="CONFIDENTIAL")
     sheet = openpyxl.load_workbook(path)["Trend"]
-    assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth,
-            sheet.page_setup.fitToHeight) == ("landscape", 1, 0)
+    assert (sheet.page_setup.orientation, sheet.page_setup.paperSize, sheet.page_setup.fitToWidth,
+            sheet.page_setup.fitToHeight) == ("landscape", 1, 1, 0)
+    assert (sheet.page_margins.left, sheet.page_margins.right) == (0.4, 0.4)
     assert sheet.sheet_properties.pageSetUpPr.fitToPage is True
     assert sheet.print_title_rows == "$1:$1"
     assert sheet.oddHeader.center.text == "CONFIDENTIAL"
-    assert (sheet.oddFooter.left.text, sheet.oddFooter.right.text) == ("&F", "Page &P of &N")
+    assert (sheet.oddFooter.left.text, sheet.oddFooter.center.text,
+            sheet.oddFooter.right.text) == ("&A", "&F", "Page &P of &N")
 
 
 def reconciled():

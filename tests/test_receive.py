@@ -28,6 +28,14 @@ D = dt.datetime
 REPORTS = report_files()   # every report of the registry, as the share lists them
 
 
+def assert_rows_by_name(rows, expected):
+    """A sheet's rows equal `expected` (header first) with its columns found by header name:
+    the print layout puts the printed columns first (§10.6), the contract names the columns."""
+    assert sorted(rows[0]) == sorted(expected[0])
+    positions = [rows[0].index(name) for name in expected[0]]
+    assert [[row[i] for i in positions] for row in rows] == expected
+
+
 def sheet_rows(path, title):
     workbook = openpyxl.load_workbook(path)
     return [list(row) for row in workbook[title].iter_rows(values_only=True)]
@@ -54,7 +62,7 @@ def test_four_reports_from_the_scenario(sent, mailed):
     assert sorted(p.name for p in share.iterdir()) == REPORTS
 
     impact = sheet_rows(share / report_file("impact"), "IMPACT not in DPS")
-    assert impact == [
+    assert_rows_by_name(impact, [       # columns found by header name (§10.6)
         ["REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NAME", "CASEWORKER",
          "UNIT", "SUPERVISOR", "DOB", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_MISSING", "NOTE",
          "STILL_MISSING", "AGE_AT_RUNAWAY", "NEAREST_NIC", "NEAREST_DLC", "DAYS_OUTSIDE_WINDOW"],
@@ -65,9 +73,9 @@ def test_four_reports_from_the_scenario(sent, mailed):
          None, None, None],
         ["10-El Paso", "El Paso", 1004, 504, "Nguyễn", "Thị Lan", None, None, None,
          D(2010, 7, 20), D(2025, 5, 20), D(2025, 5, 25), 5, None, "N", 14, None, None, None],
-    ]
+    ])
     dps = sheet_rows(share / report_file("dps"), "DPS not in IMPACT")
-    assert dps == [
+    assert_rows_by_name(dps, [
         ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "DOB", "MKE", "ORI",
          "AGENCY", "PHONE", "ENTRY_DATE", "DLC", "CLEAR_DATE", "AGE_AT_DLC",
          "NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE", "NEAREST_RETURN_DATE",
@@ -78,16 +86,16 @@ def test_four_reports_from_the_scenario(sent, mailed):
         ["7-Austin", "McLennan", 1005, "M000000005", "SMITH-JONES", "AMELIA", None, "EMJ",
          "TX2270000", *TRAVIS, D(2025, 4, 15), D(2025, 4, 15), None, None,
          None, None, None, None],
-    ]
+    ])
     returned = sheet_rows(share / report_file("returned"), "Returned still active")
-    assert returned == [
+    assert_rows_by_name(returned, [
         ["REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME", "CASEWORKER", "UNIT",
          "SUPERVISOR", "DOB", "MKE", "ORI", "AGENCY", "PHONE", "ENTRY_DATE", "DLC", "EPISODE_ID",
          "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN", "IN_CARE"],
         ["6-Houston", "Harris", 1001, "M000000001", "PENA", "ZOE", "Worker Casey",
          "6-Houston Unit 2", "Supervisor Drew", D(2009, 4, 1), "EMJ", "TX2270000", *TRAVIS,
          D(2025, 3, 11), D(2025, 3, 11), 501, D(2025, 3, 10), D(2025, 3, 15), 97, "Y"],
-    ]
+    ])
     totals = sheet_rows(share / report_file("totals"), "Totals by region")
     assert totals[0] == ["REGION", "DLC 2025-03", "DLC 2025-04", "DLC 2025-05", "TOTAL",
                          "IN_IMPACT", "NOT_IN_IMPACT", "MATCH_PCT"]
@@ -99,7 +107,8 @@ def test_four_reports_from_the_scenario(sent, mailed):
     assert totals[-1] == ["STATEWIDE", 2, 2, 1, 5, 3, 2, 60.0]
     assert all(row[1:] == [0, 0, 0, 0, 0, 0, None] for row in totals[1:6] + totals[8:12])
     records = sheet_rows(share / report_file("totals"), "Records")
-    assert [(r[2], r[3], r[-1]) for r in records[1:]] == [
+    in_impact = records[0].index("IN_IMPACT")     # found by header name (§10.6)
+    assert [(r[2], r[3], r[in_impact]) for r in records[1:]] == [
         (1006, "M000000006", "Y"), (1001, "M000000001", "Y"), (1007, "M000000007", "N"),
         (1005, "M000000005", "N"), (1002, "M000000002", "Y")]
     workbook = openpyxl.load_workbook(share / report_file("totals"))
@@ -330,8 +339,8 @@ def test_sa98_from_a_csv_extract_with_mapped_columns(sent):
     assert [row[3] for row in impact[1:]] == [504]
     # line 4: the physical line, counted before rows outside the range are set aside
     assert sheet_rows(sent.folder("share") / report_file("impact"), "Exceptions")[1:] == [
-        ["sa98_extract.csv", 4, 1005, "508", "row left out", "column RUNAWAY_DATE: missing",
-         "IMPACT data"]]
+        ["sa98_extract.csv", 4, 1005, 508, "row left out", "column RUNAWAY_DATE: missing",
+         "IMPACT data"]]                                   # a numeric key stored as a number
 
 
 def test_a_share_target_that_cannot_be_replaced_keeps_the_queue(sent):
@@ -618,7 +627,10 @@ def test_every_report_sheet_is_print_ready(sent):
         for sheet in openpyxl.load_workbook(sent.folder("share") / name).worksheets:
             assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth,
                     sheet.print_title_rows) == ("landscape", 1, "$1:$1"), (name, sheet.title)
-            assert sheet.oddHeader.center.text == "CONFIDENTIAL - CJI"
+            pointer = sheet.title == "Exceptions" and name != REPORTS[1]   # printed once
+            assert sheet.oddHeader.center.text == "CONFIDENTIAL - CJI" + (
+                " \N{EM DASH} Exceptions: the rows print in "
+                "DPS_total_runaway_events_FY2025_Q3.xlsx" if pointer else "")
             assert sheet.oddFooter.right.text == "Page &P of &N"
 
 

@@ -628,7 +628,7 @@ def receive_scenario_with(workspace, episodes) -> list[list]:
 def test_sa98_missing_runaway_date_is_left_out(workspace):
     exceptions = receive_scenario_with(workspace, [(601, 1005, 6, "", None, 161)])
     # query rows are numbered in the query's order (by PID): 1001-1004, then 1005 on row 5
-    assert exceptions == [["sa_98 query", 5, 1005, "601", "row left out",
+    assert exceptions == [["sa_98 query", 5, 1005, 601, "row left out",
                            "column RUNAWAY_DATE: missing", "IMPACT data"]]
 
 
@@ -636,7 +636,7 @@ def test_sa98_missing_runaway_date_is_left_out(workspace):
 def test_sa98_return_before_runaway_is_open_with_a_warning(workspace):
     exceptions = receive_scenario_with(workspace, [(601, 1005, 6, "2025-04-10", "2024-04-12",
                                                     161)])
-    assert exceptions == [["sa_98 query", 5, 1005, "601", "warning",
+    assert exceptions == [["sa_98 query", 5, 1005, 601, "warning",
                            "RETURN_DATE before RUNAWAY_DATE; episode treated as open",
                            "IMPACT data"]]
     # open: DPS's record for 1005 (DLC 2025-04-15) now matches it
@@ -658,7 +658,7 @@ def test_sa98_repeated_episode_id_in_an_extract_is_left_out(workspace):
     assert workspace.receive(*AS_OF) == 0
     workbook = openpyxl.load_workbook(workspace.folder("share") / report_file("impact"))
     assert [list(r) for r in workbook["Exceptions"].iter_rows(min_row=2, values_only=True)] == [
-        ["sa98.csv", 3, 1004, "504", "row left out", "EPISODE_ID repeated (first on line 2)",
+        ["sa98.csv", 3, 1004, 504, "row left out", "EPISODE_ID repeated (first on line 2)",
          "IMPACT data"],
         ["sa98.csv", 4, 1004, None, "row left out", "column EPISODE_ID: missing",
          "IMPACT data"]]
