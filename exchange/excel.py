@@ -101,7 +101,7 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         set_up_printing(worksheet, marking)
         worksheet.append(header_cells(worksheet, sheet.columns))
         for row in chunk:
-            worksheet.append(row)
+            worksheet.append(text_safe_row(worksheet, row))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
@@ -109,13 +109,33 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
             add_chart(worksheet, sheet)
 
 
-def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
+def text_safe_row(worksheet: Any, row: list[Any]) -> list[Any]:
+    """The row with every text value openpyxl would store as a formula ("=...") or an error
+    ("#N/A") made a text cell: values come from DPS's files, IMPACT and the config, and a
+    spreadsheet must never run them. Other text ("+1", "@x", "-1") is stored as text already;
+    the value is kept exactly (no quote added)."""
+    if not any(isinstance(value, str) and value[:1] in ("=", "#") for value in row):
+        return row
+    return [text_cell(worksheet, value) if isinstance(value, str) and value[:1] in ("=", "#")
+            else value for value in row]
+
+
+def text_cell(worksheet: Any, value: str) -> Any:
+    """A write-only cell holding `value` as text, whatever it starts with."""
     from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(worksheet, value=value)
+    if isinstance(value, str):
+        cell.data_type = "s"
+    return cell
+
+
+def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
     from openpyxl.styles import Alignment, Font, PatternFill
 
     cells = []
     for name in columns:
-        cell = WriteOnlyCell(worksheet, value=name)
+        cell = text_cell(worksheet, name)
         cell.font = Font(bold=True, color="FFFFFF")
         cell.fill = PatternFill("solid", fgColor="1F4E78")
         cell.alignment = Alignment(vertical="center")
