@@ -134,13 +134,14 @@ def checksums(files: list[ArchivedFile]) -> dict[str, dict[str, str]]:
     return {f.path: {"sha256": f.sha256, "stored_sha256": f.stored_sha256} for f in files}
 
 
-def check_stored(path: Path, recorded: dict[str, str], archive: Archive) -> str:
+def check_stored(path: Path, recorded: dict[str, str], archive: Archive,
+                 source: str = "the record") -> str:
     """'' when the file is as recorded; else what is wrong (storage without a key, content
-    with one)."""
+    with one). `source` names where `recorded` comes from, for the message."""
     if not path.is_file():
         return "missing"
     if sha256_file(path) != recorded.get("stored_sha256", recorded.get("sha256")):
-        return "changed (stored bytes differ from the record)"
+        return f"changed (stored bytes differ from {source})"
     try:
         plain = archive.read(path)
     except InputError as exc:
@@ -148,5 +149,5 @@ def check_stored(path: Path, recorded: dict[str, str], archive: Archive) -> str:
     import hashlib
 
     if hashlib.sha256(plain).hexdigest() != recorded.get("sha256"):
-        return "content differs from the record"
+        return f"content differs from {source}"
     return ""
