@@ -274,7 +274,8 @@ def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
     """For the failure alert: whether the file reached DPS, and where our copies are."""
     uploaded = "the file WAS uploaded (see the manifest)" \
         if manifest.get("outcome") == util.UPLOADED else "nothing was uploaded"
-    return (f"{uploaded}; the files written are in {config.folders.outbox / STEP}; "
+    return (f"{uploaded}; no copy of the files is kept in {config.folders.outbox / STEP} "
+            f"(the rerun builds them again; --dry-run writes them to look at); "
             f"earlier uploads stay in {config.folders.archive / STEP}")
 
 
