@@ -165,6 +165,8 @@ def check_answer(config: util.Config, record: util.RunRecord, exchange: Exchange
     results_name, counts_name = exchange.place.names
     with record.step("checks"):
         send_list = util.read_send_list(exchange.upload, archive)
+        for path in (answer.results, answer.counts):
+            util.check_local_answer_size(path, config.receive.max_answer_mib)
         results_bytes, counts_bytes = answer.results.read_bytes(), answer.counts.read_bytes()
         try:
             results = util.parse_results(results_bytes, results_name, config.dps_file,

@@ -6,11 +6,17 @@ the file name and "Page N of M" at the bottom)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from exchange.files import atomic_write_with
+
+log = logging.getLogger(__name__)
+
+UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # what no workbook cell can hold
 
 
 def frame_rows(frame: Any) -> list[list[Any]]:
@@ -113,20 +119,35 @@ def text_safe_row(worksheet: Any, row: list[Any]) -> list[Any]:
     """The row with every text value openpyxl would store as a formula ("=...") or an error
     ("#N/A") made a text cell: values come from DPS's files, IMPACT and the config, and a
     spreadsheet must never run them. Other text ("+1", "@x", "-1") is stored as text already;
-    the value is kept exactly (no quote added)."""
-    if not any(isinstance(value, str) and value[:1] in ("=", "#") for value in row):
+    the value is kept exactly (no quote added), except a control character no workbook can
+    hold, which becomes U+FFFD (see writable_text)."""
+    if not any(needs_text_cell(value) for value in row):
         return row
-    return [text_cell(worksheet, value) if isinstance(value, str) and value[:1] in ("=", "#")
-            else value for value in row]
+    return [text_cell(worksheet, value) if needs_text_cell(value) else value for value in row]
 
 
-def text_cell(worksheet: Any, value: str) -> Any:
+def needs_text_cell(value: Any) -> bool:
+    return isinstance(value, str) and (value[:1] in ("=", "#") or
+                                       UNWRITABLE.search(value) is not None)
+
+
+def writable_text(value: str) -> str:
+    """`value` with each control character a workbook cannot hold (openpyxl raises
+    IllegalCharacterError) replaced by U+FFFD, so a bad byte in a source never stops a run."""
+    if UNWRITABLE.search(value) is None:
+        return value
+    log.warning("a text value with a control character was written with U+FFFD in its place")
+    return UNWRITABLE.sub("\ufffd", value)
+
+
+def text_cell(worksheet: Any, value: Any) -> Any:
     """A write-only cell holding `value` as text, whatever it starts with."""
     from openpyxl.cell import WriteOnlyCell
 
-    cell = WriteOnlyCell(worksheet, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"
+    if not isinstance(value, str):
+        return WriteOnlyCell(worksheet, value=value)
+    cell = WriteOnlyCell(worksheet, value=writable_text(value))
+    cell.data_type = "s"
     return cell
 
 

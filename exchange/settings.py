@@ -129,6 +129,7 @@ class ReceiveSettings:
     poll_seconds: float = 30.0
     settle_seconds: float = 10.0
     max_wait_hours: float = 6.0
+    max_answer_mib: int = 1024     # a larger results or counts file is refused before fetching
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def test_no_report_or_sheet_holds_a_formula_from_dps_or_impact(workspace):
     assert workspace.receive(*AS_OF) == 0
 
     workbooks = sorted(workspace.folder("share").glob("*.xlsx"))
-    workbooks += sorted(workspace.root.glob("**/end_export.xlsx"))
+    workbooks += sorted(workspace.folder("archive").glob("send/*/*_end_export.xlsx"))
     assert len(workbooks) == 5
     seen = set()
     for path in workbooks:
