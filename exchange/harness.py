@@ -38,7 +38,7 @@ from exchange.errors import (
 )
 from exchange.files import make_private_folder
 from exchange.leftovers import plain_copies_cleared
-from exchange.mail import send_mail
+from exchange.mail import check_mail_ready, send_mail
 from exchange.records import FAILED, NOT_READY, WAIT_EXPIRED, RunRecord, new_run_id
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,7 @@ def run_locked(script: Script, config: Config, record: RunRecord,
             record.state_dir = config.folders.state
             ping_health(config.health, "start", record.run_id, config.folders.logs)
             remove_expired_files(config)
+            check_mail_ready(config.mail)
             with plain_copies_cleared(config, script.step, record.manifest):
                 code = steps(config, record, options)
     except LockHeldError as exc:

@@ -180,6 +180,7 @@ class MailSettings:
     host: str = "localhost"
     port: int = 25
     starttls: bool = False
+    allow_plain_login: bool = False   # a login without STARTTLS (a trusted relay) only if true
     ca_file: Path | None = path_setting("", kind="optional_path")
     username_env: str = ""
     password_env: str = ""
