@@ -138,10 +138,38 @@ def run(script: Script, config: Config, verbose: bool,
     for folder in (folders.logs, folders.state, folders.outbox, folders.staging, folders.archive):
         make_private_folder(folder)
     record = RunRecord(script.step, new_run_id(script.step))
-    with run_logging(script, record.run_id, config.folders.logs, verbose):
+    with run_logging(script, record.run_id, config.folders.logs, verbose), \
+            sigterm_as_failure():
         code = run_locked(script, config, record, steps, options)
-        write_audit_line(config.folders.logs, record)
+        if record.state_dir is not None:    # a run that lost the lock did nothing: no line
+            write_audit_line(config.folders.logs, record)
     return code
+
+
+class Terminated(BaseException):
+    """SIGTERM (a shutdown, `kill`, a scheduler's timeout): ends the run like a failure."""
+
+
+@contextmanager
+def sigterm_as_failure() -> Iterator[None]:
+    """While a run runs, SIGTERM raises Terminated, so the run records the failure, writes its
+    audit line and alerts, as for any other failure. Only in the main thread (where Python
+    delivers signals); the previous handler comes back afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_locked(script: Script, config: Config, record: RunRecord,
@@ -160,6 +188,8 @@ def run_locked(script: Script, config: Config, record: RunRecord,
     except DpsError as exc:
         alert = not isinstance(exc, NotReadyError) or isinstance(exc, WaitExpiredError)
         return fail(script, config, record, str(exc), exc.exit_code, alert)
+    except Terminated:
+        return fail(script, config, record, "terminated (SIGTERM)", EXIT_FAILED, True)
     except KeyboardInterrupt:
         return fail(script, config, record, "interrupted", EXIT_FAILED, True)
     except ModuleNotFoundError as exc:
