@@ -173,7 +173,9 @@ def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files:
         return util.SKIPPED_IDENTICAL
     if not options.force:
         refuse_while_in_flight(config)
-    interrupted = interrupted_upload(state_dir, options.period, files.sha256, record.run_id)
+    # --force uploads: no "identical file already there" shortcut (issue 20)
+    interrupted = None if options.force else \
+        interrupted_upload(state_dir, options.period, files.sha256, record.run_id)
     if interrupted:
         record.update(resumes_run=interrupted["run_id"])
     return ""

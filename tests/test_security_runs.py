@@ -131,3 +131,18 @@ def test_a_sqlite_url_with_a_password_variable_is_one_line(scenario, monkeypatch
         "send2dps.py: error: database.url: a SQLite URL takes no user name or password; leave "
         "database.password_env empty for SQLite")
     assert scenario_answer   # the scenario's database is untouched
+
+
+@security
+def test_force_after_a_send_that_could_not_connect_uploads(workspace):
+    from demo.local_sftp import find_free_port
+
+    assert workspace.send(*AS_OF) == 0
+    port = workspace.settings["sftp"]["port"]
+    workspace.configure(sftp={"port": find_free_port()})      # nothing listens there
+    assert workspace.send(*AS_OF, "--force") == 1
+    workspace.configure(sftp={"port": port})
+    assert workspace.send(*AS_OF, "--force") == 0
+    latest = workspace.manifests("send")[-1]
+    assert (latest["outcome"], latest["upload_transferred"]) == ("uploaded", True)
+    assert "resumes_run" not in latest
