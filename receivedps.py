@@ -538,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
             return util.print_status(config.folders.state, util.period_label(args.period))
         if args.verify_audit or args.purge_archive:
             return util.maintain(config, args.verify_audit, args.purge_archive, args.as_of,
-                                 args.dry_run)
+                                 args.dry_run,
+                                 args.expect_head)
         options = receive_options(args, config)
     except util.DpsError as exc:
         return util.report_error(receive_script(), exc)

@@ -201,6 +201,7 @@ class AuditEntry:
     line: int
     record: dict[str, Any]
     chained: bool
+    sha256: str = ""     # the line's own hash (what the next line carries as prev_sha256)
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,8 @@ class _ChainWalk:
             self._break(number, EMPTY if body == b"" else TRUNCATED)
         else:
             self._check_record(number, record)
-            self.entries.append(AuditEntry(number, record, "prev_sha256" in record))
+            self.entries.append(AuditEntry(number, record, "prev_sha256" in record,
+                                           sha256_bytes(body)))
             if not has_newline:
                 self._break(number, NO_NEWLINE)
         line_hash = sha256_bytes(body)

@@ -93,6 +93,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="check the audit trail's hash chain, the run records and every "
                              "archived file's checksum; print one line per problem and exit 1 "
                              "on any")
+    parser.add_argument("--expect-head", metavar="HASH",
+                        help="with --verify-audit: the audit chain head from a summary mail, a "
+                             "failure alert or a health ping; fails unless that line is still "
+                             "in the trail (so nothing was cut or rewritten after it)")
     parser.add_argument("--purge-archive", action="store_true",
                         help="remove archived files older than archive.retention_years after "
                              "their period's end (with --dry-run: list them) and exit")
@@ -101,7 +105,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
-             dry_run: bool) -> int:
+             dry_run: bool, expect_head: str | None = None) -> int:
     """--verify-audit or --purge-archive: no run, no run record; the purge holds both steps'
     locks so no run uses the archive meanwhile."""
     from exchange.archive import open_archive_for_reading
@@ -111,7 +115,8 @@ def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
 
     if verify:
         return verify_audit(audit_path(config.folders.logs), config.folders.state,
-                            open_archive_for_reading(config), config.folders.archive)
+                            open_archive_for_reading(config), config.folders.archive,
+                            expect_head)
     today = run_date(config.run.time_zone, as_of)
     with run_lock(config.folders.state, "send"), run_lock(config.folders.state, "receive"):
         return purge_archive(config.folders.state, audit_path(config.folders.logs),
@@ -140,10 +145,33 @@ def run(script: Script, config: Config, verbose: bool,
     record = RunRecord(script.step, new_run_id(script.step))
     with run_logging(script, record.run_id, config.folders.logs, verbose), \
             sigterm_as_failure():
-        code = run_locked(script, config, record, steps, options)
+        ending = run_locked(script, config, record, steps, options)
         if record.state_dir is not None:    # a run that lost the lock did nothing: no line
             write_audit_line(config.folders.logs, record)
-    return code
+            announce_the_end(script, config, record, ending)
+        if ending.message is not None:   # last, so the one-line reason closes stderr
+            (log.warning if ending.as_warning else log.error)("%s", ending.message)
+    return ending.code
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a run ended: its exit code, and the one-line reason to alert with (None: no alert).
+    The final ping and the alert go out after the run's audit line, so the head they carry is
+    the hash of that line: nothing the run wrote is left outside what they vouch for."""
+
+    code: int
+    message: str | None = None   # the one-line reason of a failure
+    alert: bool = False          # mail it as a failure alert
+    as_warning: bool = False     # log it as a warning (not ready yet), not an error
+
+
+def announce_the_end(script: Script, config: Config, record: RunRecord, ending: Ending
+                     ) -> None:
+    ping_health(config.health, "success" if ending.code == EXIT_OK else "fail", record.run_id,
+                config.folders.logs)
+    if ending.alert and ending.message is not None:
+        send_failure_alert(script, config, record.manifest, ending.message)
 
 
 class Terminated(BaseException):
@@ -173,7 +201,7 @@ def sigterm_as_failure() -> Iterator[None]:
 
 
 def run_locked(script: Script, config: Config, record: RunRecord,
-               steps: Callable[[Config, RunRecord, Any], int], options: Any) -> int:
+               steps: Callable[[Config, RunRecord, Any], int], options: Any) -> Ending:
     try:
         with run_lock(config.folders.state, script.step):
             record.state_dir = config.folders.state
@@ -184,7 +212,7 @@ def run_locked(script: Script, config: Config, record: RunRecord,
                 code = steps(config, record, options)
     except LockHeldError as exc:
         log.error("%s", exc)
-        return exc.exit_code
+        return Ending(exc.exit_code)
     except DpsError as exc:
         alert = not isinstance(exc, NotReadyError) or isinstance(exc, WaitExpiredError)
         return fail(script, config, record, str(exc), exc.exit_code, alert)
@@ -199,27 +227,20 @@ def run_locked(script: Script, config: Config, record: RunRecord,
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and an alert
         message = f"internal error {type(exc).__name__} (details in the log file)"
         return fail(script, config, record, message, EXIT_FAILED, True)
-    ping_health(config.health, "success" if code == EXIT_OK else "fail", record.run_id,
-                config.folders.logs)
-    return code
+    return Ending(code)
 
 
 def fail(script: Script, config: Config, record: RunRecord, message: str, code: int,
-         alert: bool) -> int:
-    """Record the failure, alert, and log the one-line reason last, so it closes stderr."""
+         alert: bool) -> Ending:
+    """Record the failure; the alert goes out and the one-line reason is logged after the
+    audit line (run, announce_the_end)."""
     log.debug("traceback of the failure:\n%s", safe_traceback(sys.exc_info()[1]))
     ended_as = FAILED
     if isinstance(sys.exc_info()[1], NotReadyError):
         ended_as = WAIT_EXPIRED if alert else NOT_READY
     record.fail(message, code, ended_as)
-    ping_health(config.health, "fail", record.run_id, config.folders.logs)
-    if alert:
-        send_failure_alert(script, config, record.manifest, message)
-    if isinstance(sys.exc_info()[1], NotReadyError) and not alert:
-        log.warning("%s", message)
-    else:
-        log.error("%s", message)
-    return code
+    not_ready = isinstance(sys.exc_info()[1], NotReadyError) and not alert
+    return Ending(code, message, alert, as_warning=not_ready)
 
 
 def safe_traceback(exc: BaseException | None) -> str:
@@ -257,6 +278,7 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
         f"Run id: {run_id}",
         f"Kept: {script.kept(config, manifest)}",
         f"Log file: {config.folders.logs / (step + '_' + run_id + '.log')}",
+        f"Audit chain head (this run's line): {audit_head(config.folders.logs)}",
         "",
         f"To rerun once the cause is fixed: {script.rerun_command(config, period)}",
     ])

@@ -51,7 +51,7 @@ class ChainFacts:
 
 
 def verify_audit(audit_file: Path, state_dir: Path, archive: Archive,
-                 archive_dir: Path | None = None) -> int:
+                 archive_dir: Path | None = None, expect_head: str | None = None) -> int:
     """Print what is wrong, one line each; 1 when anything is, else 0."""
     report = verify_chain(audit_file)
     print(f"audit trail {report.summary()}")
@@ -61,6 +61,9 @@ def verify_audit(audit_file: Path, state_dir: Path, archive: Archive,
     problems += [f"run record {path}: unreadable, not checked" for path in found.unreadable]
     problems += verify_records(report, found.records)
     problems += records_without_lines(report, found.records)
+    problems += lines_without_records(report, found.records)
+    if expect_head is not None:
+        problems += expected_head_problems(report, expect_head)
     problems += records_differing_from_lines(report, found.records)
     problems += archive_problems(facts, archive)
     older = records_before_the_chain(report, found.records)
@@ -125,6 +128,32 @@ def records_without_lines(report: ChainReport, records: list[dict[str, Any]]) ->
             f"it started after the chain began (killed, or its line was removed)"
             for r in records if "audit_sha256" not in r and r.get("run_id") not in report.runs
             and str(r.get("started_at", "")) >= began]
+
+
+def lines_without_records(report: ChainReport, records: list[dict[str, Any]]) -> list[str]:
+    """A chained run line with no run record: a line forged (and chained with a recomputed
+    hash), or a record deleted. Purge lines have no record; they stand alone."""
+    have = {str(r.get("run_id")) for r in records}
+    return [f"run {e.record.get('run_id')}: its audit line (line {e.line}) has no run record "
+            f"(forged, or the record was deleted)" for e in report.chained_entries()
+            if e.record.get("step") != "purge" and str(e.record.get("run_id")) not in have]
+
+
+def expected_head_problems(report: ChainReport, expected: str) -> list[str]:
+    """The head a mail, an alert or a ping carried must still be a line of the trail; what
+    follows it is printed (lines after it are later runs, each checked like the others)."""
+    wanted = expected.strip().lower()
+    total = report.entries[-1].line if report.entries else 0
+    if len(wanted) < 16:
+        return [f"expected head {expected}: give at least 16 hexadecimal characters"]
+    for entry in report.entries:
+        if entry.sha256.startswith(wanted):
+            after = total - entry.line
+            tail = "nothing after it" if after == 0 else f"{after} line(s) after it"
+            print(f"expected head {wanted[:16]}: line {entry.line} of {total}, {tail}")
+            return []
+    return [f"expected head {expected}: no line of the audit trail has this hash (lines were "
+            f"cut or rewritten after it)"]
 
 
 def records_before_the_chain(report: ChainReport, records: list[dict[str, Any]]
