@@ -207,9 +207,12 @@ def run_locked(script: Script, config: Config, record: RunRecord,
             record.state_dir = config.folders.state
             ping_health(config.health, "start", record.run_id, config.folders.logs)
             remove_expired_files(config)
-            check_mail_ready(config.mail)
-            with plain_copies_cleared(config, script.step, record.manifest):
-                code = steps(config, record, options)
+            try:
+                check_mail_ready(config.mail)
+                with plain_copies_cleared(config, script.step, record.manifest):
+                    code = steps(config, record, options)
+            finally:
+                close_crashed_runs(config, script.step, record.run_id)
     except LockHeldError as exc:
         log.error("%s", exc)
         return Ending(exc.exit_code)
@@ -392,6 +395,28 @@ def write_audit_line(logs_dir: Path, record: RunRecord) -> None:
         return
     record.update(audit_sha256=checksum)
     record.save()
+
+
+def close_crashed_runs(config: Config, step: str, run_id: str) -> None:
+    """Earlier runs of this step that died without their audit line (kill -9, power loss) get
+    one now, from their run record as it stands (after this run completed what they left, such
+    as a missing archive step), marked closed_by this run; their records keep its hash. This
+    run holds the step's lock, so none of them is still running. Never fails the run."""
+    from exchange.records import read_manifests, write_manifest
+
+    try:
+        for manifest in read_manifests(config.folders.state, step):
+            if "finished_at" in manifest or manifest.get("run_id") == run_id \
+                    or "audit_sha256" in manifest:
+                continue    # ended (recorded), this run, or already in the trail
+            line = dict(manifest, closed_by=run_id, ended="crashed (closed by a later run)")
+            checksum = append_audit_line(audit_path(config.folders.logs), line)
+            manifest.update(audit_sha256=checksum, closed_by=run_id)
+            write_manifest(config.folders.state, manifest)
+            log.info("run %s died without its audit line; wrote it from its run record",
+                     manifest.get("run_id"))
+    except (DpsError, OSError) as exc:
+        log.warning("crashed runs not closed in the audit trail (%s)", exc)
 
 
 def remove_expired_files(config: Config) -> None:

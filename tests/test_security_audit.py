@@ -136,3 +136,29 @@ def test_an_installation_from_before_the_chain_says_what_cannot_be_proven(worksp
                              "editable run record (it ran before the audit trail's chain "
                              "began)") for line in notes)
     assert out[-1] == "OK: nothing wrong found"
+
+
+@security
+def test_a_killed_run_is_a_finding_until_the_next_run_of_its_step_closes_it(workspace, capsys):
+    import os
+    import signal
+
+    from exchange.records import FAULT_KILL_AFTER_ENV
+
+    assert workspace.send(*AS_OF) == 0                  # the chain begins
+    env = dict(os.environ, **{FAULT_KILL_AFTER_ENV: "upload"})
+    assert workspace.cli("send2dps.py", *AS_OF, "--force", env=env).returncode == \
+        -signal.SIGKILL
+    killed = workspace.manifests("send")[-1]["run_id"]
+    code, out = verify(workspace, capsys)
+    assert code == 1
+    assert f"  run {killed}: no audit line and no audit_sha256 in its record, though it " \
+           f"started after the chain began (killed, or its line was removed)" in out
+    assert workspace.send(*AS_OF) == 0                  # completes the archive, closes it
+    lines = [json.loads(x) for x in
+             (workspace.folder("logs") / "audit.jsonl").read_text().splitlines()]
+    closing = next(x for x in lines if x["run_id"] == killed)
+    assert closing["ended"] == "crashed (closed by a later run)"
+    assert closing["closed_by"] == workspace.manifests("send")[-1]["run_id"]
+    assert len(closing["archive_checksums"]) == 4       # the archive the later run completed
+    assert verify(workspace, capsys)[0] == 0
