@@ -23,6 +23,7 @@ are its product and stay, 0600 in a private folder, until the next dry run repla
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,9 @@ from exchange.files import atomic_write_bytes
 log = logging.getLogger(__name__)
 
 SEND, RECEIVE = "send", "receive"
+# staging/<run id> of a receive run (records.new_run_id): only these are ever removed from
+# staging, in case folders.staging is set to a folder that holds anything else
+RECEIVE_RUN_FOLDER = re.compile(r"[0-9]{8}T[0-9]{6}Z-receive-[0-9a-f]+")
 
 
 @contextmanager
@@ -62,7 +66,7 @@ def clear_leftovers(config: Config, step: str, at_start: bool, dry_run: bool = F
             log.info("removed %d file(s) an earlier send run left in %s", removed,
                      folders.outbox / SEND)
     if step == RECEIVE:
-        removed = remove_contents(folders.staging)
+        removed = remove_contents(folders.staging, RECEIVE_RUN_FOLDER)
         if removed and at_start:
             log.info("removed %d leftover(s) of an earlier receive run in %s", removed,
                      folders.staging)
@@ -73,12 +77,15 @@ def clear_leftovers(config: Config, step: str, at_start: bool, dry_run: bool = F
             seal_queue(config, queue)
 
 
-def remove_contents(folder: Path) -> int:
-    """Remove every file and folder inside `folder` (not the folder); how many went."""
+def remove_contents(folder: Path, names: re.Pattern[str] | None = None) -> int:
+    """Remove every file and folder inside `folder` (not the folder) whose name matches
+    `names` (all when None); how many went."""
     if not folder.is_dir():
         return 0
     removed = 0
     for path in folder.iterdir():
+        if names is not None and not names.fullmatch(path.name):
+            continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:

@@ -103,8 +103,11 @@ def test_a_killed_receives_staging_is_removed_by_the_next_receive_first(workspac
     leftover = workspace.folder("staging") / "20261203T000000Z-receive-dead"
     leftover.mkdir(parents=True)
     (leftover / "Dfps-missing-person-results.txt").write_bytes(scenario_answer()[0])
+    other = workspace.folder("staging") / "not-ours.txt"     # staging set to a shared folder
+    other.write_text("kept")
     assert workspace.receive(*AS_OF, "--no-wait") == 3   # nothing there yet: not ready
     assert not leftover.exists()
+    assert other.read_text() == "kept"
     assert "removed 1 leftover(s) of an earlier receive run" in workspace.log_text()
 
 
