@@ -90,9 +90,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="print the recent send and receive runs (with --period, where that "
                              "period stands) and exit; exit 1 if the latest run of a step failed")
     parser.add_argument("--verify-audit", action="store_true",
-                        help="check the audit trail's hash chain, the run records and every "
-                             "archived file's checksum; print one line per problem and exit 1 "
-                             "on any")
+                        help="check the audit trail's hash chain, the run records against it "
+                             "and every archived file against the checksum its audit line "
+                             "carries; print one line per problem and exit 1 on any")
     parser.add_argument("--expect-head", metavar="HASH",
                         help="with --verify-audit: the audit chain head from a summary mail, a "
                              "failure alert or a health ping; fails unless that line is still "
@@ -156,9 +156,9 @@ def run(script: Script, config: Config, verbose: bool,
 
 @dataclass(frozen=True)
 class Ending:
-    """How a run ended: its exit code, and the one-line reason to alert with (None: no alert).
-    The final ping and the alert go out after the run's audit line, so the head they carry is
-    the hash of that line: nothing the run wrote is left outside what they vouch for."""
+    """How a run ended: its exit code and, for a failure, the one-line reason and whether to
+    alert. The final ping and the alert go out after the run's audit line, so the head they
+    carry is the hash of that line: nothing the run wrote is left outside what they vouch for."""
 
     code: int
     message: str | None = None   # the one-line reason of a failure
