@@ -73,6 +73,9 @@ def verify_audit(audit_file: Path, state_dir: Path, archive: Archive,
     notes = [f"run {r.get('run_id')}: cannot be proven: the checksums of its archived files "
              f"come only from its editable run record (it ran before the audit trail's chain "
              f"began)" for r in older if r.get("archive_checksums")]
+    notes += [f"run {r.get('run_id')}: running now (pid {r.get('pid')}); its audit line comes "
+              f"when it ends" for r in found.records
+              if r.get("run_id") not in report.runs and running_now(r)]
     for line in problems + notes:
         print(f"  {line}")
     content = "checked with the keys" if archive.ring else "not checked (no key)"
@@ -127,7 +130,14 @@ def records_without_lines(report: ChainReport, records: list[dict[str, Any]]) ->
     return [f"run {r.get('run_id')}: no audit line and no audit_sha256 in its record, though "
             f"it started after the chain began (killed, or its line was removed)"
             for r in records if "audit_sha256" not in r and r.get("run_id") not in report.runs
-            and str(r.get("started_at", "")) >= began]
+            and str(r.get("started_at", "")) >= began and not running_now(r)]
+
+
+def running_now(record: dict[str, Any]) -> bool:
+    """A run that has not ended and whose process is alive: its line is still to come."""
+    from exchange.status import process_alive
+
+    return "finished_at" not in record and process_alive(record.get("pid"))
 
 
 def lines_without_records(report: ChainReport, records: list[dict[str, Any]]) -> list[str]:

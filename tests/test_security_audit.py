@@ -162,3 +162,21 @@ def test_a_killed_run_is_a_finding_until_the_next_run_of_its_step_closes_it(work
     assert closing["closed_by"] == workspace.manifests("send")[-1]["run_id"]
     assert len(closing["archive_checksums"]) == 4       # the archive the later run completed
     assert verify(workspace, capsys)[0] == 0
+
+
+@security
+def test_a_run_still_running_is_a_note_not_a_finding(workspace, capsys):
+    import datetime as dt
+    import os
+
+    from exchange.records import write_manifest
+
+    assert workspace.send(*AS_OF) == 0
+    running = {"step": "receive", "run_id": "20991231T000000Z-receive-0a0a", "pid": os.getpid(),
+               "outcome": "running", "steps": {},
+               "started_at": dt.datetime.now(dt.UTC).isoformat()}
+    write_manifest(workspace.folder("state"), running)
+    code, out = verify(workspace, capsys)
+    assert code == 0
+    assert (f"  run {running['run_id']}: running now (pid {os.getpid()}); its audit line comes "
+            f"when it ends") in out
