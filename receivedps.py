@@ -191,6 +191,8 @@ def check_answer(run: ReceiveRun, exchange: Exchange, answer: Answer, archive: u
     results_name, counts_name = exchange.place.names
     with record.step("checks"):
         send_list = util.read_send_list(exchange.upload, archive)
+        for path in (answer.results, answer.counts):
+            util.check_local_answer_size(path, config.receive.max_answer_mib)
         results_bytes, counts_bytes = answer.results.read_bytes(), answer.counts.read_bytes()
         try:
             results = util.parse_results(results_bytes, results_name, config.dps_file,
@@ -536,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
             return util.print_status(config.folders.state, util.period_label(args.period))
         if args.verify_audit or args.purge_archive:
             return util.maintain(config, args.verify_audit, args.purge_archive, args.as_of,
-                                 args.dry_run)
+                                 args.dry_run,
+                                 args.expect_head)
         options = receive_options(args, config)
     except util.DpsError as exc:
         return util.report_error(receive_script(), exc)

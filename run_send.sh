@@ -27,9 +27,12 @@ if [ ! -x "$PYTHON" ]; then
 fi
 mkdir -p "$(dirname "$LOCK")"
 FLOCK=$(command -v flock || echo /usr/bin/flock)
-"$FLOCK" -n -E 75 "$LOCK" "$PYTHON" "$HERE/send2dps.py" "$@"
+# flock's own "held" code differs from the script's 75 (a lock the script itself found
+# held, which it names): only the wrapper's lock is named here.
+"$FLOCK" -n -E 200 "$LOCK" "$PYTHON" "$HERE/send2dps.py" "$@"
 rc=$?
-if [ "$rc" -eq 75 ]; then
+if [ "$rc" -eq 200 ]; then
   echo "run_send.sh: another send run holds $LOCK; not starting" >&2
+  rc=75
 fi
 exit "$rc"

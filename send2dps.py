@@ -176,7 +176,9 @@ def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files:
         return util.SKIPPED_IDENTICAL
     if not options.force:
         refuse_while_in_flight(config)
-    interrupted = interrupted_upload(state_dir, options.period, files.sha256, record.run_id)
+    # --force uploads: no "identical file already there" shortcut (issue 20)
+    interrupted = None if options.force else \
+        interrupted_upload(state_dir, options.period, files.sha256, record.run_id)
     if interrupted:
         record.update(resumes_run=interrupted.run_id)
     return ""
@@ -308,7 +310,8 @@ def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
     """For the failure alert: whether the file reached DPS, and where our copies are."""
     uploaded = "the file WAS uploaded (see the manifest)" \
         if manifest.get("outcome") == util.UPLOADED else "nothing was uploaded"
-    return (f"{uploaded}; the files written are in {config.folders.outbox / STEP}; "
+    return (f"{uploaded}; no copy of the files is kept in {config.folders.outbox / STEP} "
+            f"(the rerun builds them again; --dry-run writes them to look at); "
             f"earlier uploads stay in {config.folders.archive / STEP}")
 
 
@@ -370,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
             return util.print_status(config.folders.state, util.period_label(args.period))
         if args.verify_audit or args.purge_archive:
             return util.maintain(config, args.verify_audit, args.purge_archive, args.as_of,
-                                 args.dry_run)
+                                 args.dry_run,
+                                 args.expect_head)
         options = send_options(args, config)
     except util.DpsError as exc:
         return util.report_error(send_script(), exc)

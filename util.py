@@ -67,8 +67,8 @@ from exchange.wrangle import (
 
 # --- DPS's answer on the server (wait, fetch, clean up; §4): exchange/inbox.py ----------------
 from exchange.inbox import (
-    AnswerPlace, Look, answer_still_on_server, archived_answer, clean_up_remote, fetch_answer,
-    keep_refused_answer, remote_names, wait_for_answer)
+    AnswerPlace, Look, answer_still_on_server, archived_answer, check_local_answer_size,
+    clean_up_remote, fetch_answer, keep_refused_answer, remote_names, wait_for_answer)
 
 # --- Reading and checking DPS's answer (§4, §7): exchange/answer.py ---------------------------
 from exchange.answer import (
@@ -115,8 +115,9 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "frame_rows", "write_workbook", "send_mail", "QUERY_COLUMNS", "Wrangled", "check_sanity",
     "export_view", "render_dps_text", "sent_index_csv", "excluded_index_csv", "wrangle",
     "AnswerPlace", "Look", "answer_still_on_server", "archived_answer", "clean_up_remote",
-    "fetch_answer", "keep_refused_answer", "remote_names", "wait_for_answer", "ROW_LEFT_OUT",
-    "WARNING", "Problem", "ResultsFile", "check_control_totals", "parse_counts", "parse_results",
+    "fetch_answer", "keep_refused_answer", "remote_names", "wait_for_answer",
+    "check_local_answer_size", "ROW_LEFT_OUT", "WARNING", "Problem", "ResultsFile",
+    "check_control_totals", "parse_counts", "parse_results",
     "read_send_list", "read_sources", "Regions", "build_regions", "check_episodes",
     "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile", "load_trend",
     "on_time_shares", "period_key", "previous_counts", "previous_period", "record_period",

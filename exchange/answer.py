@@ -20,6 +20,10 @@ MAX_COUNTS_BYTES = 100_000   # three KEY|VALUE lines; anything this big is not a
 MKE_CODES = {"EMD", "EME", "EMI", "EMJ", "EMV", "EMO"}
 NIC_PATTERN = re.compile(r"^M[0-9]{9}$")
 DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: str.isdigit() also accepts "²", which int() refuses
+MAX_DIGITS = 18   # a PID or a count longer than this is no PID or count (and would not fit int64)
+# What a spreadsheet cannot hold (openpyxl's IllegalCharacterError): C0 controls but tab, LF, CR
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+TEXT_COLUMNS = ("LAST_NAME", "FIRST_NAME", "SEX", "RACE")
 # Windows-1252 leaves these five bytes undefined; they are read as Latin-1 (§4).
 CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 ROW_LEFT_OUT = "row left out"
@@ -70,6 +74,11 @@ def split_physical_lines(text: str) -> tuple[list[str], bool]:
     if ends_with_newline:
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines], ends_with_newline
+
+
+def whole_number(text: str) -> int | None:
+    """The text as a whole number of at most MAX_DIGITS ASCII digits, else None."""
+    return int(text) if len(text) <= MAX_DIGITS and DIGITS.match(text) else None
 
 
 def parse_partner_date(text: str, date_format: str) -> dt.date | None:
@@ -200,7 +209,7 @@ class ResultsReader:
         pid_index = self.position["PID"]
         pid_text = fields[pid_index] if len(fields) > pid_index else ""
         self.raw_pids.add(pid_text)
-        pid = int(pid_text) if DIGITS.match(pid_text) else None
+        pid = whole_number(pid_text)
         if len(fields) != self.width:
             self.left_out(line, pid, "", f"wrong number of fields ({len(fields)}, expected "
                                          f"{self.width})")
@@ -238,6 +247,8 @@ class ResultsReader:
 
 def check_results_header(header: list[str], wanted: list[str], file_name: str, line: int,
                          delimiter: str) -> None:
+    if CONTROL_CHARACTERS.search("".join(header)):
+        raise InputError(f"{file_name}: control character in the header on line {line}")
     if len(header) == 1:
         other = next((d for d in (",", "\t", ";") if d in header[0]), None)
         if other:
@@ -270,10 +281,12 @@ def check_result_row(values: dict[str, str], parse_date: DateParser, today: dt.d
                      ) -> tuple[dict[str, Any], str | None, list[str]]:
     """Check one row: (record, reason it is left out or None, warnings for blanked fields)."""
     record: dict[str, Any] = dict(values)
-    pid = values["PID"]
-    if not DIGITS.match(pid):
+    if not DIGITS.match(values["PID"]):
         return record, "column PID: missing or not a whole number", []
-    record["PID"] = int(pid)
+    pid = whole_number(values["PID"])
+    if pid is None:
+        return record, f"column PID: more than {MAX_DIGITS} digits", []
+    record["PID"] = pid
     if not NIC_PATTERN.match(values["NIC"]):
         return record, "column NIC: missing or not M followed by 9 digits", []
     for column in ("ENTRY_DATE", "DLC"):
@@ -283,7 +296,7 @@ def check_result_row(values: dict[str, str], parse_date: DateParser, today: dt.d
         if parsed > today:
             return record, f"column {column}: after the run date", []
         record[column] = parsed
-    warnings = []
+    warnings = blank_control_characters(record)
     if values["MKE"] and values["MKE"].upper() not in MKE_CODES:
         warnings.append("column MKE: not a known code; blanked")
         record["MKE"] = ""
@@ -303,6 +316,17 @@ def check_result_row(values: dict[str, str], parse_date: DateParser, today: dt.d
     if record["CLEAR_DATE"] is not None and record["CLEAR_DATE"] < record["ENTRY_DATE"]:
         warnings.append("column CLEAR_DATE: before ENTRY_DATE")
     return record, None, warnings
+
+
+def blank_control_characters(record: dict[str, Any]) -> list[str]:
+    """A name, sex or race with a control character (no spreadsheet can hold one) is blanked,
+    with a warning; the record still counts (MKE, ORI and dates have their own checks)."""
+    warnings = []
+    for column in TEXT_COLUMNS:
+        if CONTROL_CHARACTERS.search(record[column]):
+            record[column] = ""
+            warnings.append(f"column {column}: control character; blanked")
+    return warnings
 
 
 def parse_counts(data: bytes, file_name: str, file_config: DpsFileSettings) -> dict[str, int]:
@@ -328,9 +352,13 @@ def parse_counts(data: bytes, file_name: str, file_config: DpsFileSettings) -> d
                                   f"(first on line {seen_on[key]})")
         if not DIGITS.match(fields[1]):
             raise InputError(f"{file_name}: line {index + 1}: value of {key} is not a "
-                                  f"whole number")
+                             f"whole number")
+        value = whole_number(fields[1])
+        if value is None:
+            raise InputError(f"{file_name}: line {index + 1}: value of {key} has more than "
+                             f"{MAX_DIGITS} digits")
         seen_on[key] = index + 1
-        counts[keys[key]] = int(fields[1])
+        counts[keys[key]] = value
     for internal, key in file_config.counts_keys.items():
         if internal not in counts:
             raise InputError(f"{file_name}: key {key} is missing")

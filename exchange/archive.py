@@ -91,12 +91,13 @@ def open_archive(config: Config) -> Archive:
         return Archive(None)
     ring = key_ring(config.archive, config.folder)
     check_ring(ring)
-    check_keys_match_the_archive(ring, config.folders.archive)
+    check_keys_match_the_archive(ring, config.folders.archive, config.path)
     log.info("archive encryption on, key %s", ring.current_id)
     return Archive(ring)
 
 
-def check_keys_match_the_archive(ring: KeyRing, folder: Path) -> None:
+def check_keys_match_the_archive(ring: KeyRing, folder: Path,
+                                 config_path: Path | str = "<config file>") -> None:
     """Each key id gets a small sealed probe in the archive the first time it is used; later
     a key under the same id must open it, so a wrong key is refused before anything runs."""
     from exchange.files import atomic_write_bytes
@@ -104,8 +105,14 @@ def check_keys_match_the_archive(ring: KeyRing, folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     for key_id in ring.key_ids():
-        probe = folder / f".key-check-{key_id}"
+        probe = key_check_path(folder, key_id)
         if not probe.is_file():
+            if first_file_with_key(folder, key_id) is not None:
+                raise ConfigError(
+                    f"archive key {key_id!r}: its check file {probe} is missing, but the "
+                    f"archive holds files written under this key id; if archive.key_file / "
+                    f"archive.key_env is the right key, re-create the check file with: "
+                    f"{RECREATE_COMMAND} --config {config_path}")
             if key_id == ring.current_id:
                 atomic_write_bytes(probe, seal(KEY_CHECK, key_id, ring.current_key))
             continue
@@ -117,6 +124,72 @@ def check_keys_match_the_archive(ring: KeyRing, folder: Path) -> None:
             raise ConfigError(f"archive key {key_id!r} is not the key the archive was written "
                               f"with ({probe} does not open); check archive.key_file / "
                               f"archive.key_env")
+
+
+RECREATE_COMMAND = ".venv/bin/python -m exchange.archive --recreate-key-check"
+
+
+def key_check_path(folder: Path, key_id: str) -> Path:
+    return folder / f".key-check-{key_id}"
+
+
+def first_file_with_key(folder: Path, key_id: str) -> Path | None:
+    """An archived file written under `key_id` (None when there is none): a missing check file
+    is only a first use when no file needs the key yet."""
+    from exchange.vault import stored_key_id
+
+    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if path.is_file() and not path.name.startswith(".key-check"):
+            try:
+                if stored_key_id(path) == key_id:
+                    return path
+            except InputError:
+                continue
+    return None
+
+
+def recreate_key_check(config: Config) -> str:
+    """Write the current key's check file again, deliberately: only after the key has opened
+    an archived file written under its id (AES-GCM authenticates, so a wrong key cannot)."""
+    from exchange.files import atomic_write_bytes
+    from exchange.vault import seal
+
+    ring = key_ring(config.archive, config.folder)
+    folder, key_id = config.folders.archive, ring.current_id
+    probe = key_check_path(folder, key_id)
+    sample = first_file_with_key(folder, key_id)
+    if sample is None:
+        raise ConfigError(f"archive key {key_id!r}: no archived file is written under this key "
+                          f"id; the next run creates {probe} itself")
+    try:
+        read_plain(sample, ring)
+    except InputError as exc:
+        raise ConfigError(f"archive key {key_id!r} does not open {sample}, an archived file "
+                          f"written under this key id: it is not the right key; "
+                          f"{probe} not re-created") from exc
+    atomic_write_bytes(probe, seal(KEY_CHECK, key_id, ring.current_key))
+    return f"re-created {probe}: key {key_id!r} opened an archived file written with it"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m exchange.archive --recreate-key-check --config FILE"""
+    import argparse
+    import sys
+
+    from exchange.config import load_config
+    from exchange.errors import DpsError
+
+    parser = argparse.ArgumentParser(prog="python -m exchange.archive",
+                                     description=recreate_key_check.__doc__)
+    parser.add_argument("--recreate-key-check", action="store_true", required=True)
+    parser.add_argument("--config", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        print(recreate_key_check(load_config(args.config)))
+    except DpsError as exc:
+        print(f"python -m exchange.archive: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0
 
 
 def open_archive_for_reading(config: Config) -> Archive:
@@ -134,13 +207,14 @@ def checksums(files: list[ArchivedFile]) -> dict[str, dict[str, str]]:
     return {f.path: {"sha256": f.sha256, "stored_sha256": f.stored_sha256} for f in files}
 
 
-def check_stored(path: Path, recorded: dict[str, str], archive: Archive) -> str:
+def check_stored(path: Path, recorded: dict[str, str], archive: Archive,
+                 source: str = "the record") -> str:
     """'' when the file is as recorded; else what is wrong (storage without a key, content
-    with one)."""
+    with one). `source` names where `recorded` comes from, for the message."""
     if not path.is_file():
         return "missing"
     if sha256_file(path) != recorded.get("stored_sha256", recorded.get("sha256")):
-        return "changed (stored bytes differ from the record)"
+        return f"changed (stored bytes differ from {source})"
     try:
         plain = archive.read(path)
     except InputError as exc:
@@ -148,5 +222,9 @@ def check_stored(path: Path, recorded: dict[str, str], archive: Archive) -> str:
     import hashlib
 
     if hashlib.sha256(plain).hexdigest() != recorded.get("sha256"):
-        return "content differs from the record"
+        return f"content differs from {source}"
     return ""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -195,6 +195,16 @@ class ChainBreak:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One readable line: its 1-based number, its JSON object, and whether it is chained."""
+
+    line: int
+    record: dict[str, Any]
+    chained: bool
+    sha256: str = ""     # the line's own hash (what the next line carries as prev_sha256)
+
+
+@dataclass(frozen=True)
 class ChainReport:
     """What verify_chain found. `runs` maps each run id to (line number, line hash); a run id
     found on more than one line maps to its last line."""
@@ -205,6 +215,15 @@ class ChainReport:
     chained_lines: int
     head_sha256: str
     runs: dict[str, tuple[int, str]] = field(default_factory=dict)
+    entries: tuple[AuditEntry, ...] = ()   # every readable line, in order
+
+    def chained_entries(self) -> list[AuditEntry]:
+        """The lines written after the chain began: the facts --verify-audit trusts."""
+        return [entry for entry in self.entries if entry.chained]
+
+    def chain_started_at(self) -> str | None:
+        """The started_at of the first chained line (None: the chain has not begun)."""
+        return next((str(e.record.get("started_at", "")) for e in self.chained_entries()), None)
 
     @property
     def ok(self) -> bool:
@@ -226,6 +245,7 @@ class _ChainWalk:
         self.chained_lines = 0
         self.previous_hash = ZERO_HASH   # the hash of the line before the current one
         self.runs: dict[str, tuple[int, str]] = {}
+        self.entries: list[AuditEntry] = []
 
     def add(self, number: int, raw: bytes) -> None:
         has_newline = raw.endswith(b"\n")
@@ -236,6 +256,8 @@ class _ChainWalk:
             self._break(number, EMPTY if body == b"" else TRUNCATED)
         else:
             self._check_record(number, record)
+            self.entries.append(AuditEntry(number, record, "prev_sha256" in record,
+                                           sha256_bytes(body)))
             if not has_newline:
                 self._break(number, NO_NEWLINE)
         line_hash = sha256_bytes(body)
@@ -290,7 +312,7 @@ def verify_chain(path: Path) -> ChainReport:
     return ChainReport(path=path, breaks=tuple(walk.breaks),
                        lines_before_chain=walk.lines_before_chain,
                        chained_lines=walk.chained_lines, head_sha256=walk.previous_hash,
-                       runs=walk.runs)
+                       runs=walk.runs, entries=tuple(walk.entries))
 
 
 def verify_records(report: ChainReport, records: list[dict[str, Any]]) -> list[str]:

@@ -27,6 +27,10 @@ def open_database(url: str, password: str | None = None) -> Any:
         parsed = sqlalchemy.engine.make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds here
         raise ConfigError("database.url: not a valid SQLAlchemy URL") from exc
+    if parsed.get_backend_name() == "sqlite" and (parsed.username or parsed.password
+                                                  or password is not None):
+        raise ConfigError("database.url: a SQLite URL takes no user name or password; leave "
+                          "database.password_env empty for SQLite")
     if password is not None:
         parsed = parsed.set(password=password)
     if parsed.get_backend_name() == "sqlite":

@@ -7,13 +7,19 @@ marking line on top and the sheet, the file name and "Page N of M" at the bottom
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exchange.files import atomic_write_with
+
+log = logging.getLogger(__name__)
+
+UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # what no workbook cell can hold
 
 FONT_NAME = "Calibri"         # named on every styled cell, so no reader falls back to a serif
 SIDE_MARGIN_INCHES = 0.4      # §10.6: at most 0.5 in
@@ -157,9 +163,45 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
             add_chart(worksheet, sheet)
 
 
-def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
-    """White bold Calibri on dark blue, wrapped (columns are sized to their data)."""
+def text_safe_row(worksheet: Any, row: list[Any]) -> list[Any]:
+    """The row with every text value openpyxl would store as a formula ("=...") or an error
+    ("#N/A") made a text cell: values come from DPS's files, IMPACT and the config, and a
+    spreadsheet must never run them. Other text ("+1", "@x", "-1") is stored as text already;
+    the value is kept exactly (no quote added), except a control character no workbook can
+    hold, which becomes U+FFFD (see writable_text)."""
+    if not any(needs_text_cell(value) for value in row):
+        return row
+    return [text_cell(worksheet, value) if needs_text_cell(value) else value for value in row]
+
+
+def needs_text_cell(value: Any) -> bool:
+    return isinstance(value, str) and (value[:1] in ("=", "#") or
+                                       UNWRITABLE.search(value) is not None)
+
+
+def writable_text(value: str) -> str:
+    """`value` with each control character a workbook cannot hold (openpyxl raises
+    IllegalCharacterError) replaced by U+FFFD, so a bad byte in a source never stops a run."""
+    if UNWRITABLE.search(value) is None:
+        return value
+    log.warning("a text value with a control character was written with U+FFFD in its place")
+    return UNWRITABLE.sub("\ufffd", value)
+
+
+def text_cell(worksheet: Any, value: Any) -> Any:
+    """A write-only cell holding `value` as text, whatever it starts with."""
     from openpyxl.cell import WriteOnlyCell
+
+    if not isinstance(value, str):
+        return WriteOnlyCell(worksheet, value=value)
+    cell = WriteOnlyCell(worksheet, value=writable_text(value))
+    cell.data_type = "s"
+    return cell
+
+
+def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
+    """White bold Calibri on dark blue, wrapped (columns are sized to their data); the
+    header is text whatever it says (a column named "=..." in DPS's file is no formula)."""
     from openpyxl.styles import Alignment, Font, PatternFill
 
     font = Font(name=FONT_NAME, size=11, bold=True, color="FFFFFF")
@@ -167,7 +209,7 @@ def header_cells(worksheet: Any, columns: list[str]) -> list[Any]:
     alignment = Alignment(vertical="center", wrap_text=True)
     cells = []
     for name in columns:
-        cell = WriteOnlyCell(worksheet, value=name)
+        cell = text_cell(worksheet, name)
         cell.font, cell.fill, cell.alignment = font, fill, alignment
         cells.append(cell)
     return cells
@@ -228,7 +270,7 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
     finished style, copied onto the next cell like it (styling each cell anew is slow)."""
     look = row_look(row) if row_look else ""
     if not look and not tall and all(c is None for c in looks):
-        return row
+        return text_safe_row(worksheet, row)
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles.cell_style import StyleArray
 
@@ -237,9 +279,10 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
     for i, value in enumerate(row):
         column = looks[i] if i < len(looks) else None
         if column is None and not look and not tall:
-            cells.append(value)
+            cells.append(text_cell(worksheet, value) if needs_text_cell(value) else value)
             continue
-        cell = WriteOnlyCell(worksheet, value=value)
+        cell = text_cell(worksheet, value) if needs_text_cell(value) else \
+            WriteOnlyCell(worksheet, value=value)
         key = (i, look, tall, type(value) if isinstance(value, dt.date) else None)
         if key in styles:
             cell._style = StyleArray(styles[key])   # noqa: SLF001 (openpyxl's style indexes)

@@ -37,7 +37,8 @@ from exchange.errors import (
     WaitExpiredError,
 )
 from exchange.files import make_private_folder
-from exchange.mail import send_mail
+from exchange.leftovers import plain_copies_cleared
+from exchange.mail import check_mail_ready, send_mail
 from exchange.records import FAILED, NOT_READY, WAIT_EXPIRED, RunRecord, new_run_id
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="print the recent send and receive runs (with --period, where that "
                              "period stands) and exit; exit 1 if the latest run of a step failed")
     parser.add_argument("--verify-audit", action="store_true",
-                        help="check the audit trail's hash chain, the run records and every "
-                             "archived file's checksum; print one line per problem and exit 1 "
-                             "on any")
+                        help="check the audit trail's hash chain, the run records against it "
+                             "and every archived file against the checksum its audit line "
+                             "carries; print one line per problem and exit 1 on any")
+    parser.add_argument("--expect-head", metavar="HASH",
+                        help="with --verify-audit: the audit chain head from a summary mail, a "
+                             "failure alert or a health ping; fails unless that line is still "
+                             "in the trail (so nothing was cut or rewritten after it)")
     parser.add_argument("--purge-archive", action="store_true",
                         help="remove archived files older than archive.retention_years after "
                              "their period's end (with --dry-run: list them) and exit")
@@ -100,7 +105,7 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
-             dry_run: bool) -> int:
+             dry_run: bool, expect_head: str | None = None) -> int:
     """--verify-audit or --purge-archive: no run, no run record; the purge holds both steps'
     locks so no run uses the archive meanwhile."""
     from exchange.archive import open_archive_for_reading
@@ -110,7 +115,8 @@ def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
 
     if verify:
         return verify_audit(audit_path(config.folders.logs), config.folders.state,
-                            open_archive_for_reading(config))
+                            open_archive_for_reading(config), config.folders.archive,
+                            expect_head)
     today = run_date(config.run.time_zone, as_of)
     with run_lock(config.folders.state, "send"), run_lock(config.folders.state, "receive"):
         return purge_archive(config.folders.state, audit_path(config.folders.logs),
@@ -137,26 +143,84 @@ def run(script: Script, config: Config, verbose: bool,
     for folder in (folders.logs, folders.state, folders.outbox, folders.staging, folders.archive):
         make_private_folder(folder)
     record = RunRecord(script.step, new_run_id(script.step))
-    with run_logging(script, record.run_id, config.folders.logs, verbose):
-        code = run_locked(script, config, record, steps, options)
-        write_audit_line(config.folders.logs, record)
-    return code
+    with run_logging(script, record.run_id, config.folders.logs, verbose), \
+            sigterm_as_failure():
+        ending = run_locked(script, config, record, steps, options)
+        if record.state_dir is not None:    # a run that lost the lock did nothing: no line
+            write_audit_line(config.folders.logs, record)
+            announce_the_end(script, config, record, ending)
+        if ending.message is not None:   # last, so the one-line reason closes stderr
+            (log.warning if ending.as_warning else log.error)("%s", ending.message)
+    return ending.code
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a run ended: its exit code and, for a failure, the one-line reason and whether to
+    alert. The final ping and the alert go out after the run's audit line, so the head they
+    carry is the hash of that line: nothing the run wrote is left outside what they vouch for."""
+
+    code: int
+    message: str | None = None   # the one-line reason of a failure
+    alert: bool = False          # mail it as a failure alert
+    as_warning: bool = False     # log it as a warning (not ready yet), not an error
+
+
+def announce_the_end(script: Script, config: Config, record: RunRecord, ending: Ending
+                     ) -> None:
+    ping_health(config.health, "success" if ending.code == EXIT_OK else "fail", record.run_id,
+                config.folders.logs)
+    if ending.alert and ending.message is not None:
+        send_failure_alert(script, config, record.manifest, ending.message)
+
+
+class Terminated(BaseException):
+    """SIGTERM (a shutdown, `kill`, a scheduler's timeout): ends the run like a failure."""
+
+
+@contextmanager
+def sigterm_as_failure() -> Iterator[None]:
+    """While a run runs, SIGTERM raises Terminated, so the run records the failure, writes its
+    audit line and alerts, as for any other failure. Only in the main thread (where Python
+    delivers signals); the previous handler comes back afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_locked(script: Script, config: Config, record: RunRecord,
-               steps: Callable[[Config, RunRecord, Any], int], options: Any) -> int:
+               steps: Callable[[Config, RunRecord, Any], int], options: Any) -> Ending:
     try:
         with run_lock(config.folders.state, script.step):
             record.state_dir = config.folders.state
             ping_health(config.health, "start", record.run_id, config.folders.logs)
             remove_expired_files(config)
-            code = steps(config, record, options)
+            try:
+                check_mail_ready(config.mail)
+                with plain_copies_cleared(config, script.step, record.manifest):
+                    code = steps(config, record, options)
+            finally:
+                close_crashed_runs(config, script.step, record.run_id)
     except LockHeldError as exc:
         log.error("%s", exc)
-        return exc.exit_code
+        return Ending(exc.exit_code)
     except DpsError as exc:
         alert = not isinstance(exc, NotReadyError) or isinstance(exc, WaitExpiredError)
         return fail(script, config, record, str(exc), exc.exit_code, alert)
+    except Terminated:
+        return fail(script, config, record, "terminated (SIGTERM)", EXIT_FAILED, True)
     except KeyboardInterrupt:
         return fail(script, config, record, "interrupted", EXIT_FAILED, True)
     except ModuleNotFoundError as exc:
@@ -166,27 +230,20 @@ def run_locked(script: Script, config: Config, record: RunRecord,
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and an alert
         message = f"internal error {type(exc).__name__} (details in the log file)"
         return fail(script, config, record, message, EXIT_FAILED, True)
-    ping_health(config.health, "success" if code == EXIT_OK else "fail", record.run_id,
-                config.folders.logs)
-    return code
+    return Ending(code)
 
 
 def fail(script: Script, config: Config, record: RunRecord, message: str, code: int,
-         alert: bool) -> int:
-    """Record the failure, alert, and log the one-line reason last, so it closes stderr."""
+         alert: bool) -> Ending:
+    """Record the failure; the alert goes out and the one-line reason is logged after the
+    audit line (run, announce_the_end)."""
     log.debug("traceback of the failure:\n%s", safe_traceback(sys.exc_info()[1]))
     ended_as = FAILED
     if isinstance(sys.exc_info()[1], NotReadyError):
         ended_as = WAIT_EXPIRED if alert else NOT_READY
     record.fail(message, code, ended_as)
-    ping_health(config.health, "fail", record.run_id, config.folders.logs)
-    if alert:
-        send_failure_alert(script, config, record.manifest, message)
-    if isinstance(sys.exc_info()[1], NotReadyError) and not alert:
-        log.warning("%s", message)
-    else:
-        log.error("%s", message)
-    return code
+    not_ready = isinstance(sys.exc_info()[1], NotReadyError) and not alert
+    return Ending(code, message, alert, as_warning=not_ready)
 
 
 def safe_traceback(exc: BaseException | None) -> str:
@@ -232,6 +289,7 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
         f"Run id: {run_id}",
         f"Kept: {script.kept(config, manifest)}",
         f"Log file: {config.folders.logs / (step + '_' + run_id + '.log')}",
+        f"Audit chain head (this run's line): {audit_head(config.folders.logs)}",
         "",
         f"To rerun once the cause is fixed: {rerun_command(script, config, period)}",
     ])
@@ -345,6 +403,28 @@ def write_audit_line(logs_dir: Path, record: RunRecord) -> None:
         return
     record.update(audit_sha256=checksum)
     record.save()
+
+
+def close_crashed_runs(config: Config, step: str, run_id: str) -> None:
+    """Earlier runs of this step that died without their audit line (kill -9, power loss) get
+    one now, from their run record as it stands (after this run completed what they left, such
+    as a missing archive step), marked closed_by this run; their records keep its hash. This
+    run holds the step's lock, so none of them is still running. Never fails the run."""
+    from exchange.records import read_manifests, write_manifest
+
+    try:
+        for manifest in read_manifests(config.folders.state, step):
+            if "finished_at" in manifest or manifest.get("run_id") == run_id \
+                    or "audit_sha256" in manifest:
+                continue    # ended (recorded), this run, or already in the trail
+            line = dict(manifest, closed_by=run_id, ended="crashed (closed by a later run)")
+            checksum = append_audit_line(audit_path(config.folders.logs), line)
+            manifest.update(audit_sha256=checksum, closed_by=run_id)
+            write_manifest(config.folders.state, manifest)
+            log.info("run %s died without its audit line; wrote it from its run record",
+                     manifest.get("run_id"))
+    except (DpsError, OSError) as exc:
+        log.warning("crashed runs not closed in the audit trail (%s)", exc)
 
 
 def remove_expired_files(config: Config) -> None:

@@ -109,6 +109,7 @@ def wait_for_answer(place: AnswerPlace, receive: ReceiveSettings, upload: SendRe
                      and look.at - previous.at >= receive.settle_seconds - 0.01)
         if unchanged and not state and not answer_state(previous, upload):
             log.info("answer complete after %d look(s), %.0f s", polls, time.monotonic() - started)
+            check_answer_size(look, receive.max_answer_mib)
             return look
         if unchanged and look.counts_error and state.startswith("counts file not readable"):
             # Written completely (it stopped changing) and still unreadable: a broken answer.
@@ -122,6 +123,25 @@ def wait_for_answer(place: AnswerPlace, receive: ReceiveSettings, upload: SendRe
                                    f"in {place.folder}: {state or 'still changing'}")
         previous = look
         time.sleep(pause)
+
+
+def check_answer_size(look: Look, max_mib: int) -> None:
+    """DPS's files on the server must not be larger than receive.max_answer_mib: a larger one
+    is refused before it is fetched (parsing it would take gigabytes of memory)."""
+    for name, remote in look.files.items():
+        if remote is not None and remote.size > max_mib * 1024 * 1024:
+            raise InputError(f"{name}: {remote.size} bytes, more than receive.max_answer_mib="
+                             f"{max_mib} MiB; refused before it was fetched, nothing published "
+                             f"(DPS's files stay on the server)")
+
+
+def check_local_answer_size(path: Path, max_mib: int) -> None:
+    """The same limit on a local copy (fetched, or read back from the archive), before it is
+    read into memory and parsed."""
+    size = path.stat().st_size
+    if size > max_mib * 1024 * 1024:
+        raise InputError(f"{path.name}: {size} bytes, more than receive.max_answer_mib="
+                         f"{max_mib} MiB; refused before it was parsed, nothing published")
 
 
 def next_pause(receive: ReceiveSettings, state: str, no_wait: bool, polls: int,

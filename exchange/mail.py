@@ -8,9 +8,37 @@ import smtplib
 import ssl
 
 from exchange.config import MailSettings, secret_from_env
-from exchange.errors import MailError
+from exchange.errors import ConfigError, MailError
 
 log = logging.getLogger(__name__)
+
+def mail_login(settings: MailSettings) -> tuple[str | None, str | None]:
+    """(user name, password) from the environment variables the settings name. ConfigError
+    when a named variable is unset, or when a login would cross the network in plain text
+    (no STARTTLS) and mail.allow_plain_login does not allow it."""
+    username = secret_from_env(settings.username_env, "mail.username_env")
+    password = secret_from_env(settings.password_env, "mail.password_env")
+    if (username or password) and not settings.starttls and not settings.allow_plain_login:
+        raise ConfigError("mail: a login (mail.username_env / mail.password_env) without "
+                          "mail.starttls would send the password in plain text; set "
+                          "mail.starttls: true, or mail.allow_plain_login: true for a relay "
+                          "on a trusted network")
+    return username, password
+
+
+def check_mail_ready(settings: MailSettings) -> None:
+    """Before a run sends or delivers anything: the mail it will send can be sent (its secrets
+    are set, its login is not in plain text). ConfigError, one line, otherwise."""
+    if not settings.enabled or not settings.recipients:
+        return
+    try:
+        mail_login(settings)
+    except ConfigError as exc:
+        if "environment variable" not in str(exc):
+            raise
+        raise ConfigError(f"{exc}; no mail could be sent, so the run stops before it sends "
+                          f"or delivers anything") from exc
+
 
 def send_mail(settings: MailSettings, subject: str, text: str, html: str | None = None,
               attachments: dict[str, bytes] | None = None) -> bool:
@@ -38,8 +66,10 @@ def send_mail(settings: MailSettings, subject: str, text: str, html: str | None 
             for name, content in attachments.items():
                 message.add_attachment(content, maintype="application",
                                        subtype="octet-stream", filename=name)
-    username = secret_from_env(settings.username_env, "mail.username_env")
-    password = secret_from_env(settings.password_env, "mail.password_env")
+    try:
+        username, password = mail_login(settings)
+    except ConfigError as exc:
+        raise MailError(str(exc)) from exc
     try:
         with smtplib.SMTP(settings.host, settings.port,
                           timeout=settings.timeout_seconds) as smtp:

@@ -131,6 +131,7 @@ class ReceiveSettings:
     poll_seconds: float = 30.0
     settle_seconds: float = 10.0
     max_wait_hours: float = 6.0
+    max_answer_mib: int = 1024     # a larger results or counts file is refused before fetching
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ class MailSettings:
     host: str = "localhost"
     port: int = 25
     starttls: bool = False
+    allow_plain_login: bool = False   # a login without STARTTLS (a trusted relay) only if true
     ca_file: Path | None = path_setting("", kind="optional_path")
     username_env: str = ""
     password_env: str = ""

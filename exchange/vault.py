@@ -151,7 +151,7 @@ def _read_key_file(source: KeySource, path: Path) -> str:
     except OSError as exc:
         raise ConfigError(f"{source.describe()}: cannot read the key file "
                           f"({describe_os_error(exc)})") from exc
-    _warn_if_shared(path)
+    _refuse_if_shared(source, path)
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:
@@ -159,12 +159,17 @@ def _read_key_file(source: KeySource, path: Path) -> str:
                           f"(64 hex characters or base64 of 32 bytes)") from None
 
 
-def _warn_if_shared(path: Path) -> None:
+def _refuse_if_shared(source: KeySource, path: Path) -> None:
+    """A key file that group or others can read is refused: anyone who can read it can read
+    the archive."""
     try:
-        if path.stat().st_mode & 0o077:
-            log.warning("key file %s can be read by group or others: chmod 600 it", path)
-    except OSError:
-        log.debug("could not check the mode of %s", path)
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        raise ConfigError(f"{source.describe()}: cannot check the key file's mode "
+                          f"({describe_os_error(exc)})") from exc
+    if mode & 0o077:
+        raise ConfigError(f"{source.describe()}: the key file can be read by group or others "
+                          f"(mode {mode:04o}); chmod 600 it")
 
 
 def _parse_key_material(source: KeySource, text: str) -> bytes:

@@ -195,8 +195,9 @@ def test_send_failure_alert_says_what_failed_what_was_kept_and_how_to_rerun(work
     assert alert["Subject"] == "[DPS exchange] send FAILED FY2025Q3"
     body = mailbox.bodies()[0]
     assert "Reason: End_txt_file.txt: 6 rows, fewer than sanity.min_rows=100" in body
-    assert (f"Kept: nothing was uploaded; the files written are in "
-            f"{workspace.folder('outbox') / 'send'}") in body
+    assert (f"Kept: nothing was uploaded; no copy of the files is kept in "
+            f"{workspace.folder('outbox') / 'send'} (the rerun builds them again; --dry-run "
+            f"writes them to look at)") in body
     assert (f"To rerun once the cause is fixed: {REPO}/run_send.sh --config "
             f"{workspace.config_path} --period FY2025Q3") in body
     assert [v for v in NAMES + DOBS if v in body] == []

@@ -117,7 +117,7 @@ def test_verify_audit_names_an_edited_line_and_a_changed_archived_file(workspace
     assert workspace.receive("--verify-audit") == 1
     out = capsys.readouterr().out
     assert "  line 2: does not follow line 1 (edited, deleted, inserted or reordered)" in out
-    assert f"archived file {target}: changed (stored bytes differ from the record)" in out
+    assert f"archived file {target}: changed (stored bytes differ from its audit line)" in out
     assert out.splitlines()[-1].startswith("FAILED: ")
 
 

@@ -6,6 +6,7 @@ import sqlite3
 import stat
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,8 +29,10 @@ EXPECTED_FILE = (
 
 def test_send_uploads_the_file_byte_for_byte(workspace):
     assert workspace.send(*AS_OF) == 0
-    outbox_file = workspace.folder("outbox") / "send" / "End_txt_file.txt"
-    assert outbox_file.read_bytes() == EXPECTED_FILE
+    assert list((workspace.folder("outbox") / "send").iterdir()) == []   # issue 20: no copy
+    archived = Path(workspace.manifests("send")[-1]["archived"][0])
+    assert archived.name.endswith("_End_txt_file.txt")
+    assert archived.read_bytes() == EXPECTED_FILE
     assert (workspace.upload_dir / "End_txt_file.txt").read_bytes() == EXPECTED_FILE
     assert sorted(p.name for p in workspace.upload_dir.iterdir()) == ["End_txt_file.txt"]
     [manifest] = workspace.manifests("send")
