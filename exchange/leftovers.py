@@ -7,8 +7,11 @@ ends (success, nothing new, dry run, failure, Ctrl-C or SIGTERM), `plain_copies_
 removes what is no longer needed:
 
 - outbox/send: removed, except after a dry run (its files are what the operator asked to
-  look at; the next send run removes them). A failed send keeps nothing: the rerun builds the
-  same files from IMPACT again.
+  look at; the next send run removes them), and except when a send uploaded its file but did
+  not archive it ("uploaded, archive pending", exchange/recovery.py): those files are what
+  reached DPS, and the next send archives them first, whatever IMPACT holds by then. They
+  wait encrypted when `archive.encrypt` is on. Any other failed send keeps nothing: the rerun
+  builds the files from IMPACT again.
 - staging: removed (DPS's answer stays on the server until the reports are out, and in the
   archive once archived).
 - the delivery queue (outbox/reports): undelivered reports are what a failure keeps to
@@ -33,6 +36,7 @@ from typing import Any
 from exchange.config import Config
 from exchange.errors import ConfigError, DpsError, InputError
 from exchange.files import atomic_write_bytes
+from exchange.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,13 @@ def plain_copies_cleared(config: Config, step: str, manifest: dict[str, Any]) ->
 def clear_leftovers(config: Config, step: str, at_start: bool, dry_run: bool = False) -> None:
     """The working copies of `step` that must not outlive a run (see the module's text)."""
     folders = config.folders
-    if step == SEND and not (dry_run and not at_start):
+    if step == SEND and upload_awaits_its_archive(config):
+        files = sorted(p for p in (folders.outbox / SEND).glob("*") if p.is_file())
+        if at_start:
+            open_queue(config, files)     # the send archives them first
+        else:
+            seal_queue(config, files)
+    elif step == SEND and not (dry_run and not at_start):
         removed = remove_contents(folders.outbox / SEND)
         if removed and at_start:
             log.info("removed %d file(s) an earlier send run left in %s", removed,
@@ -70,11 +80,20 @@ def clear_leftovers(config: Config, step: str, at_start: bool, dry_run: bool = F
         if removed and at_start:
             log.info("removed %d leftover(s) of an earlier receive run in %s", removed,
                      folders.staging)
-        queue = sorted((folders.outbox / "reports").glob("*/*.xlsx"))
+        queue = sorted(Layout(folders).queue.glob("*/*.xlsx"))
         if at_start:
             open_queue(config, queue)
         else:
             seal_queue(config, queue)
+
+
+def upload_awaits_its_archive(config: Config) -> bool:
+    """Whether a send uploaded its file but never archived it (its files must wait)."""
+    from exchange.records import sends
+    from exchange.recovery import archive_pending
+
+    return any(archive_pending(run) and not run.archive_lost
+               for run in sends(config.folders.state))
 
 
 def remove_contents(folder: Path, names: re.Pattern[str] | None = None) -> int:
@@ -95,7 +114,8 @@ def remove_contents(folder: Path, names: re.Pattern[str] | None = None) -> int:
 
 
 def seal_queue(config: Config, queue: list[Path]) -> None:
-    """Encrypt undelivered reports in place when the archive is encrypted."""
+    """Encrypt the files a failure keeps to resume (undelivered reports, an upload's files
+    awaiting their archive) in place when the archive is encrypted."""
     from exchange.vault import is_encrypted, seal
 
     if not config.archive.encrypt or not queue:
@@ -104,13 +124,13 @@ def seal_queue(config: Config, queue: list[Path]) -> None:
     for path in queue:
         if not is_encrypted(path):
             atomic_write_bytes(path, seal(path.read_bytes(), ring.current_id, ring.current_key))
-    log.info("%d undelivered report(s) kept encrypted in %s", len(queue),
-             config.folders.outbox / "reports")
+    log.info("%d file(s) kept encrypted in %s until the next run", len(queue),
+             queue[0].parent)
 
 
 def open_queue(config: Config, queue: list[Path]) -> None:
-    """Decrypt reports an earlier run left encrypted, so they can be delivered. One that cannot
-    be decrypted stops the run (never deliver ciphertext as a workbook)."""
+    """Decrypt what an earlier run left encrypted, so it can be delivered or archived. One
+    that cannot be decrypted stops the run (never deliver ciphertext as a workbook)."""
     from exchange.vault import is_encrypted, read_plain
 
     sealed = [path for path in queue if is_encrypted(path)]
@@ -121,8 +141,8 @@ def open_queue(config: Config, queue: list[Path]) -> None:
         try:
             atomic_write_bytes(path, read_plain(path, ring))
         except InputError as exc:
-            raise ConfigError(f"undelivered report {path} is encrypted and does not open with "
-                              f"the archive's keys ({exc}); check archive.key_file / "
+            raise ConfigError(f"{path} (kept by an earlier run) is encrypted and does not "
+                              f"open with the archive's keys ({exc}); check archive.key_file / "
                               f"archive.key_env / archive.old_keys") from exc
 
 
