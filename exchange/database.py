@@ -63,6 +63,26 @@ def read_sql_file(sql_folder: Path, name: str) -> str:
     return "\n".join(lines).strip().rstrip(";")
 
 
+def dates_as_iso_text(frame: Any) -> Any:
+    """Typed date columns (Oracle DATE and PostgreSQL TIMESTAMP with a time of day, DATE) as
+    plain ISO dates, "2025-03-10", the shape SQLite's text dates have: the contract's dates
+    are days, so a time of day is cut off here once, and every database gives the same frame
+    (and the same input checksum). Text columns are left as they are."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            frame[column] = values.dt.strftime("%Y-%m-%d").astype(object).where(values.notna(),
+                                                                                None)
+        elif values.dtype == object and values.map(
+                lambda v: isinstance(v, dt.date)).any():
+            frame[column] = values.map(
+                lambda v: v.strftime("%Y-%m-%d") if isinstance(v, dt.date) else v)
+    return frame
+
+
 def run_query(engine: Any, sql_folder: Path, name: str, params: dict[str, Any],
               required_columns: list[str]) -> Any:
     """Run sql/<name>.sql with bind parameters and return a DataFrame with upper-case columns.
@@ -84,7 +104,8 @@ def run_query(engine: Any, sql_folder: Path, name: str, params: dict[str, Any],
         # not resolve (socket.gaierror): all one line, without the password.
         raise DatabaseError(f"database {safe_url}: query {name}: "
                             f"{database_reason(exc)}") from exc
-    frame.columns = [str(c).upper() for c in frame.columns]
+    frame.columns = [str(c).upper() for c in frame.columns]   # PostgreSQL answers lower case
+    frame = dates_as_iso_text(frame)
     missing = [c for c in required_columns if c not in frame.columns]
     if missing:
         raise DatabaseError(f"{sql_folder / (name + '.sql')}: result lacks column {missing[0]}")
