@@ -40,13 +40,14 @@ class SftpSession:
         self.label = label
 
     def close(self) -> None:
-        """Close quietly: closing a connection that already broke raises EOFError."""
+        """Close quietly: closing a connection that already broke raises EOFError. The server
+        is told goodbye first (SSH disconnect), so it logs a normal end, not a reset."""
         try:
             self.sftp.close()
         except transfer_faults():
             log.debug("sftp %s: connection already broken at close", self.label)
         finally:
-            self.client.close()
+            close_client(self.client)
 
     def __enter__(self) -> SftpSession:
         return self
@@ -95,8 +96,14 @@ class SftpSession:
         size = local.stat().st_size
         try:
             self.ensure_folder(remote_dir)
+            self._remove_stale_part(part)
             self.sftp.put(str(local), part, confirm=True)
             self._rename_over(part, final)
+        except PermissionError as exc:
+            raise TransferError(f"sftp {self.label}: the server refused to write {final} "
+                                f"(permission denied, via {part}); the partner's server may "
+                                "forbid overwriting or removing files there: ask them to "
+                                "clear it or allow it") from exc
         except transfer_faults() as exc:
             raise TransferError(f"sftp {self.label}: upload of {local.name} to {final} "
                                 f"failed: {exc or type(exc).__name__}") from exc
@@ -106,6 +113,13 @@ class SftpSession:
             raise TransferError(f"sftp {self.label}: {final} has {got} after upload, "
                                 f"expected {size} bytes")
         return remote
+
+    def _remove_stale_part(self, part: str) -> None:
+        """A .part left by a broken upload is ours: remove it first, since a server that
+        forbids overwriting (ProFTPD's AllowOverwrite off) refuses to write into it."""
+        if self.stat(part) is not None:
+            log.warning("sftp %s: removing %s left by an earlier upload", self.label, part)
+            self.sftp.remove(part)
 
     def _rename_over(self, source: str, target: str) -> None:
         try:
@@ -168,6 +182,35 @@ class SftpSession:
         target = join_remote(remote_dir, new_name)
         self._rename_over(remote_path, target)
         return target
+
+
+SSH_DISCONNECT_BY_APPLICATION = 11    # RFC 4253 §11.1
+
+
+def close_client(client: Any, wait_seconds: float = 2.0) -> None:
+    """Send SSH_MSG_DISCONNECT ("by application"), let the server close its end (up to
+    wait_seconds), then close ours. paramiko's own close() only drops the TCP connection,
+    which servers such as ProFTPD log as "Connection reset by peer" for every session (and
+    a reply still on its way to a closed socket does the same). A connection that already
+    broke is closed quietly."""
+    import paramiko
+    from paramiko.common import cMSG_DISCONNECT
+
+    transport = client.get_transport()
+    if transport is not None and transport.is_active():
+        message = paramiko.Message()
+        message.add_byte(cMSG_DISCONNECT)
+        message.add_int(SSH_DISCONNECT_BY_APPLICATION)
+        message.add_string("session finished")
+        message.add_string("")
+        try:
+            transport._send_user_message(message)   # noqa: SLF001 - paramiko has no public call
+        except transfer_faults():
+            log.debug("connection already broken at disconnect")
+        deadline = time.monotonic() + wait_seconds
+        while transport.is_active() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    client.close()
 
 
 def join_remote(folder: str, name: str) -> str:

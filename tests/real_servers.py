@@ -56,7 +56,7 @@ def rfc4716_key(public_key_file: Path) -> str:
 
 
 def proftpd_config_text(root: Path, state: Path, port: int, host_key: Path,
-                        authorized_keys: Path, allow_overwrite: bool) -> str:
+                        authorized_keys: Path, allow_overwrite: bool, allow_delete: bool) -> str:
     """A minimal mod_sftp-only configuration, chrooted to root (relative paths start there)."""
     running_as_root = os.geteuid() == 0
     lines = [
@@ -83,6 +83,7 @@ def proftpd_config_text(root: Path, state: Path, port: int, host_key: Path,
         "SFTPAuthMethods publickey",
         "<Directory />",
         f"  AllowOverwrite {'on' if allow_overwrite else 'off'}",
+        *([] if allow_delete else ["  <Limit DELE>", "    DenyAll", "  </Limit>"]),
         "</Directory>",
     ]
     if running_as_root:
@@ -90,7 +91,8 @@ def proftpd_config_text(root: Path, state: Path, port: int, host_key: Path,
     return "\n".join(lines) + "\n"
 
 
-def start_proftpd(root: Path, state: Path, *, allow_overwrite: bool = True) -> LocalSftpServer:
+def start_proftpd(root: Path, state: Path, *, allow_overwrite: bool = True,
+                  allow_delete: bool = True) -> LocalSftpServer:
     """Start `proftpd -n -c FILE` serving root over SFTP on a free port; wait for its banner."""
     state.mkdir(parents=True, exist_ok=True)
     root.mkdir(parents=True, exist_ok=True)
@@ -100,7 +102,7 @@ def start_proftpd(root: Path, state: Path, *, allow_overwrite: bool = True) -> L
     port = find_free_port()
     config = state / "proftpd.conf"
     config.write_text(proftpd_config_text(root.resolve(), state.resolve(), port, host_key,
-                                          authorized, allow_overwrite))
+                                          authorized, allow_overwrite, allow_delete))
     subprocess.run([str(PROFTPD), "-t", "-c", str(config)], capture_output=True,  # nosec B603
                    check=True)
     console = state / "console.log"
