@@ -332,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = util.load_config(args.config or util.default_config_path(__file__),
                                   lenient=args.status or args.verify_audit or args.purge_archive)
+        if util.wants_check(args):
+            return util.check_systems(send_script(), config, args)
         if args.status:
             return util.print_status(config.folders.state, util.period_label(args.period))
         if args.verify_audit or args.purge_archive:

@@ -20,7 +20,8 @@ from exchange.periods import (
 
 # --- Running a step (lock, logging, alerts, retention, exit codes): exchange/harness.py -------
 from exchange.harness import (
-    OneLineParser, Script, add_common_options, audit_head, maintain, report_error, run)
+    OneLineParser, Script, add_common_options, audit_head, check_systems, maintain, report_error,
+    run, wants_check)
 
 # --- Run records and the queries over earlier runs: exchange/records.py -----------------------
 from exchange.records import (
@@ -93,7 +94,8 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "EXIT_FAILED", "EXIT_OK", "DpsError", "InputError", "MailError", "RunStateError", "Config",
     "default_config_path", "load_config", "Period", "check_period_started", "local_now",
     "parse_period", "period_containing", "period_label", "run_date", "OneLineParser", "Script",
-    "add_common_options", "audit_head", "maintain", "report_error", "run", "DRY_RUN",
+    "add_common_options", "audit_head", "check_systems", "maintain", "report_error", "run",
+    "wants_check", "DRY_RUN",
     "NOTHING_NEW", "REPORTED", "SKIPPED_IDENTICAL", "UPLOADED", "RunRecord", "answered_send_runs",
     "choose_upload", "interrupted_receive", "last_upload_for_period", "latest_upload",
     "read_manifests", "step_done", "write_manifest", "print_status", "open_configured_database",

@@ -34,6 +34,7 @@ from exchange.errors import (
     LockHeldError,
     MailError,
     NotReadyError,
+    UsageError,
     WaitExpiredError,
 )
 from exchange.files import make_private_folder
@@ -73,7 +74,12 @@ class Script:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line: "send2dps.py: error: …" and exit 2."""
+    """argparse, but a usage error is one line: "send2dps.py: error: …" and exit 2, and a
+    flag must be spelt out (`--dry` is refused, not taken for --dry-run)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -95,8 +101,34 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--purge-archive", action="store_true",
                         help="remove archived files older than archive.retention_years after "
                              "their period's end (with --dry-run: list them) and exit")
+    parser.add_argument("--check", action="store_true",
+                        help="connect to every configured system and print one line each: "
+                             "ready or not, changing nothing a partner sees; exit 0 when all "
+                             "are ready, else 1")
+    parser.add_argument("--write-probe", action="store_true",
+                        help="with --check: also write a small file to the SFTP upload folder "
+                             "and to SharePoint, and remove it at once")
+    parser.add_argument("--send-test-mail", action="store_true",
+                        help="with --check: also send a test mail to mail.recipients")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines on stderr too")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
+def wants_check(args: argparse.Namespace) -> bool:
+    """--check asked; --write-probe or --send-test-mail without it is a usage error."""
+    if (args.write_probe or args.send_test_mail) and not args.check:
+        raise UsageError("--write-probe and --send-test-mail go with --check")
+    return bool(args.check)
+
+
+def check_systems(script: Script, config: Config, args: argparse.Namespace) -> int:
+    """--check (exchange/preflight.py): one line per configured system; 0 all ready, else 1."""
+    from exchange.periods import run_date
+    from exchange.preflight import CheckOptions, run_preflight
+
+    options = CheckOptions(step=script.step, today=run_date(config.run.time_zone, args.as_of),
+                           write_probe=args.write_probe, send_test_mail=args.send_test_mail)
+    return run_preflight(config, options, script.program)
 
 
 def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,

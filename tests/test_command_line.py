@@ -100,3 +100,13 @@ def test_outside_the_venv_a_missing_module_is_named_with_the_setup_command(tmp_p
                              f"project's environment with 'bash demo/setup_venv.sh' and run "
                              f"'.venv/bin/python {script}' or "
                              f"'run_{'send' if script.startswith('send') else 'receive'}.sh'\n")
+
+
+@pytest.mark.parametrize("script, flag", [("send2dps.py", "--dry"), ("send2dps.py", "--stat"),
+                                          ("receivedps.py", "--no-w"), ("receivedps.py", "--chec")])
+def test_a_shortened_flag_is_refused_not_guessed(scenario, script, flag):
+    """Issue 21 §3.6: `--dry` ran a dry run and `--stat` ran --status; now they are refused."""
+    done = scenario.cli(script, *AS_OF, flag)
+    assert done.returncode == 2
+    assert done.stderr == f"{script}: error: unrecognized arguments: {flag} (see --help)\n"
+    assert traces(scenario) == []
