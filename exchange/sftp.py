@@ -248,14 +248,29 @@ def connect_sftp(settings: SftpSettings, sleep: Callable[[float], None] = time.s
             return connect_once(settings, label)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if attempt >= attempts:
-                reason = str(exc) or type(exc).__name__
                 raise TransferError(f"sftp {label}: cannot connect after {attempt} "
-                                    f"attempt(s): {reason}") from exc
+                                    f"attempt(s): {connection_reason(exc)}") from exc
             pause = settings.retry_backoff_seconds * 2 ** (attempt - 1)
             log.warning("sftp %s: connection fault (%s); retry %d of %d in %.0fs", label,
                         type(exc).__name__, attempt, attempts - 1, pause)
             sleep(pause)
             attempt += 1
+
+
+def connection_reason(exc: BaseException) -> str:
+    """Why a connection failed, in words: paramiko's "[Errno None] Unable to connect to port
+    22 on 10.0.0.5" becomes "nothing answers there (connection refused)"."""
+    import socket
+
+    import paramiko
+
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        return "nothing answers there (connection refused; is the server up, the port right?)"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "no answer in time (timed out; a firewall, or the wrong host?)"
+    if isinstance(exc, socket.gaierror):
+        return f"the host name does not resolve ({exc.strerror or exc})"
+    return str(exc) or type(exc).__name__
 
 
 def connect_once(settings: SftpSettings, label: str) -> SftpSession:

@@ -95,7 +95,7 @@ def test_outside_the_venv_a_missing_module_is_named_with_the_setup_command(tmp_p
     env = dict(os.environ, PYTHONPATH=str(blocker))
     result = subprocess.run([sys.executable, str(REPO / script), "--help"], capture_output=True,
                             text=True, env=env, check=False, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2     # a setup error, like a config error (issue 21 §3.10)
     assert result.stderr == (f"{script}: error: Python module 'yaml' is missing; set up the "
                              f"project's environment with 'bash demo/setup_venv.sh' and run "
                              f"'.venv/bin/python {script}' or "

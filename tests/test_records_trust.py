@@ -140,9 +140,13 @@ def test_purge_lists_with_dry_run_then_removes_and_verify_calls_them_purged(work
     later = ("--as-of", "2026-06-01")            # FY2025Q3 ended 2025-05-31: a year and a day
     assert workspace.send("--purge-archive", "--dry-run", *later) == 0
     out = capsys.readouterr().out
+    *lines, total = out.splitlines()
     listed = [line.split(" (period FY2025Q3, run ")[0].removeprefix("would remove ")
-              for line in out.splitlines()]
+              for line in lines]
     assert sorted(listed) == [str(p) for p in files]
+    size = sum(p.stat().st_size for p in files) / 1_048_576
+    assert total == (f"would remove {len(files)} file(s) of 1 period(s) (FY2025Q3), "
+                     f"{size:.1f} MiB; nothing was removed (without --dry-run they go)")
     assert archived(workspace) == files
     assert workspace.send("--purge-archive", *later) == 0
     assert archived(workspace) == []
