@@ -87,7 +87,7 @@ from exchange.reports import build_report_sheets, report_file_names
 # --- The summary mail's text (§8, §9): exchange/summary.py ------------------------------------
 from exchange.summary import MailFacts, success_mail
 
-# --- Delivery (outbox queue -> share): exchange/delivery.py -----------------------------------
+# --- Delivery (outbox queue -> share and SharePoint): exchange/delivery.py --------------------
 from exchange.delivery import Delivery, deliver_reports, queued_reports
 
 __all__ = [   # what the scripts use, in the order of the sections above

@@ -240,6 +240,7 @@ def connect_sftp(settings: SftpSettings, sleep: Callable[[float], None] = time.s
     """
     import paramiko
 
+    quiet_paramiko_logger()
     label = f"{settings.host}:{settings.port}"
     attempts = max(1, settings.retries + 1)
     attempt = 1
@@ -255,6 +256,15 @@ def connect_sftp(settings: SftpSettings, sleep: Callable[[float], None] = time.s
                         type(exc).__name__, attempt, attempts - 1, pause)
             sleep(pause)
             attempt += 1
+
+
+def quiet_paramiko_logger() -> None:
+    """paramiko logs every connection at INFO ("Connected (version 2.0…)", "Authentication
+    … successful!"); keep it at WARNING unless a caller set its level (the demo's stand-ins
+    and tools log at INFO to the screen)."""
+    logger = logging.getLogger("paramiko")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
 
 
 def connection_reason(exc: BaseException) -> str:

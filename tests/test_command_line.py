@@ -110,3 +110,18 @@ def test_a_shortened_flag_is_refused_not_guessed(scenario, script, flag):
     assert done.returncode == 2
     assert done.stderr == f"{script}: error: unrecognized arguments: {flag} (see --help)\n"
     assert traces(scenario) == []
+
+
+@pytest.mark.parametrize("script", ["send2dps.py", "receivedps.py"])
+def test_a_fresh_clone_is_told_to_run_the_demo_first(tmp_path, script):
+    """Issue 21 §3.5: the shipped config names the demo's keys, which a fresh clone lacks."""
+    config = tmp_path / "dps_config.yml"
+    config.write_text((REPO / "dps_config.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(REPO / script), "--config", str(config)],
+                            capture_output=True, text=True, check=False, cwd=tmp_path,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("DPS_")})
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"{script}: error: config {config}: sftp.key_file: file not found: "
+        f"{tmp_path}/var/demo_sftp/client_ed25519_key (the demo makes it: run "
+        "'bash demo/run_demo.sh' first, or set your own file)\n")
