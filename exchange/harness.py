@@ -60,12 +60,21 @@ class Script:
     def default_config(self) -> Path:
         return default_config_path(self.script_file)
 
-    def rerun_command(self, config: Config, period: str) -> str:
-        """The exact command an operator runs once the cause is fixed."""
+    def rerun_command(self, config: Config, period: str,
+                      manifest: dict[str, Any] | None = None) -> str:
+        """The exact command an operator runs once the cause is fixed: the failed run's
+        config, period, --force, and --as-of when it ran as of another day than today."""
+        from exchange.periods import run_date
+
+        manifest = manifest or {}
         command = str(Path(self.script_file).resolve().parent / f"run_{self.step}.sh")
         if config.path != self.default_config:
             command += f" --config {config.path}"
-        return command + (f" --period {period}" if period else "")
+        command += f" --period {period}" if period else ""
+        ran_as_of = manifest.get("run_date")
+        if ran_as_of and ran_as_of != run_date(config.run.time_zone, None).isoformat():
+            command += f" --as-of {ran_as_of}"
+        return command + (" --force" if manifest.get("force") else "")
 
 
 # ---------------------------------------------------------------------------
@@ -257,7 +266,7 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
         f"Kept: {script.kept(config, manifest)}",
         f"Log file: {config.folders.logs / (step + '_' + run_id + '.log')}",
         "",
-        f"To rerun once the cause is fixed: {script.rerun_command(config, period)}",
+        f"To rerun once the cause is fixed: {script.rerun_command(config, period, manifest)}",
     ])
     try:
         send_mail(config.mail, f"[DPS exchange] {step} FAILED {period}".strip(), text)
