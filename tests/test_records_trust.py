@@ -63,6 +63,19 @@ def test_regenerating_a_quarter_reads_the_encrypted_archive(workspace):
     assert len(list(workspace.folder("share").glob("*.xlsx"))) == 4
 
 
+def test_with_encryption_off_again_an_encrypted_period_still_regenerates(workspace):
+    """Issue 21 §3.1: the README's encrypted demo, then the shipped config (encrypt: false,
+    the same key configured) regenerates that period; new files are stored plain."""
+    key = key_file(workspace.root, "k1")
+    encrypt(workspace, "2026-12", key)
+    exchange(workspace)
+    workspace.configure(archive={"encrypt": False})
+    assert workspace.receive(*AS_OF, "--period", "FY2025Q3", "--force") == 0
+    assert len(list(workspace.folder("share").glob("*.xlsx"))) == 4
+    newest = workspace.manifests("receive")[-1]["archived_reports"]
+    assert newest and not any(is_encrypted(Path(p)) for p in newest)
+
+
 def test_a_wrong_key_is_one_line_exit_2_and_nothing_is_sent(workspace):
     key = key_file(workspace.root, "k1")
     encrypt(workspace, "2026-12", key)
