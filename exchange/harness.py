@@ -151,7 +151,7 @@ def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
 
     if verify:
         return verify_audit(audit_path(config.folders.logs), config.folders.state,
-                            open_archive_for_reading(config))
+                            open_archive_for_reading(config), config.folders.archive)
     today = run_date(config.run.time_zone, as_of)
     with run_lock(config.folders.state, "send"), run_lock(config.folders.state, "receive"):
         return purge_archive(config.folders.state, audit_path(config.folders.logs),
