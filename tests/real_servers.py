@@ -223,6 +223,16 @@ def postgres_type(column: str, sqlite_type: str) -> str:
     return "TEXT"
 
 
+def fitting_type(column_type: str, values: list[object]) -> str:
+    """BIGINT only when every value is a whole number (an *_code column of text, such as a
+    unit code "U12" in a table added later, stays TEXT rather than failing the copy)."""
+    if column_type != "BIGINT":
+        return column_type
+    whole = all(v is None or isinstance(v, int) or (isinstance(v, str) and v.strip().isdigit())
+                for v in values)
+    return column_type if whole else "TEXT"
+
+
 def typed_value(value: object, column_type: str) -> object:
     """SQLite's text as the typed value; an impossible date (2010-02-30) becomes NULL."""
     if value is None or column_type not in ("DATE", "TIMESTAMP"):
@@ -263,13 +273,15 @@ def copy_sqlite_to_postgres(sqlite_path: Path, server: PostgresServer, database:
     with psycopg.connect(target) as connection, \
             contextlib.closing(sqlite3.connect(sqlite_path)) as source:
         for table, columns in tables.items():
-            types = [postgres_type(name, declared) for name, declared in columns]
+            raw = list(source.execute(f'SELECT * FROM "{table}"'))  # nosec B608
+            types = [fitting_type(postgres_type(name, declared), [row[i] for row in raw])
+                     for i, (name, declared) in enumerate(columns)]
             connection.execute(sql.SQL("CREATE TABLE {} ({})").format(
                 sql.Identifier(table),
                 sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
                                    for (name, _), kind in zip(columns, types, strict=True))))
             rows = [tuple(typed_value(value, kind) for value, kind in zip(row, types, strict=True))
-                    for row in source.execute(f'SELECT * FROM "{table}"')]  # nosec B608
+                    for row in raw]
             insert = sql.SQL("INSERT INTO {} VALUES ({})").format(
                 sql.Identifier(table), sql.SQL(", ").join(sql.Placeholder() * len(columns)))
             with connection.cursor() as cursor:

@@ -8,7 +8,7 @@ import sqlite3
 import openpyxl
 import sqlalchemy
 
-from tests.real_servers import TIME_OF_DAY, postgres_type, typed_value
+from tests.real_servers import TIME_OF_DAY, fitting_type, postgres_type, typed_value
 from tests.scenario import scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
@@ -44,6 +44,12 @@ def test_column_types_follow_the_name_convention():
     assert postgres_type("county_code", "INTEGER") == "BIGINT"
     assert postgres_type("region", "INTEGER") == "BIGINT"
     assert postgres_type("fips", "TEXT") == "TEXT"
+
+
+def test_a_code_column_holding_text_stays_text():
+    assert fitting_type("BIGINT", [15, None, "227"]) == "BIGINT"
+    assert fitting_type("BIGINT", ["U12", 3]) == "TEXT"
+    assert fitting_type("TIMESTAMP", ["x"]) == "TIMESTAMP"
 
 
 def test_dates_gain_a_time_of_day_and_impossible_ones_become_null():
