@@ -145,7 +145,18 @@ def check_database(config: Config, options: CheckOptions) -> str:
         where = engine.url.render_as_string(hide_password=True)
     finally:
         engine.dispose()
-    return f"{where}: {', '.join(names)} return their contract columns (no rows read)"
+    extract = f"; {check_sa98_extract(config)}" \
+        if options.step == "receive" and config.sa_98.source == "file" else ""
+    return f"{where}: {', '.join(names)} return their contract columns (no rows read){extract}"
+
+
+def check_sa98_extract(config: Config) -> str:
+    """sa_98 from a file (CSV or XLSX): it is there and has the contract's columns (mapped)."""
+    from exchange.sources import read_sa98_extract
+
+    path = config.resolve(config.sa_98.extract_file)
+    rows = len(read_sa98_extract(path, config.sa_98.columns))
+    return f"sa_98 extract {path.name}: {rows} row(s) with its contract columns"
 
 
 # --------------------------------------------------------------------------------- SFTP

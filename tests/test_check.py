@@ -315,3 +315,22 @@ def test_health_url_answering_is_ready_and_silent_is_not(ready, smtp_server):
     code, lines, _ = check(ready)
     assert code == 1
     assert "no answer (Connection refused)" in line_for(lines, "health")
+
+
+def test_an_sa98_extract_is_checked_for_its_columns(ready):
+    extract = ready.root / "sa98_extract.csv"
+    extract.write_text("Episode,Child PID,Last,First,Birth,Ran,Back,County\n"
+                       "504,1004,X,Y,2010-07-20,2025-05-20,2025-05-25,71\n", encoding="utf-8")
+    columns = {"Episode": "EPISODE_ID", "Child PID": "PID", "Last": "LAST_NAME",
+               "First": "FIRST_NAME", "Birth": "DOB", "Ran": "RUNAWAY_DATE",
+               "Back": "RETURN_DATE", "County": "COUNTY_CODE"}
+    ready.configure(sa_98={"source": "file", "extract_file": str(extract), "columns": columns})
+    done = ready.cli("receivedps.py", "--check")
+    assert done.returncode == 0, done.stdout
+    assert "county_region return their contract columns (no rows read); sa_98 extract " \
+           "sa98_extract.csv: 1 row(s) with its contract columns" in done.stdout
+    del columns["County"]
+    ready.configure(sa_98={"columns": columns})
+    done = ready.cli("receivedps.py", "--check")
+    assert done.returncode == 1
+    assert f"{extract}: missing column COUNTY_CODE (map it in sa_98.columns)" in done.stdout
