@@ -366,7 +366,8 @@ def serve_stand_ins(env: dict[str, str], port: int, wanted: int,
              f"  SFTP server:      127.0.0.1:{port}",
              f"  simulated DPS:    answers each new upload in a few seconds (log: "
              f"{SIMULATOR_LOG})",
-             f"  SharePoint:       the Graph stand-in on https://{env['DPS_SP_GRAPH_HOST']}",
+             f"  SharePoint:       the Graph stand-in on https://{env['DPS_SP_GRAPH_HOST']} "
+             f"(login host https://{env['DPS_SP_LOGIN_HOST']})",
              "  stop them with:   bash demo/run_demo.sh --stop"]
     if port != wanted:
         lines.insert(3, f"  port {wanted} was taken: run the everyday commands with "
