@@ -21,10 +21,12 @@ from typing import Any
 
 try:
     import util
-except ModuleNotFoundError as missing:   # started outside the project's .venv
-    raise SystemExit(f"send2dps.py: error: Python module {missing.name!r} is missing; set up "
-                     f"the project's environment with 'bash demo/setup_venv.sh' and run "
-                     f"'.venv/bin/python send2dps.py' or 'run_send.sh'") from None
+except ModuleNotFoundError as missing:   # started outside the project's .venv: exit 2
+    import sys
+    print(f"send2dps.py: error: Python module {missing.name!r} is missing; set up "
+          f"the project's environment with 'bash demo/setup_venv.sh' and run "
+          f"'.venv/bin/python send2dps.py' or 'run_send.sh'", file=sys.stderr)
+    raise SystemExit(2) from None
 
 log = logging.getLogger("send2dps")
 
@@ -369,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = util.load_config(args.config or util.default_config_path(__file__),
                                   lenient=args.status or args.verify_audit or args.purge_archive)
+        if util.wants_check(args):
+            return util.check_systems(send_script(), config, args)
         if args.status:
             return util.print_status(config.folders.state, util.period_label(args.period))
         if args.verify_audit or args.purge_archive:

@@ -27,7 +27,8 @@ from exchange.periods import (
 
 # --- Running a step (lock, logging, alerts, retention, exit codes): exchange/harness.py -------
 from exchange.harness import (
-    OneLineParser, Script, add_common_options, audit_head, maintain, report_error, run)
+    OneLineParser, Script, add_common_options, audit_head, check_systems, maintain, report_error,
+    run, wants_check)
 
 # --- Run records and the queries over earlier runs: exchange/records.py -----------------------
 from exchange.records import (
@@ -98,26 +99,26 @@ from exchange.reports import (
 # --- The summary mail's text (§8, §9): exchange/summary.py ------------------------------------
 from exchange.summary import MailFacts, success_mail
 
-# --- Delivery (outbox queue -> share, SharePoint): exchange/delivery.py -----------------------
+# --- Delivery (outbox queue -> share and SharePoint): exchange/delivery.py --------------------
 from exchange.delivery import Delivery, deliver_reports, queued_reports
 
 __all__ = [   # what the scripts use, in the order of the sections above
     "EXIT_FAILED", "EXIT_OK", "ArchivePendingError", "DpsError", "InputError", "MailError",
     "RunStateError", "Config", "default_config_path", "load_config", "Layout", "Rules", "Period",
     "check_period_started", "local_now", "parse_period", "period_containing", "period_label",
-    "run_date", "OneLineParser", "Script", "add_common_options", "audit_head", "maintain",
-    "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED", "SKIPPED_IDENTICAL", "UPLOADED",
-    "RECEIVE_ROLES", "ReceiveRecord", "SendRecord", "sends", "update_manifest", "RunRecord",
-    "answered_send_runs", "choose_upload", "interrupted_receive", "last_upload_for_period",
-    "latest_upload", "read_manifests", "step_done", "write_manifest", "archive_pending",
-    "print_status", "open_configured_database", "run_query", "RemoteFile", "SftpSession",
-    "connect_sftp", "join_remote", "atomic_write_bytes", "sha256_bytes", "frame_checksum", "Sheet",
-    "frame_rows", "write_workbook", "send_mail", "QUERY_COLUMNS", "Wrangled", "check_sanity",
-    "export_view", "render_dps_text", "sent_index_csv", "excluded_index_csv", "wrangle",
-    "AnswerPlace", "Look", "answer_still_on_server", "archived_answer", "clean_up_remote",
-    "fetch_answer", "keep_refused_answer", "remote_names", "wait_for_answer",
-    "check_local_answer_size", "ROW_LEFT_OUT", "WARNING", "Problem", "ResultsFile",
-    "check_control_totals", "parse_counts", "parse_results",
+    "run_date", "OneLineParser", "Script", "add_common_options", "audit_head", "check_systems",
+    "wants_check", "maintain", "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED",
+    "SKIPPED_IDENTICAL", "UPLOADED", "RECEIVE_ROLES", "ReceiveRecord", "SendRecord", "sends",
+    "update_manifest", "RunRecord", "answered_send_runs", "choose_upload", "interrupted_receive",
+    "last_upload_for_period", "latest_upload", "read_manifests", "step_done", "write_manifest",
+    "archive_pending", "print_status", "open_configured_database", "run_query", "RemoteFile",
+    "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes", "sha256_bytes",
+    "frame_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail", "QUERY_COLUMNS",
+    "Wrangled", "check_sanity", "export_view", "render_dps_text", "sent_index_csv",
+    "excluded_index_csv", "wrangle", "AnswerPlace", "Look", "answer_still_on_server",
+    "archived_answer", "clean_up_remote", "fetch_answer", "keep_refused_answer", "remote_names",
+    "wait_for_answer", "check_local_answer_size", "ROW_LEFT_OUT", "WARNING", "Problem",
+    "ResultsFile", "check_control_totals", "parse_counts", "parse_results",
     "read_send_list", "read_sources", "Regions", "build_regions", "check_episodes",
     "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile", "load_trend",
     "on_time_shares", "period_key", "previous_counts", "previous_period", "record_period",

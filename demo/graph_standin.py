@@ -835,6 +835,17 @@ def get_item(handler: StandInHandler, drive_id: str, item_id: str) -> None:
         handler.send_json(200, standin.item_json(rel))
 
 
+def delete_item(handler: StandInHandler, drive_id: str, item_id: str) -> None:
+    """DELETE of a file (what --check --write-probe does with its probe): 204."""
+    standin = handler.standin
+    rel = standin.rel_of(item_id) if drive_id == standin.drive_id() else None
+    if rel is None or not standin.disk_path(rel).is_file():
+        handler.send_graph_error(404, "itemNotFound", "The resource could not be found.")
+    else:
+        standin.disk_path(rel).unlink()
+        handler.send_empty(204)
+
+
 def get_children(handler: StandInHandler, drive_id: str, item_id: str) -> None:
     rel = folder_rel(handler, drive_id, item_id)
     if rel is not None:
@@ -913,6 +924,7 @@ GRAPH_ROUTES: tuple[tuple[str, re.Pattern[str], Callable[..., None]], ...] = (
     ("GET", re.compile(r"^/v1\.0/sites/([^/:]+)/drives$"), get_drives),
     ("GET", re.compile(r"^/v1\.0/drives/([^/]+)/root$"), get_root),
     ("GET", re.compile(r"^/v1\.0/drives/([^/]+)/items/([^/:]+)$"), get_item),
+    ("DELETE", re.compile(r"^/v1\.0/drives/([^/]+)/items/([^/:]+)$"), delete_item),
     ("GET", re.compile(r"^/v1\.0/drives/([^/]+)/items/([^/:]+)/children$"), get_children),
     ("POST", re.compile(r"^/v1\.0/drives/([^/]+)/items/([^/:]+)/children$"), post_children),
     ("GET", re.compile(r"^/v1\.0/drives/([^/]+)/items/([^/:]+):/(.+?):?$"), get_by_path),

@@ -52,9 +52,11 @@ PERIOD_IN_NAME = re.compile(r"FY\d{4}_Q[1-4]")
 
 log = logging.getLogger("demo")
 
+EXIT_INTERRUPTED = 130   # 128 + SIGINT, as a shell reports Ctrl-C
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--as-of", default="2025-06-20", type=run_date_argument,
                         help="run date of the (last) exchange (default 2025-06-20)")
     parser.add_argument("--quarters", type=quarter_count, default=1, metavar="N",
@@ -183,10 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     graph = start_graph_standin_process(env, wanted_graph_ports(env))
     try:
         code = run_exchanges(args, env)
+    except KeyboardInterrupt:
+        args.serve = False
+        code = EXIT_INTERRUPTED
     finally:
         if not args.serve:
             server.stop()
             stop_recorded_process(GRAPH_PID, b"graph_standin")
+    if code == EXIT_INTERRUPTED:
+        log.info("interrupted (Ctrl-C): the stand-ins are stopped; run the demo again to "
+                 "start over")
+        return code
     print_where_things_are(code)
     if args.serve:
         serve_stand_ins(env, server.port, wanted, graph)
@@ -195,8 +204,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def switch_sharepoint(up: bool) -> int:
     """Stop the Graph stand-in, or start it again detached (it keeps its certificates)."""
-    stop_recorded_process(GRAPH_PID, b"graph_standin")
+    stopped = stop_recorded_process(GRAPH_PID, b"graph_standin")
     if not up:
+        if not stopped:
+            log.info("SharePoint stand-in was not running; nothing to stop (it runs while the "
+                     "demo runs, and after it with --serve)")
+            return 0
         log.info("SharePoint stand-in stopped: a receive now serves the share and fails naming "
                  "sharepoint; bring it back with --sharepoint-up")
         return 0
@@ -317,10 +330,26 @@ def run_exchange(as_of: str, delay: float, break_totals: bool, env: dict[str, st
     if break_totals:
         simulator.append("--break-totals")
     log.info("$ %s &", " ".join(simulator))
-    dps = subprocess.Popen(simulator, env=env, cwd=REPO)
-    code = run_script([python, "receivedps.py", *chosen, "--as-of", as_of], env)
-    dps.wait(timeout=120)
+    # Its own session: Ctrl-C reaches the runner, which stops it (no traceback of its own).
+    dps = subprocess.Popen(simulator, env=env, cwd=REPO, start_new_session=True)
+    try:
+        code = run_script([python, "receivedps.py", *chosen, "--as-of", as_of], env)
+        dps.wait(timeout=120)
+    finally:
+        stop_child(dps)     # interrupted: the simulated DPS must not go on retrying alone
     return code
+
+
+def stop_child(process: subprocess.Popen) -> None:
+    """End a child process that is still running (SIGTERM, then SIGKILL after 5 s)."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def serve_stand_ins(env: dict[str, str], port: int, wanted: int,
@@ -337,7 +366,8 @@ def serve_stand_ins(env: dict[str, str], port: int, wanted: int,
              f"  SFTP server:      127.0.0.1:{port}",
              f"  simulated DPS:    answers each new upload in a few seconds (log: "
              f"{SIMULATOR_LOG})",
-             f"  SharePoint:       the Graph stand-in on https://{env['DPS_SP_GRAPH_HOST']}",
+             f"  SharePoint:       the Graph stand-in on https://{env['DPS_SP_GRAPH_HOST']} "
+             f"(login host https://{env['DPS_SP_LOGIN_HOST']})",
              "  stop them with:   bash demo/run_demo.sh --stop"]
     if port != wanted:
         lines.insert(3, f"  port {wanted} was taken: run the everyday commands with "
@@ -420,4 +450,8 @@ def print_where_things_are(code: int) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(REPO))
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:   # before or after the exchanges: one line, no traceback
+        print("demo: interrupted (Ctrl-C)", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None

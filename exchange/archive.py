@@ -35,11 +35,12 @@ class Archive:
     """Stores files into the archive and reads them back, encrypted when configured."""
 
     ring: KeyRing | None      # None: files are stored plain
+    store_plain: bool = False  # a ring for reading files encrypted before, while encrypt is off
 
     def store(self, source: Path, folder: Path, run_id: str) -> ArchivedFile:
         """Copy `source` to folder/<run_id>_<name>, verified, 0600 (encrypted with the ring)."""
         target = folder / f"{run_id}_{source.name}"
-        if self.ring is None:
+        if self.ring is None or self.store_plain:
             checksum = copy_verified(source, target, 0o600)
             return ArchivedFile(str(target), checksum, checksum)
         plain, stored = encrypt_to(source, target, self.ring)
@@ -88,12 +89,25 @@ def open_archive(config: Config) -> Archive:
     """The archive as configured; with encryption on, the keys are loaded and proved first (a
     wrong or missing key: one line, exit 2, nothing written)."""
     if not config.archive.encrypt:
-        return Archive(None)
+        return plain_archive_reading_old_keys(config)
     ring = key_ring(config.archive, config.folder)
     check_ring(ring)
     check_keys_match_the_archive(ring, config.folders.archive, config.path)
     log.info("archive encryption on, key %s", ring.current_id)
     return Archive(ring)
+
+
+def plain_archive_reading_old_keys(config: Config) -> Archive:
+    """Encryption off: files are stored plain, but the configured key (if it loads) still
+    reads what was archived encrypted before, so such a period can be regenerated (the same
+    keys --verify-audit uses)."""
+    if not config.archive.key_id:
+        return Archive(None)
+    try:
+        return Archive(key_ring(config.archive, config.folder), store_plain=True)
+    except ConfigError as exc:
+        log.debug("archive stored plain; its keys do not load (%s)", exc)
+        return Archive(None)
 
 
 def check_keys_match_the_archive(ring: KeyRing, folder: Path,

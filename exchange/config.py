@@ -222,8 +222,19 @@ class Checker:
             raise self.fail(f"{key}: expected a path")
         resolved = (self.path.parent / os.path.expanduser(value)).resolve()
         if kind == "file" and not resolved.is_file():
-            raise self.fail(f"{key}: file not found: {resolved}")
+            hint = made_by_the_demo(resolved, self.path)
+            raise self.fail(f"{key}: file not found: {resolved}{hint}")
         return resolved
+
+
+def made_by_the_demo(missing: Path, config_path: Path) -> str:
+    """A hint for a missing file under the config's var/demo_* folders: the shipped config
+    points at keys the demo makes (a fresh clone has none yet)."""
+    demo_folders = (config_path.parent / "var").resolve()
+    if missing.is_relative_to(demo_folders) and missing.relative_to(demo_folders).parts[0] \
+            .startswith("demo"):
+        return " (the demo makes it: run 'bash demo/run_demo.sh' first, or set your own file)"
+    return ""
 
 
 def has_default(spec: dataclasses.Field) -> bool:

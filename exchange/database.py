@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,59 @@ def read_sql_file(sql_folder: Path, name: str) -> str:
     return "\n".join(lines).strip().rstrip(";")
 
 
+def dates_as_iso_text(frame: Any) -> Any:
+    """Typed date columns (Oracle DATE and PostgreSQL TIMESTAMP with a time of day, DATE) as
+    plain ISO dates, "2025-03-10", the shape SQLite's text dates have: the contract's dates
+    are days, so a time of day is cut off here once, and every database gives the same frame
+    (and the same input checksum). Text columns are left as they are."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            frame[column] = values.dt.strftime("%Y-%m-%d").astype(object).where(values.notna(),
+                                                                                None)
+        elif values.dtype == object and values.map(
+                lambda v: isinstance(v, dt.date)).any():
+            frame[column] = values.map(
+                lambda v: v.strftime("%Y-%m-%d") if isinstance(v, dt.date) else v)
+    return frame
+
+
+def column_probe_sql(sql: str) -> str:
+    """The query wrapped so that it returns its columns and no row (valid in Oracle,
+    PostgreSQL and SQLite). `sql` is one of our own sql/*.sql files."""
+    return "\n".join(["SELECT * FROM (", sql, ") q WHERE 1 = 0"])
+
+
+def query_columns(engine: Any, sql_folder: Path, name: str, params: dict[str, Any],
+                  required_columns: list[str]) -> list[str]:
+    """For --check: the columns sql/<name>.sql returns, asked so that no row moves
+    (SELECT * FROM (<query>) q WHERE 1 = 0, with the binds it names). Raises DatabaseError
+    naming the file when a contract column is missing."""
+    import sqlalchemy
+
+    sql = read_sql_file(sql_folder, name)
+    named = set(re.findall(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)", sql))
+    binds = {k: v for k, v in params.items() if k in named}
+    if engine.dialect.name == "sqlite":
+        binds = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in binds.items()}
+    probe = sqlalchemy.text(column_probe_sql(sql))
+    safe_url = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as connection:
+            returned = connection.execute(probe, binds).keys()
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+        raise DatabaseError(f"database {safe_url}: query {name}: "
+                            f"{database_reason(exc)}") from exc
+    columns = [str(c).upper() for c in returned]
+    missing = [c for c in required_columns if c not in columns]
+    if missing:
+        raise DatabaseError(f"{sql_folder / (name + '.sql')}: result lacks column {missing[0]}")
+    return columns
+
+
 def run_query(engine: Any, sql_folder: Path, name: str, params: dict[str, Any],
               required_columns: list[str]) -> Any:
     """Run sql/<name>.sql with bind parameters and return a DataFrame with upper-case columns.
@@ -88,7 +142,8 @@ def run_query(engine: Any, sql_folder: Path, name: str, params: dict[str, Any],
         # not resolve (socket.gaierror): all one line, without the password.
         raise DatabaseError(f"database {safe_url}: query {name}: "
                             f"{database_reason(exc)}") from exc
-    frame.columns = [str(c).upper() for c in frame.columns]
+    frame.columns = [str(c).upper() for c in frame.columns]   # PostgreSQL answers lower case
+    frame = dates_as_iso_text(frame)
     missing = [c for c in required_columns if c not in frame.columns]
     if missing:
         raise DatabaseError(f"{sql_folder / (name + '.sql')}: result lacks column {missing[0]}")

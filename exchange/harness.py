@@ -34,6 +34,7 @@ from exchange.errors import (
     LockHeldError,
     MailError,
     NotReadyError,
+    UsageError,
     WaitExpiredError,
 )
 from exchange.files import make_private_folder
@@ -60,12 +61,21 @@ class Script:
     def default_config(self) -> Path:
         return default_config_path(self.script_file)
 
-    def rerun_command(self, config: Config, period: str) -> str:
-        """The exact command an operator runs once the cause is fixed."""
+    def rerun_command(self, config: Config, period: str,
+                      manifest: dict[str, Any] | None = None) -> str:
+        """The exact command an operator runs once the cause is fixed: the failed run's
+        config, period, --force, and --as-of when it ran as of another day than today."""
+        from exchange.periods import run_date
+
+        manifest = manifest or {}
         command = str(Path(self.script_file).resolve().parent / f"run_{self.step}.sh")
         if config.path != self.default_config:
             command += f" --config {config.path}"
-        return command + (f" --period {period}" if period else "")
+        command += f" --period {period}" if period else ""
+        ran_as_of = manifest.get("run_date")
+        if ran_as_of and ran_as_of != run_date(config.run.time_zone, None).isoformat():
+            command += f" --as-of {ran_as_of}"
+        return command + (" --force" if manifest.get("force") else "")
 
 
 # ---------------------------------------------------------------------------
@@ -74,7 +84,12 @@ class Script:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line: "send2dps.py: error: …" and exit 2."""
+    """argparse, but a usage error is one line: "send2dps.py: error: …" and exit 2, and a
+    flag must be spelt out (`--dry` is refused, not taken for --dry-run)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -100,8 +115,34 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--purge-archive", action="store_true",
                         help="remove archived files older than archive.retention_years after "
                              "their period's end (with --dry-run: list them) and exit")
+    parser.add_argument("--check", action="store_true",
+                        help="connect to every configured system and print one line each: "
+                             "ready or not, changing nothing a partner sees; exit 0 when all "
+                             "are ready, else 1")
+    parser.add_argument("--write-probe", action="store_true",
+                        help="with --check: also write a small file to the SFTP upload folder "
+                             "and to SharePoint, and remove it at once")
+    parser.add_argument("--send-test-mail", action="store_true",
+                        help="with --check: also send a test mail to mail.recipients")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines on stderr too")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+
+
+def wants_check(args: argparse.Namespace) -> bool:
+    """--check asked; --write-probe or --send-test-mail without it is a usage error."""
+    if (args.write_probe or args.send_test_mail) and not args.check:
+        raise UsageError("--write-probe and --send-test-mail go with --check")
+    return bool(args.check)
+
+
+def check_systems(script: Script, config: Config, args: argparse.Namespace) -> int:
+    """--check (exchange/preflight.py): one line per configured system; 0 all ready, else 1."""
+    from exchange.periods import run_date
+    from exchange.preflight import CheckOptions, run_preflight
+
+    options = CheckOptions(step=script.step, today=run_date(config.run.time_zone, args.as_of),
+                           write_probe=args.write_probe, send_test_mail=args.send_test_mail)
+    return run_preflight(config, options, script.program)
 
 
 def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
@@ -268,10 +309,14 @@ def safe_traceback(exc: BaseException | None) -> str:
     return "\n".join(lines)
 
 
-def rerun_command(script: Script, config: Config, period: str) -> str:
-    """The script's own rerun command, or the other step's when the failure says that step
-    must run first (an error with `rerun_step`)."""
+def rerun_command(script: Script, config: Config, period: str,
+                  manifest: dict[str, Any]) -> str:
+    """The script's own rerun command (with the failed run's --force and --as-of), or the
+    other step's, plainly, when the failure says that step must run first (an error with
+    `rerun_step`)."""
     step = getattr(sys.exc_info()[1], "rerun_step", script.step)
+    if step == script.step:
+        return script.rerun_command(config, period, manifest)
     return script.rerun_command(config, period).replace(f"run_{script.step}.sh",
                                                         f"run_{step}.sh")
 
@@ -291,7 +336,7 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
         f"Log file: {config.folders.logs / (step + '_' + run_id + '.log')}",
         f"Audit chain head (this run's line): {audit_head(config.folders.logs)}",
         "",
-        f"To rerun once the cause is fixed: {rerun_command(script, config, period)}",
+        f"To rerun once the cause is fixed: {rerun_command(script, config, period, manifest)}",
     ])
     try:
         send_mail(config.mail, f"[DPS exchange] {step} FAILED {period}".strip(), text)

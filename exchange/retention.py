@@ -57,6 +57,8 @@ def purge_archive(state_dir: Path, audit_file: Path, years: int, today: dt.date,
         print(f"{verb} {path} (period {records[0]['period']}, run {records[0]['run_id']})")
     if not expired:
         print(f"nothing is older than {years} year(s) after its period's end")
+    if dry_run and expired:
+        print(dry_run_total(expired))
     if dry_run or not expired:
         return EXIT_OK
     removed = [remove(path, records, today, state_dir) for path, records in expired.items()]
@@ -66,6 +68,15 @@ def purge_archive(state_dir: Path, audit_file: Path, years: int, today: dt.date,
                                    "purged": removed, "outcome": "purged"})
     print(f"purged {len(removed)} file(s); the audit trail names them")
     return EXIT_OK
+
+
+def dry_run_total(expired: dict[str, list[dict[str, Any]]]) -> str:
+    """The last line of a dry run: how many files of how many periods, and their size."""
+    periods = sorted({records[0]["period"] for records in expired.values()})
+    size = sum(Path(path).stat().st_size for path in expired)
+    return (f"would remove {len(expired)} file(s) of {len(periods)} period(s) "
+            f"({', '.join(periods)}), {size / 1_048_576:.1f} MiB; nothing was removed "
+            "(without --dry-run they go)")
 
 
 def remove(path: str, records: list[dict[str, Any]], today: dt.date, state_dir: Path

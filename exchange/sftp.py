@@ -40,13 +40,14 @@ class SftpSession:
         self.label = label
 
     def close(self) -> None:
-        """Close quietly: closing a connection that already broke raises EOFError."""
+        """Close quietly: closing a connection that already broke raises EOFError. The server
+        is told goodbye first (SSH disconnect), so it logs a normal end, not a reset."""
         try:
             self.sftp.close()
         except transfer_faults():
             log.debug("sftp %s: connection already broken at close", self.label)
         finally:
-            self.client.close()
+            close_client(self.client)
 
     def __enter__(self) -> SftpSession:
         return self
@@ -95,8 +96,14 @@ class SftpSession:
         size = local.stat().st_size
         try:
             self.ensure_folder(remote_dir)
+            self._remove_stale_part(part)
             self.sftp.put(str(local), part, confirm=True)
             self._rename_over(part, final)
+        except PermissionError as exc:
+            raise TransferError(f"sftp {self.label}: the server refused to write {final} "
+                                f"(permission denied, via {part}); the partner's server may "
+                                "forbid overwriting or removing files there: ask them to "
+                                "clear it or allow it") from exc
         except transfer_faults() as exc:
             raise TransferError(f"sftp {self.label}: upload of {local.name} to {final} "
                                 f"failed: {exc or type(exc).__name__}") from exc
@@ -106,6 +113,13 @@ class SftpSession:
             raise TransferError(f"sftp {self.label}: {final} has {got} after upload, "
                                 f"expected {size} bytes")
         return remote
+
+    def _remove_stale_part(self, part: str) -> None:
+        """A .part left by a broken upload is ours: remove it first, since a server that
+        forbids overwriting (ProFTPD's AllowOverwrite off) refuses to write into it."""
+        if self.stat(part) is not None:
+            log.warning("sftp %s: removing %s left by an earlier upload", self.label, part)
+            self.sftp.remove(part)
 
     def _rename_over(self, source: str, target: str) -> None:
         try:
@@ -170,6 +184,35 @@ class SftpSession:
         return target
 
 
+SSH_DISCONNECT_BY_APPLICATION = 11    # RFC 4253 §11.1
+
+
+def close_client(client: Any, wait_seconds: float = 2.0) -> None:
+    """Send SSH_MSG_DISCONNECT ("by application"), let the server close its end (up to
+    wait_seconds), then close ours. paramiko's own close() only drops the TCP connection,
+    which servers such as ProFTPD log as "Connection reset by peer" for every session (and
+    a reply still on its way to a closed socket does the same). A connection that already
+    broke is closed quietly."""
+    import paramiko
+    from paramiko.common import cMSG_DISCONNECT
+
+    transport = client.get_transport()
+    if transport is not None and transport.is_active():
+        message = paramiko.Message()
+        message.add_byte(cMSG_DISCONNECT)
+        message.add_int(SSH_DISCONNECT_BY_APPLICATION)
+        message.add_string("session finished")
+        message.add_string("")
+        try:
+            transport._send_user_message(message)   # noqa: SLF001 - paramiko has no public call
+        except transfer_faults():
+            log.debug("connection already broken at disconnect")
+        deadline = time.monotonic() + wait_seconds
+        while transport.is_active() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    client.close()
+
+
 def join_remote(folder: str, name: str) -> str:
     folder = folder.rstrip("/")
     return f"{folder}/{name}" if folder and folder != "." else name
@@ -197,6 +240,7 @@ def connect_sftp(settings: SftpSettings, sleep: Callable[[float], None] = time.s
     """
     import paramiko
 
+    quiet_paramiko_logger()
     label = f"{settings.host}:{settings.port}"
     attempts = max(1, settings.retries + 1)
     attempt = 1
@@ -205,14 +249,38 @@ def connect_sftp(settings: SftpSettings, sleep: Callable[[float], None] = time.s
             return connect_once(settings, label)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             if attempt >= attempts:
-                reason = str(exc) or type(exc).__name__
                 raise TransferError(f"sftp {label}: cannot connect after {attempt} "
-                                    f"attempt(s): {reason}") from exc
+                                    f"attempt(s): {connection_reason(exc)}") from exc
             pause = settings.retry_backoff_seconds * 2 ** (attempt - 1)
             log.warning("sftp %s: connection fault (%s); retry %d of %d in %.0fs", label,
                         type(exc).__name__, attempt, attempts - 1, pause)
             sleep(pause)
             attempt += 1
+
+
+def quiet_paramiko_logger() -> None:
+    """paramiko logs every connection at INFO ("Connected (version 2.0…)", "Authentication
+    … successful!"); keep it at WARNING unless a caller set its level (the demo's stand-ins
+    and tools log at INFO to the screen)."""
+    logger = logging.getLogger("paramiko")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+
+
+def connection_reason(exc: BaseException) -> str:
+    """Why a connection failed, in words: paramiko's "[Errno None] Unable to connect to port
+    22 on 10.0.0.5" becomes "nothing answers there (connection refused)"."""
+    import socket
+
+    import paramiko
+
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        return "nothing answers there (connection refused; is the server up, the port right?)"
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return "no answer in time (timed out; a firewall, or the wrong host?)"
+    if isinstance(exc, socket.gaierror):
+        return f"the host name does not resolve ({exc.strerror or exc})"
+    return str(exc) or type(exc).__name__
 
 
 def connect_once(settings: SftpSettings, label: str) -> SftpSession:

@@ -65,11 +65,16 @@ def verify_audit(audit_file: Path, state_dir: Path, archive: Archive,
     if expect_head is not None:
         problems += expected_head_problems(report, expect_head)
     problems += records_differing_from_lines(report, found.records)
-    problems += archive_problems(facts, archive)
+    problems += archive_problems(facts, archive, archive_dir)
     older = records_before_the_chain(report, found.records)
-    problems += older_archive_problems(older, archive)
+    problems += older_archive_problems(older, archive, archive_dir)
     if archive_dir is not None:
         problems += unnamed_files(archive_dir, facts, older)
+    encrypted = encrypted_count(facts, older, archive_dir)
+    if encrypted and archive.ring is None:
+        problems.append(f"{encrypted} archived file(s) are encrypted but the archive's keys are "
+                        "not available: their content was not checked (archive.key_file / "
+                        "archive.key_env)")
     notes = [f"run {r.get('run_id')}: cannot be proven: the checksums of its archived files "
              f"come only from its editable run record (it ran before the audit trail's chain "
              f"began)" for r in older if r.get("archive_checksums")]
@@ -78,10 +83,9 @@ def verify_audit(audit_file: Path, state_dir: Path, archive: Archive,
               if r.get("run_id") not in report.runs and running_now(r)]
     for line in problems + notes:
         print(f"  {line}")
-    content = "checked with the keys" if archive.ring else "not checked (no key)"
     print(f"archived files: {len(facts.archived)} named with checksums by the audit trail, "
-          f"{len(facts.purged)} purged by the retention schedule (purge lines); content "
-          f"{content}")
+          f"{len(facts.purged)} purged by the retention schedule; "
+          f"{content_summary(encrypted, archive)}")
     print("OK: nothing wrong found" if not problems else f"FAILED: {len(problems)} problem(s)")
     return EXIT_FAILED if problems else EXIT_OK
 
@@ -194,7 +198,37 @@ def records_differing_from_lines(report: ChainReport, records: list[dict[str, An
     return problems
 
 
-def archive_problems(facts: ChainFacts, archive: Archive) -> list[str]:
+def content_summary(encrypted: int, archive: Archive) -> str:
+    if not encrypted:
+        return "stored plain, content checked against the records"
+    if archive.ring is None:
+        return f"content of {encrypted} encrypted file(s) not checked (no key)"
+    return f"content of {encrypted} encrypted file(s) checked with the keys"
+
+
+def located(path: Path, archive_dir: Path | None) -> Path:
+    """The archived file where it was recorded, else at the same place under archive_dir (an
+    installation that moved keeps its archive's layout: <archive>/<step>/<period>/<file>)."""
+    if path.is_file() or archive_dir is None or len(path.parts) < 4:
+        return path
+    moved = archive_dir.joinpath(*path.parts[-3:])
+    return moved if moved.is_file() else path
+
+
+def encrypted_count(facts: ChainFacts, older: list[dict[str, Any]],
+                    archive_dir: Path | None) -> int:
+    """How many archived files (not purged) are stored encrypted."""
+    from exchange.vault import is_encrypted
+
+    named = [p for p in facts.archived if p not in facts.purged]
+    named += [p for r in older for p in (r.get("archive_checksums") or {})
+              if p not in r.get("purged", {})]
+    paths = {located(Path(p), archive_dir) for p in named}
+    return sum(1 for path in paths if path.is_file() and is_encrypted(path))
+
+
+def archive_problems(facts: ChainFacts, archive: Archive,
+                     archive_dir: Path | None = None) -> list[str]:
     """Each file an audit line names: there and unchanged, or named by a purge line with the
     same checksum."""
     problems = []
@@ -205,14 +239,15 @@ def archive_problems(facts: ChainFacts, archive: Archive) -> list[str]:
                 problems.append(f"run {run_id}: archived file {path}: the purge line's "
                                 f"checksum differs from the run's audit line")
             continue
-        wrong = check_stored(Path(path), checksums, archive, FROM_LINE)
+        wrong = check_stored(located(Path(path), archive_dir), checksums, archive, FROM_LINE)
         if wrong:
             problems.append(f"run {run_id}: archived file {path}: "
                             f"{NOT_PURGED if wrong == 'missing' else wrong}")
     return problems
 
 
-def older_archive_problems(older: list[dict[str, Any]], archive: Archive) -> list[str]:
+def older_archive_problems(older: list[dict[str, Any]], archive: Archive,
+                           archive_dir: Path | None = None) -> list[str]:
     """Runs from before the chain: their files against their own records (damage is found,
     a deliberate change with its record is not)."""
     problems = []
@@ -221,7 +256,7 @@ def older_archive_problems(older: list[dict[str, Any]], archive: Archive) -> lis
         for path, checksums in (record.get("archive_checksums") or {}).items():
             if path in purged:
                 continue
-            wrong = check_stored(Path(path), checksums, archive)
+            wrong = check_stored(located(Path(path), archive_dir), checksums, archive)
             if wrong:
                 problems.append(f"run {record.get('run_id')}: archived file {path}: {wrong}")
     return problems
@@ -234,7 +269,8 @@ def unnamed_files(archive_dir: Path, facts: ChainFacts, older: list[dict[str, An
     named = set(facts.archived) | set(facts.purged)
     for record in older:
         named |= set(record.get("archive_checksums") or {})
+    where = {located(Path(p), archive_dir) for p in named}
     files = sorted(p for p in archive_dir.rglob("*") if p.is_file()
                    and not p.name.startswith(".key-check")) if archive_dir.is_dir() else []
     return [f"archived file {p}: no audit line or run record names it" for p in files
-            if str(p) not in named]
+            if p not in where]

@@ -221,8 +221,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # The fast lane (README "Tests"): `pytest -m "not slow"` leaves out every test that starts a
 # server (sshd, the Graph stand-in), a subprocess or the demo; the full command runs them all.
-SLOW_FIXTURES = {"sftp_server", "workspace", "standin", "clone", "smtp_server", "share"}
-SLOW_MODULES = {"test_demo", "test_cron", "test_local_sftp", "test_reliability", "test_graph"}
+SLOW_FIXTURES = {"sftp_server", "workspace", "standin", "clone", "smtp_server", "share",
+                 "postgres_server", "typed_workspace", "proftpd_server", "proftpd_workspace"}
+SLOW_MODULES = {"test_demo", "test_cron", "test_local_sftp", "test_reliability", "test_graph",
+                "test_postgres", "test_proftpd", "test_check"}
 
 
 def is_slow(item: pytest.Item) -> bool:
@@ -261,3 +263,80 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             c = table[category]
             terminalreporter.write_line(f"{category:22} {c['cases']:>6} {c['passed']:>7} "
                                         f"{c['failed']:>7} {c['skipped']:>8}")
+
+
+# ---------------------------------------------------------------------------
+# Production-shaped systems (tests/real_servers.py): PostgreSQL with typed columns, ProFTPD.
+# In CI a missing one fails the suite instead of skipping, as sshd does.
+# ---------------------------------------------------------------------------
+
+def require_component(available: bool, what: str, package: str) -> None:
+    if not available:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} is missing: CI must install {package}")
+        pytest.skip(f"{what} is not installed (apt-get install {package})")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Any:
+    """A real PostgreSQL 15 server on a free 127.0.0.1 port for the whole session."""
+    from tests.real_servers import postgres_available, start_postgres
+
+    require_component(postgres_available(), "PostgreSQL 15 (initdb, pg_ctl)", "postgresql")
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+def typed_copy_url(postgres_server: Any, sqlite_path: Path, label: str) -> str:
+    """Copy a SQLite database into a new typed PostgreSQL database; return its URL."""
+    from tests.real_servers import copy_sqlite_to_postgres
+
+    name = "t_" + hashlib.sha256(f"{label}{sqlite_path}".encode()).hexdigest()[:12]
+    copy_sqlite_to_postgres(sqlite_path, postgres_server, name)
+    return postgres_server.url(name)
+
+
+@pytest.fixture
+def typed_workspace(tmp_path: Path, sftp_server: LocalSftpServer, postgres_server: Any,
+                    request: pytest.FixtureRequest) -> Workspace:
+    """The scenario copied into PostgreSQL (typed columns, dates at 14:35), with a real sshd."""
+    root = tmp_path / "typed"
+    root.mkdir()
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    prefix = "pg_" + re.sub(r"[^A-Za-z0-9]+", "_", request.node.name)[:50] + "_" + digest
+    db_path = build_scenario_db(root / "impact.sqlite")
+    (root / "share").mkdir()
+    settings = base_settings(root, db_path, sftp_server, prefix)
+    settings["database"]["url"] = typed_copy_url(postgres_server, db_path, request.node.nodeid)
+    space = Workspace(root, root / "dps_config.yml", db_path, sftp_server, prefix, settings)
+    space.configure()
+    return space
+
+
+@pytest.fixture(scope="session")
+def proftpd_server(tmp_path_factory: pytest.TempPathFactory) -> LocalSftpServer:
+    """ProFTPD's mod_sftp (a second SFTP implementation) on a free 127.0.0.1 port."""
+    from tests.real_servers import proftpd_available, start_proftpd
+
+    require_component(proftpd_available(), "ProFTPD with mod_sftp",
+                      "proftpd-core proftpd-mod-crypto")
+    server = start_proftpd(tmp_path_factory.mktemp("proftpd_root"),
+                           tmp_path_factory.mktemp("proftpd_state"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proftpd_workspace(tmp_path: Path, proftpd_server: LocalSftpServer,
+                      request: pytest.FixtureRequest) -> Workspace:
+    """The scenario with ProFTPD as the partner's server: its own remote folders."""
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]
+    prefix = "p_" + re.sub(r"[^A-Za-z0-9]+", "_", request.node.name)[:50] + "_" + digest
+    db_path = build_scenario_db(tmp_path / "impact.sqlite")
+    (tmp_path / "share").mkdir()
+    settings = base_settings(tmp_path, db_path, proftpd_server, prefix)
+    space = Workspace(tmp_path, tmp_path / "dps_config.yml", db_path, proftpd_server, prefix,
+                      settings)
+    space.configure()
+    return space

@@ -95,8 +95,33 @@ def test_outside_the_venv_a_missing_module_is_named_with_the_setup_command(tmp_p
     env = dict(os.environ, PYTHONPATH=str(blocker))
     result = subprocess.run([sys.executable, str(REPO / script), "--help"], capture_output=True,
                             text=True, env=env, check=False, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2     # a setup error, like a config error (issue 21 §3.10)
     assert result.stderr == (f"{script}: error: Python module 'yaml' is missing; set up the "
                              f"project's environment with 'bash demo/setup_venv.sh' and run "
                              f"'.venv/bin/python {script}' or "
                              f"'run_{'send' if script.startswith('send') else 'receive'}.sh'\n")
+
+
+@pytest.mark.parametrize("script, flag", [("send2dps.py", "--dry"), ("send2dps.py", "--stat"),
+                                          ("receivedps.py", "--no-w"), ("receivedps.py", "--chec")])
+def test_a_shortened_flag_is_refused_not_guessed(scenario, script, flag):
+    """Issue 21 §3.6: `--dry` ran a dry run and `--stat` ran --status; now they are refused."""
+    done = scenario.cli(script, *AS_OF, flag)
+    assert done.returncode == 2
+    assert done.stderr == f"{script}: error: unrecognized arguments: {flag} (see --help)\n"
+    assert traces(scenario) == []
+
+
+@pytest.mark.parametrize("script", ["send2dps.py", "receivedps.py"])
+def test_a_fresh_clone_is_told_to_run_the_demo_first(tmp_path, script):
+    """Issue 21 §3.5: the shipped config names the demo's keys, which a fresh clone lacks."""
+    config = tmp_path / "dps_config.yml"
+    config.write_text((REPO / "dps_config.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    result = subprocess.run([sys.executable, str(REPO / script), "--config", str(config)],
+                            capture_output=True, text=True, check=False, cwd=tmp_path,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("DPS_")})
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"{script}: error: config {config}: sftp.key_file: file not found: "
+        f"{tmp_path}/var/demo_sftp/client_ed25519_key (the demo makes it: run "
+        "'bash demo/run_demo.sh' first, or set your own file)\n")

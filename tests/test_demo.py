@@ -40,6 +40,8 @@ def run_demo(clone, *args):
 def test_demo_produces_the_three_reports(clone):
     result = run_demo(clone)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Authentication (publickey) successful" not in result.stdout + result.stderr
+    assert "Connected (version 2.0" not in result.stdout + result.stderr   # paramiko's INFO
     share = clone / "var" / "share"
     assert sorted(p.name for p in share.iterdir()) == REPORTS
     assert f"  reports (share):  {share}" in result.stdout
@@ -145,3 +147,52 @@ def test_everyday_commands_work_verbatim_after_the_demo_with_its_stand_ins_up(cl
                               env=env, capture_output=True, text=True, timeout=60, check=False)
     assert stop.returncode == 0
     assert "stopped: simulated DPS yes, SFTP server yes, Graph stand-in yes" in stop.stderr
+
+
+def simulator_pids(clone) -> list[int]:
+    """The simulated DPS processes answering this clone's demo (their command line names it)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if proc.name.isdigit() and b"demo.dps_simulator" in command \
+                and str(clone).encode() in command:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_sigint_to_the_runner_stops_the_simulator_without_a_traceback(clone):
+    """Issue 21 §3.4: SIGINT to the runner left the simulator retrying for 35 s."""
+    import signal
+    import time
+
+    env = dict(os.environ, DPS_SFTP_PORT=str(find_free_port()),
+               DPS_SP_GRAPH_HOST=f"127.0.0.1:{find_free_port()}",
+               DPS_SP_LOGIN_HOST=f"127.0.0.1:{find_free_port()}")
+    runner = subprocess.Popen([sys.executable, "-m", "demo.run_demo", "--scale", "0.05",
+                               "--delay", "60", "--kind", "openssh"], cwd=clone, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not simulator_pids(clone) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert simulator_pids(clone), "the simulated DPS never started"
+        runner.send_signal(signal.SIGINT)
+        out, err = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, err[-2000:]
+    assert "Traceback" not in out + err
+    assert "demo: interrupted (Ctrl-C): the stand-ins are stopped" in err
+    assert simulator_pids(clone) == []
+
+
+def test_sharepoint_down_when_nothing_runs_says_so(clone):
+    result = subprocess.run([sys.executable, "-m", "demo.run_demo", "--sharepoint-down"],
+                            cwd=clone, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0
+    assert result.stderr == ("demo: SharePoint stand-in was not running; nothing to stop (it "
+                             "runs while the demo runs, and after it with --serve)\n")

@@ -199,8 +199,20 @@ def test_send_failure_alert_says_what_failed_what_was_kept_and_how_to_rerun(work
             f"{workspace.folder('outbox') / 'send'} (the rerun builds them again; --dry-run "
             f"writes them to look at)") in body
     assert (f"To rerun once the cause is fixed: {REPO}/run_send.sh --config "
-            f"{workspace.config_path} --period FY2025Q3") in body
+            f"{workspace.config_path} --period FY2025Q3 --as-of 2025-06-20\r\n") in body
     assert [v for v in NAMES + DOBS if v in body] == []
+
+
+def test_the_alert_s_rerun_command_keeps_force_and_as_of(workspace, smtp_server):
+    """Issue 21 §3.7: the command in the alert is the one that failed, flags and all."""
+    port, mailbox = smtp_server
+    workspace.configure(mail={"enabled": True, "host": "127.0.0.1", "port": port,
+                              "recipients": ["ops@dfps.example"]},
+                        sftp={"port": 1, "retries": 0})
+    assert workspace.send(*AS_OF, "--force") == 1
+    body = mailbox.bodies()[0]
+    assert (f"To rerun once the cause is fixed: {REPO}/run_send.sh --config "
+            f"{workspace.config_path} --period FY2025Q3 --as-of 2025-06-20 --force\r\n") in body
 
 
 @pytest.mark.parametrize("script", ["send2dps.py", "receivedps.py"])

@@ -63,6 +63,19 @@ def test_regenerating_a_quarter_reads_the_encrypted_archive(workspace):
     assert len(list(workspace.folder("share").glob("*.xlsx"))) == 4
 
 
+def test_with_encryption_off_again_an_encrypted_period_still_regenerates(workspace):
+    """Issue 21 §3.1: the README's encrypted demo, then the shipped config (encrypt: false,
+    the same key configured) regenerates that period; new files are stored plain."""
+    key = key_file(workspace.root, "k1")
+    encrypt(workspace, "2026-12", key)
+    exchange(workspace)
+    workspace.configure(archive={"encrypt": False})
+    assert workspace.receive(*AS_OF, "--period", "FY2025Q3", "--force") == 0
+    assert len(list(workspace.folder("share").glob("*.xlsx"))) == 4
+    newest = workspace.manifests("receive")[-1]["archived_reports"]
+    assert newest and not any(is_encrypted(Path(p)) for p in newest)
+
+
 def test_a_wrong_key_is_one_line_exit_2_and_nothing_is_sent(workspace):
     key = key_file(workspace.root, "k1")
     encrypt(workspace, "2026-12", key)
@@ -140,9 +153,13 @@ def test_purge_lists_with_dry_run_then_removes_and_verify_calls_them_purged(work
     later = ("--as-of", "2026-06-01")            # FY2025Q3 ended 2025-05-31: a year and a day
     assert workspace.send("--purge-archive", "--dry-run", *later) == 0
     out = capsys.readouterr().out
+    *lines, total = out.splitlines()
     listed = [line.split(" (period FY2025Q3, run ")[0].removeprefix("would remove ")
-              for line in out.splitlines()]
+              for line in lines]
     assert sorted(listed) == [str(p) for p in files]
+    size = sum(p.stat().st_size for p in files) / 1_048_576
+    assert total == (f"would remove {len(files)} file(s) of 1 period(s) (FY2025Q3), "
+                     f"{size:.1f} MiB; nothing was removed (without --dry-run they go)")
     assert archived(workspace) == files
     assert workspace.send("--purge-archive", *later) == 0
     assert archived(workspace) == []
@@ -178,3 +195,51 @@ def test_purge_after_a_regeneration_removes_each_file_once_and_marks_every_recor
     for run in workspace.manifests("receive"):
         assert set(answer) <= set(run["purged"])
     assert workspace.send("--verify-audit") == 0
+
+
+def verify_lines(space, capsys) -> tuple[int, list[str]]:
+    capsys.readouterr()
+    code = space.send("--verify-audit")
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_verify_says_content_is_stored_plain_when_encryption_is_off(workspace, capsys):
+    """Issue 21 §3.9: it said "content checked with the keys" with encryption off."""
+    exchange(workspace)
+    code, lines = verify_lines(workspace, capsys)
+    assert code == 0
+    assert lines[-2].endswith("purged by the retention schedule; stored plain, content "
+                              "checked against the records")
+
+
+def test_verify_fails_when_encrypted_files_cannot_be_checked_for_want_of_the_key(workspace,
+                                                                                 capsys):
+    key = key_file(workspace.root, "k1")
+    encrypt(workspace, "2026-12", key)
+    exchange(workspace)
+    code, lines = verify_lines(workspace, capsys)
+    assert code == 0 and lines[-2].endswith("content of 10 encrypted file(s) checked with "
+                                            "the keys")
+    key.unlink()
+    code, lines = verify_lines(workspace, capsys)
+    assert code == 1
+    assert ("  10 archived file(s) are encrypted but the archive's keys are not available: "
+            "their content was not checked (archive.key_file / archive.key_env)") in lines
+    assert lines[-1] == "FAILED: 1 problem(s)"
+
+
+def test_verify_checks_a_moved_installation_s_archive_where_it_is_now(workspace, capsys):
+    """The records name the absolute paths of the first archiving; the archive moved with
+    the installation is checked at its new place, and a change there is still found."""
+    exchange(workspace)
+    moved = workspace.root / "moved_archive"
+    workspace.folder("archive").rename(moved)
+    workspace.configure(folders={**workspace.settings["folders"], "archive": str(moved)})
+    code, lines = verify_lines(workspace, capsys)
+    assert code == 0, lines
+    sent = next(moved.rglob("*_End_txt_file.txt"))
+    sent.write_bytes(sent.read_bytes() + b"x")
+    code, lines = verify_lines(workspace, capsys)
+    assert code == 1
+    assert any(line.endswith("_End_txt_file.txt: changed (stored bytes differ from the record)")
+               for line in lines)

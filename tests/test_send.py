@@ -177,7 +177,8 @@ def test_unreachable_host_is_retried_then_fails(workspace):
     workspace.configure(sftp={"port": 1, "retries": 2, "retry_backoff_seconds": 0.01})
     assert workspace.send(*AS_OF) == 1
     error = workspace.manifests("send")[-1]["error"]
-    assert error.startswith("sftp 127.0.0.1:1: cannot connect after 3 attempt(s):")
+    assert error == ("sftp 127.0.0.1:1: cannot connect after 3 attempt(s): nothing answers "
+                     "there (connection refused; is the server up, the port right?)")
     assert workspace.log_text().count("connection fault") == 2
 
 
