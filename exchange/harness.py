@@ -283,6 +283,10 @@ def fail(script: Script, config: Config, record: RunRecord, message: str, code: 
     if isinstance(sys.exc_info()[1], NotReadyError):
         ended_as = WAIT_EXPIRED if alert else NOT_READY
     record.fail(message, code, ended_as)
+    rerun_step = getattr(sys.exc_info()[1], "rerun_step", None)
+    if rerun_step:   # another step must run first (the alert's rerun command names it)
+        record.update(rerun_step=rerun_step)
+        record.save()
     not_ready = isinstance(sys.exc_info()[1], NotReadyError) and not alert
     return Ending(code, message, alert, as_warning=not_ready)
 
@@ -312,9 +316,9 @@ def safe_traceback(exc: BaseException | None) -> str:
 def rerun_command(script: Script, config: Config, period: str,
                   manifest: dict[str, Any]) -> str:
     """The script's own rerun command (with the failed run's --force and --as-of), or the
-    other step's, plainly, when the failure says that step must run first (an error with
-    `rerun_step`)."""
-    step = getattr(sys.exc_info()[1], "rerun_step", script.step)
+    other step's, plainly, when the failure said that step must run first (an error with
+    `rerun_step`, recorded by `fail`)."""
+    step = manifest.get("rerun_step") or script.step
     if step == script.step:
         return script.rerun_command(config, period, manifest)
     return script.rerun_command(config, period).replace(f"run_{script.step}.sh",

@@ -139,7 +139,7 @@ def records_without_lines(report: ChainReport, records: list[dict[str, Any]]) ->
 
 def running_now(record: dict[str, Any]) -> bool:
     """A run that has not ended and whose process is alive: its line is still to come."""
-    from exchange.status import process_alive
+    from exchange.recovery import process_alive
 
     return "finished_at" not in record and process_alive(record.get("pid"))
 

@@ -241,5 +241,5 @@ def test_verify_checks_a_moved_installation_s_archive_where_it_is_now(workspace,
     sent.write_bytes(sent.read_bytes() + b"x")
     code, lines = verify_lines(workspace, capsys)
     assert code == 1
-    assert any(line.endswith("_End_txt_file.txt: changed (stored bytes differ from the record)")
+    assert any(line.endswith("_End_txt_file.txt: changed (stored bytes differ from its audit line)")
                for line in lines)
