@@ -315,17 +315,9 @@ def trend_grid(history: pd.DataFrame, period_label: str, last: int = 8
     share_rows = [label, IMPACT_NOT_IN_DPS / EPISODES per period (None: no episodes)...];
     episode_rows = [label, EPISODES per period...] (the shares' denominators).
     """
-    periods = _shown_periods(history, period_label, last)
-    shown = history[history["PERIOD_KEY"].isin(periods["PERIOD_KEY"])]
-    with_rows = shown.loc[shown[COUNT_COLUMNS].gt(0).any(axis=1), "REGION_NUMBER"]
-    others = set(with_rows.tolist()) - set(range(1, 12)) - {STATEWIDE_NUMBER}
-    numbers = [*range(1, 12), *sorted(others), STATEWIDE_NUMBER]
-    grid = {column: shown.pivot_table(index="REGION_NUMBER", columns="PERIOD_KEY",
-                                      values=column, aggfunc="sum")
-            .reindex(index=numbers, columns=periods["PERIOD_KEY"]).fillna(0).astype("int64")
-            for column in ("IMPACT_NOT_IN_DPS", "EPISODES")}
+    periods, labels, grid = _grids(history, period_label, last,
+                                   ("IMPACT_NOT_IN_DPS", "EPISODES"))
     share = (grid["IMPACT_NOT_IN_DPS"] / grid["EPISODES"].where(grid["EPISODES"] > 0))
-    labels = _region_labels(history, numbers, period_key(period_label))
     count_rows = [[label, *map(int, values)]
                   for label, values in zip(labels, grid["IMPACT_NOT_IN_DPS"].to_numpy(),
                                            strict=True)]
@@ -336,11 +328,10 @@ def trend_grid(history: pd.DataFrame, period_label: str, last: int = 8
     return periods["PERIOD"].tolist(), count_rows, share_rows, episode_rows
 
 
-def on_time_shares(history: pd.DataFrame, period_label: str,
-                   last: int = 8) -> list[list[Any]]:
-    """§10.3's third Trend grid: per region (as trend_grid lists them) and shown period,
-    REPORTED_ON_TIME / TIMELINESS_EPISODES (None where there were none, e.g. periods recorded
-    before v4)."""
+def _grids(history: pd.DataFrame, period_label: str, last: int, columns: tuple[str, ...]
+           ) -> tuple[pd.DataFrame, list[str], dict[str, pd.DataFrame]]:
+    """(the shown periods, the region labels, per column a REGION_NUMBER x PERIOD_KEY grid of
+    its counts) for the Trend sheet's grids, regions as trend_grid lists them."""
     periods = _shown_periods(history, period_label, last)
     shown = history[history["PERIOD_KEY"].isin(periods["PERIOD_KEY"])]
     with_rows = shown.loc[shown[COUNT_COLUMNS].gt(0).any(axis=1), "REGION_NUMBER"]
@@ -349,10 +340,19 @@ def on_time_shares(history: pd.DataFrame, period_label: str,
     grid = {column: shown.pivot_table(index="REGION_NUMBER", columns="PERIOD_KEY",
                                       values=column, aggfunc="sum")
             .reindex(index=numbers, columns=periods["PERIOD_KEY"]).fillna(0).astype("int64")
-            for column in ("REPORTED_ON_TIME", "TIMELINESS_EPISODES")}
+            for column in columns}
+    return periods, _region_labels(history, numbers, period_key(period_label)), grid
+
+
+def on_time_shares(history: pd.DataFrame, period_label: str,
+                   last: int = 8) -> list[list[Any]]:
+    """§10.3's third Trend grid: per region (as trend_grid lists them) and shown period,
+    REPORTED_ON_TIME / TIMELINESS_EPISODES (None where there were none, e.g. periods recorded
+    before v4)."""
+    _, labels, grid = _grids(history, period_label, last,
+                             ("REPORTED_ON_TIME", "TIMELINESS_EPISODES"))
     share = grid["REPORTED_ON_TIME"] / grid["TIMELINESS_EPISODES"].where(
         grid["TIMELINESS_EPISODES"] > 0)
-    labels = _region_labels(history, numbers, period_key(period_label))
     return [[label, *(None if pd.isna(v) else float(v) for v in values)]
             for label, values in zip(labels, share.to_numpy(), strict=True)]
 
