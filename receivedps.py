@@ -352,7 +352,8 @@ def record_delivery(run: ReceiveRun, delivery: util.Delivery) -> None:
     record.update(delivered=delivery.every_location(), delivered_to=delivery.locations,
                   delivery_proofs=delivery.proofs, delivery_failures=delivery.failures,
                   archived_reports=[f.path for f in delivery.archived],
-                  archive_checksums=checksums, where="; ".join(delivery.places))
+                  archive_checksums=checksums, where="; ".join(delivery.places),
+                  delivery_labels=delivery.labels)
 
 
 def mail_summary(run: ReceiveRun, exchange: Exchange, recon: util.Reconciliation,

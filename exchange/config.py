@@ -23,6 +23,7 @@ import yaml
 from exchange.errors import ConfigError
 from exchange.settings import (  # noqa: F401 - re-exported: the sections live there
     DEFAULT_RACE_MAPPING,
+    DELIVERY_TARGETS,
     OPEN_SECTIONS,
     SECTIONS,
     ArchiveSettings,
@@ -280,7 +281,6 @@ def check_query_name(database: DatabaseSettings, path: Path) -> None:
                           f"database.sql_folder (e.g. caseworker), not a path or a file name")
 
 
-DELIVERY_TARGETS = ("share", "sharepoint")
 FOLDER_PLACEHOLDERS = {"fiscal_year": "FY2025", "quarter": "Q3", "period": "FY2025_Q3"}
 
 
@@ -290,8 +290,9 @@ def check_delivery(reports: ReportSettings, sharepoint: SharePointSettings, path
     targets = reports.deliver_to
     unknown = [t for t in targets if t not in DELIVERY_TARGETS]
     if not targets or unknown:
-        raise ConfigError(f"config {path}: reports.deliver_to: expected share, sharepoint or "
-                          f"both, got {unknown[0] if unknown else 'nothing'}")
+        raise ConfigError(f"config {path}: reports.deliver_to: expected one or more of "
+                          f"{', '.join(DELIVERY_TARGETS)}, got "
+                          f"{unknown[0] if unknown else 'nothing'}")
     library = sharepoint.library
     if not library or "/" in library or "\\" in library or library.strip(".") == "":
         raise ConfigError(f"config {path}: sharepoint.library: a library name, not a path")

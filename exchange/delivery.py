@@ -36,6 +36,7 @@ class Delivery:
     failures: dict[str, str] = field(default_factory=dict)             # target -> one line
     archived: list[ArchivedFile] = field(default_factory=list)         # reports all targets hold
     places: list[str] = field(default_factory=list)    # each target's place, as its label says
+    labels: dict[str, str] = field(default_factory=dict)   # target name -> its label
 
     def where(self, target: str, name: str, location: str) -> None:
         self.locations.setdefault(target, {})[name] = location
@@ -54,6 +55,7 @@ class Target(Protocol):
     where it delivers (for the run record, --status and the alert)."""
 
     name: str
+    label: str      # how --status names it ("the share")
 
     @property
     def place(self) -> str: ...
@@ -67,6 +69,7 @@ class ShareTarget:
     """The network share: a temp name, rename, size and SHA-256 checked. Never created."""
 
     name = "share"
+    label = "the share"
 
     def __init__(self, config: Config) -> None:
         self.folder = config.folders.share
@@ -99,6 +102,7 @@ class SharePointTarget:
     """A SharePoint document library through Microsoft Graph; signs in on first use."""
 
     name = "sharepoint"
+    label = "SharePoint"
 
     def __init__(self, settings: SharePointSettings) -> None:
         self.settings = settings
@@ -187,7 +191,8 @@ def deliver_reports(config: Config, archive: Archive, archive_dir: Path, run_id:
     that fails is skipped for the rest of the run and named in `failures` (the caller raises
     with Delivery.check once it has recorded what was delivered)."""
     targets = make_targets(config) if targets is None else targets
-    delivery = Delivery(places=[target.place for target in targets])
+    delivery = Delivery(places=[target.place for target in targets],
+                        labels={target.name: target.label for target in targets})
     try:
         for report in queued_reports(Layout.from_config(config).queue):
             deliver_one(report, targets, delivery)

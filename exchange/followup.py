@@ -3,7 +3,7 @@
 - `nearest_records`: the nearest unmatched DPS record of each unmatched episode (candidates as
   §10.2 has them);
 - `nearest_episodes`: the nearest unmatched fetched episode of each unmatched record (§10.2);
-- `returned_still_active`: the rows of the fourth report (returned, still active in NCIC);
+- `returned_still_active`: the rows of the returned-still-active report (§8);
 - the trend history: `load_trend`, `record_period`, `save_trend`, `trend_grid`,
   `previous_counts`.
 
@@ -34,11 +34,14 @@ NEAREST_EPISODE_COLUMNS = ["NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE", "DAYS_O
 NEAREST_EPISODE_COLUMNS_V4 = ["NEAREST_EPISODE_ID", "NEAREST_RUNAWAY_DATE",
                               "NEAREST_RETURN_DATE", "DAYS_OUTSIDE_WINDOW"]
 RETURNED_EXTRA_COLUMNS = ["EPISODE_ID", "RUNAWAY_DATE", "RETURN_DATE", "DAYS_SINCE_RETURN"]
+# The trend file: its key columns, then one count column per thing counted. The counts are
+# open: a report added to the registry records its own count column, and a file written
+# before a count existed reads it as 0 (so does a file from before v4 for the timeliness
+# counts). These are the counts the product always records, in the file's order.
+KEY_COLUMNS = ["PERIOD", "PERIOD_KEY", "REGION_NUMBER", "REGION"]
 COUNT_COLUMNS = ["EPISODES", "IMPACT_NOT_IN_DPS", "DPS_NOT_IN_IMPACT", "DPS_EVENTS",
                  "RETURNED_STILL_ACTIVE", "TIMELINESS_EPISODES", "REPORTED_ON_TIME"]
-ADDED_IN_V4 = ["TIMELINESS_EPISODES", "REPORTED_ON_TIME"]   # older files read them as 0
-TREND_COLUMNS = ["PERIOD", "PERIOD_KEY", "REGION_NUMBER", "REGION", *COUNT_COLUMNS]
-_INT_COLUMNS = ["PERIOD_KEY", "REGION_NUMBER", *COUNT_COLUMNS]
+TREND_COLUMNS = [*KEY_COLUMNS, *COUNT_COLUMNS]
 UNKNOWN_NUMBER, STATEWIDE_NUMBER = UNKNOWN_REGION_NUMBER, 100   # the region numbers' ends
 _DEFAULT_LABELS = {UNKNOWN_NUMBER: "Unknown", STATEWIDE_NUMBER: "STATEWIDE"}
 _PERIOD_LABEL = re.compile(r"FY(\d{4})Q([1-4])")
@@ -142,7 +145,7 @@ def _blank(index: pd.Index, dtypes: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------
-# Returned, still active in NCIC (the fourth report)
+# Returned, still active in NCIC (§8)
 # ---------------------------------------------------------------------------
 
 
@@ -220,9 +223,19 @@ def empty_trend() -> pd.DataFrame:
     return _typed(pd.DataFrame({column: [] for column in TREND_COLUMNS}))
 
 
+def count_columns(frame: pd.DataFrame) -> list[str]:
+    """The count columns of a trend frame: the product's own first, then any other (a count
+    a newer report records), in the frame's order."""
+    others = [c for c in frame.columns if c not in KEY_COLUMNS and c not in COUNT_COLUMNS]
+    return [*COUNT_COLUMNS, *others]
+
+
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    types = {"PERIOD": "str", "REGION": "str"} | dict.fromkeys(_INT_COLUMNS, "int64")
-    typed = frame[TREND_COLUMNS].astype(types)
+    counts = count_columns(frame)
+    frame = frame.assign(**{c: 0 for c in counts if c not in frame.columns})
+    types = {"PERIOD": "str", "REGION": "str"} | \
+        dict.fromkeys(["PERIOD_KEY", "REGION_NUMBER", *counts], "int64")
+    typed = frame[[*KEY_COLUMNS, *counts]].astype(types)
     order = ["PERIOD_KEY", "REGION_NUMBER"]
     return typed.sort_values(order, kind="mergesort").reset_index(drop=True)
 
@@ -237,18 +250,19 @@ def load_trend(path: str | os.PathLike[str]) -> pd.DataFrame:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (ValueError, UnicodeDecodeError) as exc:  # ParserError, EmptyDataError
         raise InputError(f"{path.name}: not a readable trend file") from exc
-    raw = raw.assign(**{c: "0" for c in ADDED_IN_V4 if c not in raw.columns})
-    for column in TREND_COLUMNS:
+    for column in KEY_COLUMNS:
         if column not in raw.columns:
             raise InputError(f"{path.name}: column {column} missing")
-    whole = raw[_INT_COLUMNS].apply(lambda column: column.str.fullmatch(r"\d{1,15}"))
+    raw = raw.assign(**{c: "0" for c in COUNT_COLUMNS if c not in raw.columns})
+    numeric = ["PERIOD_KEY", "REGION_NUMBER", *count_columns(raw)]
+    whole = raw[numeric].apply(lambda column: column.str.fullmatch(r"\d{1,15}"))
     bad = ~whole.all(axis=1)
-    numbers = raw[_INT_COLUMNS].where(whole, "0").astype("int64")
+    numbers = raw[numeric].where(whole, "0").astype("int64")
     bad |= raw["PERIOD"].map(_key_or_none) != numbers["PERIOD_KEY"]
     bad |= raw.duplicated(["PERIOD", "REGION_NUMBER"])
     if bad.any():
         raise InputError(f"{path.name}: line {int(bad.to_numpy().argmax()) + 2} is not valid")
-    return _typed(raw.assign(**{column: numbers[column] for column in _INT_COLUMNS}))
+    return _typed(raw.assign(**{column: numbers[column] for column in numeric}))
 
 
 def _key_or_none(label: str) -> int | None:
@@ -260,28 +274,28 @@ def _key_or_none(label: str) -> int | None:
 
 def record_period(history: pd.DataFrame, period_label: str, period_sort_key: int,
                   rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
-    """A new history with this period's rows (one per region: REGION, REGION_NUMBER and the
-    five counts) in place of any it had: a republished period replaces its own rows
-    (docs/data-contract.md §8 "Trend"). `period_sort_key` must be period_key(period_label)."""
+    """A new history with this period's rows (one per region: REGION, REGION_NUMBER and its
+    counts; one the rows lack is 0) in place of any it had: a republished period replaces its
+    own rows (docs/data-contract.md §8 "Trend"). `period_sort_key` must be
+    period_key(period_label)."""
     if period_sort_key != period_key(period_label):
         raise ValueError(f"period {period_label}: sort key {period_sort_key} should be "
                          f"{period_key(period_label)}")
     new = pd.DataFrame(rows)
-    new = new.assign(**{c: 0 for c in ADDED_IN_V4 if c not in new.columns})
-    missing = [c for c in ["REGION", "REGION_NUMBER", *COUNT_COLUMNS] if c not in new.columns]
+    missing = [c for c in ["REGION", "REGION_NUMBER"] if c not in new.columns]
     if missing:
         raise ValueError(f"trend rows for {period_label}: column {missing[0]} missing")
     if new["REGION_NUMBER"].duplicated().any():
         raise ValueError(f"trend rows for {period_label}: a region appears twice")
     new = new.assign(PERIOD=period_label, PERIOD_KEY=period_sort_key)
     kept = history[history["PERIOD"] != period_label]
-    parts = [part[TREND_COLUMNS] for part in (kept, new) if not part.empty]
-    return _typed(pd.concat(parts, ignore_index=True)) if parts else empty_trend()
+    parts = [part for part in (kept, new) if not part.empty]
+    return _typed(pd.concat(parts, ignore_index=True).fillna(0)) if parts else empty_trend()
 
 
 def save_trend(history: pd.DataFrame, path: str | os.PathLike[str],
                write_bytes: Callable[[Any, bytes], Any]) -> None:
-    """Write the history as UTF-8 CSV (TREND_COLUMNS, sorted by period, region; LF line
+    """Write the history as UTF-8 CSV (key and count columns, sorted by period, region; LF line
     ends) through `write_bytes(path, data)`, the caller's atomic writer."""
     text = io.StringIO()
     _typed(history).to_csv(text, index=False, lineterminator="\n")
@@ -334,7 +348,7 @@ def _grids(history: pd.DataFrame, period_label: str, last: int, columns: tuple[s
     its counts) for the Trend sheet's grids, regions as trend_grid lists them."""
     periods = _shown_periods(history, period_label, last)
     shown = history[history["PERIOD_KEY"].isin(periods["PERIOD_KEY"])]
-    with_rows = shown.loc[shown[COUNT_COLUMNS].gt(0).any(axis=1), "REGION_NUMBER"]
+    with_rows = shown.loc[shown[count_columns(shown)].gt(0).any(axis=1), "REGION_NUMBER"]
     others = set(with_rows.tolist()) - set(range(1, 12)) - {STATEWIDE_NUMBER}
     numbers = [*range(1, 12), *sorted(others), STATEWIDE_NUMBER]
     grid = {column: shown.pivot_table(index="REGION_NUMBER", columns="PERIOD_KEY",

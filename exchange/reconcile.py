@@ -1,4 +1,4 @@
-"""Matching DPS's records with IMPACT's runaway episodes, and the rows of the four reports
+"""Matching DPS's records with IMPACT's runaway episodes, and the rows of the reports
 (docs/data-contract.md §5, §6, §8, §9). Pure logic on DataFrames.
 
 `reconcile` takes the checked inputs and returns every report's rows, the totals grid, the

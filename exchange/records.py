@@ -151,6 +151,7 @@ class ReceiveRecord(PastRun):
     reports: list = field(default_factory=list)
     delivered: list = field(default_factory=list)          # older records: share paths
     delivered_to: dict | None = None                       # target -> file -> where
+    delivery_labels: dict = field(default_factory=dict)    # target -> its label
     archived_reports: list = field(default_factory=list)
     mailed: bool = False
     mail_error: str = ""

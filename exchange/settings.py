@@ -134,6 +134,11 @@ class ReceiveSettings:
     max_answer_mib: int = 1024     # a larger results or counts file is refused before fetching
 
 
+# The names reports.deliver_to may list: each is a target class in exchange/delivery.py (its
+# `name`), with its own settings section or folder. A new target adds its name here.
+DELIVERY_TARGETS = ("share", "sharepoint")
+
+
 @dataclass(frozen=True)
 class ReportSettings:
     max_rows_per_sheet: int = 1_048_576

@@ -121,7 +121,6 @@ def period_progress(state_dir: Path, period_label: str) -> str:
     return f"{period_label}: " + ", ".join(parts)
 
 
-TARGET_NAMES = {"share": "the share", "sharepoint": "SharePoint"}
 
 
 def delivery_progress(report: ReceiveRecord) -> str:
@@ -129,7 +128,7 @@ def delivery_progress(report: ReceiveRecord) -> str:
     delivered_to = report.delivered_to
     if delivered_to is None:
         return f"delivered ({len(report.delivered)} to the share)"
-    counts = [f"{len(files)} to {TARGET_NAMES.get(target, target)}"
+    counts = [f"{len(files)} to {report.delivery_labels.get(target, target)}"
               for target, files in delivered_to.items()]
     return f"delivered ({', '.join(counts) or 'nothing'})"
 

@@ -536,3 +536,18 @@ def test_the_on_time_share_is_reported_on_time_over_the_timeliness_population():
     shares = on_time_shares(history, "FY2025Q3")
     assert shares[5] == ["6-Houston", 0.75] and shares[-1] == ["STATEWIDE", 0.75]
     assert shares[0] == ["1", None]   # a region never recorded: its number, no share
+
+
+
+def test_a_count_a_newer_report_records_is_kept_and_older_periods_read_it_as_0(tmp_path):
+    """The trend's counts are open (§8): a report added to the registry records its own
+    count column without a change here; periods recorded before it show 0."""
+    base = {"REGION": "STATEWIDE", "REGION_NUMBER": 100, "EPISODES": 5}
+    history = record_period(empty_trend(), "FY2025Q2", period_key("FY2025Q2"), [base])
+    history = record_period(history, "FY2025Q3", period_key("FY2025Q3"),
+                            [{**base, "CLEARED_IN_NCIC": 7}])
+    path = tmp_path / "trend.csv"
+    save_trend(history, path, lambda target, data: target.write_bytes(data))
+    loaded = load_trend(path)
+    assert list(loaded.columns)[-1] == "CLEARED_IN_NCIC"
+    assert loaded["CLEARED_IN_NCIC"].tolist() == [0, 7]

@@ -43,8 +43,9 @@ def test_every_explained_column_is_shown_somewhere():
     assert sorted(set(COLUMNS) - shown) == []
 
 
-def test_trend_counts_are_columns_of_the_trend_history():
-    assert [spec.count_column for spec in REPORTS] == COUNT_COLUMNS[1:len(REPORTS) + 1]
+def test_the_trend_records_every_report_s_count():
+    """A report's count_column is recorded by the trend (followup's counts are open)."""
+    assert {spec.count_column for spec in REPORTS} <= set(COUNT_COLUMNS)
 
 
 def test_the_contract_doc_carries_the_generated_table():
@@ -86,6 +87,7 @@ class FolderTarget:
     """A delivery target the product does not know: it names its own place."""
 
     name = "folder"
+    label = "the other folder"
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
