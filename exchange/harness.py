@@ -38,6 +38,7 @@ from exchange.errors import (
     WaitExpiredError,
 )
 from exchange.files import make_private_folder
+from exchange.layout import AUDIT_FILE_NAME, Layout
 from exchange.leftovers import plain_copies_cleared
 from exchange.mail import check_mail_ready, send_mail
 from exchange.records import FAILED, NOT_READY, WAIT_EXPIRED, RunRecord, new_run_id
@@ -159,7 +160,9 @@ def maintain(config: Config, verify: bool, purge: bool, as_of: str | None,
                             open_archive_for_reading(config), config.folders.archive,
                             expect_head)
     today = run_date(config.run.time_zone, as_of)
-    with run_lock(config.folders.state, "send"), run_lock(config.folders.state, "receive"):
+    layout = Layout.from_config(config)
+    with run_lock(layout.lock_file("send"), "send"), \
+            run_lock(layout.lock_file("receive"), "receive"):
         return purge_archive(config.folders.state, audit_path(config.folders.logs),
                              config.archive.retention_years, today, dry_run or not purge)
 
@@ -184,7 +187,8 @@ def run(script: Script, config: Config, verbose: bool,
     for folder in (folders.logs, folders.state, folders.outbox, folders.staging, folders.archive):
         make_private_folder(folder)
     record = RunRecord(script.step, new_run_id(script.step))
-    with run_logging(script, record.run_id, config.folders.logs, verbose), \
+    log_file = Layout.from_config(config).log_file(script.step, record.run_id)
+    with run_logging(script, record.run_id, log_file, verbose), \
             sigterm_as_failure():
         ending = run_locked(script, config, record, steps, options)
         if record.state_dir is not None:    # a run that lost the lock did nothing: no line
@@ -244,7 +248,7 @@ def sigterm_as_failure() -> Iterator[None]:
 def run_locked(script: Script, config: Config, record: RunRecord,
                steps: Callable[[Config, RunRecord, Any], int], options: Any) -> Ending:
     try:
-        with run_lock(config.folders.state, script.step):
+        with run_lock(Layout.from_config(config).lock_file(script.step), script.step):
             record.state_dir = config.folders.state
             ping_health(config.health, "start", record.run_id, config.folders.logs)
             remove_expired_files(config)
@@ -337,7 +341,7 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
         f"Period: {period or 'not chosen yet'}",
         f"Run id: {run_id}",
         f"Kept: {script.kept(config, manifest)}",
-        f"Log file: {config.folders.logs / (step + '_' + run_id + '.log')}",
+        f"Log file: {Layout.from_config(config).log_file(step, run_id)}",
         f"Audit chain head (this run's line): {audit_head(config.folders.logs)}",
         "",
         f"To rerun once the cause is fixed: {rerun_command(script, config, period, manifest)}",
@@ -354,13 +358,12 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
 
 
 @contextmanager
-def run_lock(state_dir: Path, step: str) -> Iterator[None]:
+def run_lock(lock_path: Path, step: str) -> Iterator[None]:
     """Hold state/<step>.lock for the whole run; a second run exits 75 at once.
 
     The lock dies with the process, so a crash never leaves it held.
     """
-    state_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = state_dir / f"{step}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -396,7 +399,7 @@ class OneLineFormatter(logging.Formatter):
 
 
 @contextmanager
-def run_logging(script: Script, run_id: str, logs_dir: Path, verbose: bool
+def run_logging(script: Script, run_id: str, log_file: Path, verbose: bool
                 ) -> Iterator[Path]:
     """Log to stderr (one line each; INFO, or DEBUG with -v) and to logs/<step>_<run-id>.log
     (DEBUG, with tracebacks). Handlers are removed again on exit, so main() can be called many
@@ -406,8 +409,7 @@ def run_logging(script: Script, run_id: str, logs_dir: Path, verbose: bool
     stderr_handler = logging.StreamHandler()
     stderr_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     stderr_handler.setFormatter(OneLineFormatter(script.program))
-    logs_dir.mkdir(parents=True, exist_ok=True)
-    log_file = logs_dir / f"{script.step}_{run_id}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     file_handler = logging.FileHandler(log_file, encoding="utf-8")
     file_handler.setLevel(logging.DEBUG)
     file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -429,7 +431,7 @@ def run_logging(script: Script, run_id: str, logs_dir: Path, verbose: bool
 
 
 def audit_path(logs_dir: Path) -> Path:
-    return logs_dir / "audit.jsonl"
+    return logs_dir / AUDIT_FILE_NAME
 
 
 def audit_head(logs_dir: Path) -> str:

@@ -11,6 +11,7 @@ from exchange.periods import Period
 from exchange.settings import FolderSettings
 
 QUEUE, DRY_RUN = "reports", "dry-run"   # the outbox's report folders
+AUDIT_FILE_NAME = "audit.jsonl"         # in the logs folder
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,26 @@ class Layout:
     def trend_file(self) -> Path:
         """The trend history (§8): per period and region, the reports' counts."""
         return self.folders.state / "trend.csv"
+
+    def manifests(self, step: str) -> Path:
+        """The run records of a step (state/manifests/<step>)."""
+        from exchange.records import manifest_dir
+
+        return manifest_dir(self.folders.state, step)
+
+    def lock_file(self, step: str) -> Path:
+        """Held by a run of the step for its whole length (state/<step>.lock)."""
+        return self.folders.state / f"{step}.lock"
+
+    # --- logs -----------------------------------------------------------------------------
+    def log_file(self, step: str, run_id: str) -> Path:
+        """One run's log (logs/<step>_<run id>.log)."""
+        return self.folders.logs / f"{step}_{run_id}.log"
+
+    @property
+    def audit_file(self) -> Path:
+        """The hash-chained audit trail (logs/audit.jsonl)."""
+        return self.folders.logs / AUDIT_FILE_NAME
 
     @property
     def share(self) -> Path:
