@@ -559,16 +559,17 @@ def send_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[str,
     config = util.load_config(workspace.config_path)
     period = util.parse_period(exchange.send.manifest["period"])
     file_config = config.dps_file
-    outbox = workspace.folder("outbox") / "send"
-    text_path = outbox / file_config.send_name
-    export_path = outbox / file_config.export_name
-    texts = [{"path": str(scratch / text_path.name), "delimiter": file_config.delimiter,
+    # the send's files as archived (a send leaves nothing in its outbox; the archive is plain)
+    roles = {role: Path(path) for role, path in exchange.send.manifest["archived_roles"].items()}
+    text_path, export_path = roles["dps_text"], roles["export"]
+    texts = [{"path": str(scratch / file_config.send_name), "delimiter": file_config.delimiter,
               "line_end": file_config.line_ending,
               "rows": text_cells(text_path, file_config.delimiter,
                                  file_config.line_ending)}]
-    texts += [{"path": str(scratch / index.name), "delimiter": ",", "line_end": "\n",
-               "rows": text_cells(index, ",", "\n")} for index in sorted(outbox.glob("*.csv"))]
-    written = sorted(p for p in outbox.iterdir() if p.is_file() and not p.name.startswith("."))
+    texts += [{"path": str(scratch / f"{role}.csv"), "delimiter": ",", "line_end": "\n",
+               "rows": text_cells(roles[role], ",", "\n")}
+              for role in ("excluded_index", "sent_index")]
+    written = [roles[role] for role in ("dps_text", "export", "sent_index", "excluded_index")]
     workbook, reference = workbook_ops("workbook", [export_path], scratch)
     remote = f"{workspace.prefix}/FLOOR_UP"
     return {"ops": [
@@ -579,7 +580,7 @@ def send_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[str,
          "data": save_cells(scratch / "text_file.json", texts)},
         workbook,
         sftp_op("upload", server, scratch / "upload.batch",
-                [f'-mkdir "{remote}"', f'put "{text_path}" "{remote}/{text_path.name}"']),
+                [f'-mkdir "{remote}"', f'put "{text_path}" "{remote}/{file_config.send_name}"']),
         copy_op("archive", written, scratch / "archive"),
     ], "references": [reference]}
 
@@ -617,7 +618,9 @@ def receive_floor_spec(exchange: Exchange, scratch: Path, server: Any) -> dict[s
         sql_op("sources", config.database.url, [
             ("sa_98", {"from_date": from_date.isoformat(),
                        "to_date_next": (to_date + dt.timedelta(days=1)).isoformat()}),
-            ("county_region", {})]),
+            ("county_region", {}),
+            *([(config.database.caseworker_query, {"run_date": manifest["run_date"]})]
+              if config.database.caseworker_query else [])]),
         workbook,
         copy_op("archive", [local_answer / name for name in names], scratch / "archive"),
         copy_op("deliver", reports, scratch / "deliver"),
