@@ -20,6 +20,7 @@ from exchange.files import atomic_write_with
 log = logging.getLogger(__name__)
 
 UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")   # what no workbook cell can hold
+RISKY_TEXT = re.compile(r"^[=#]|[\x00-\x08\x0b\x0c\x0e-\x1f]", re.MULTILINE)
 
 FONT_NAME = "Calibri"         # named on every styled cell, so no reader falls back to a serif
 SIDE_MARGIN_INCHES = 0.4      # §10.6: at most 0.5 in
@@ -77,6 +78,9 @@ class Sheet:
     wrapped_columns: tuple[str, ...] = ()   # columns whose text wraps within max_width
     row_look: Callable[[list[Any]], str] | None = None   # a row -> "bold", "fill" or ""
     print_note: str | None = None   # prints only the header row and this note (rows elsewhere)
+    indent_after_numbers: bool = False   # a report laid out for print (exchange/printing.py):
+    #   text after a number column is indented, so they never touch on paper (styled cells
+    #   cost time: a sheet that is not printed, e.g. end_export's, writes plain values)
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         widths += [DEFAULT_WIDTH] * max(0, chart_columns(sheet, widths) - len(widths))
     wrapped = [i for i, name in enumerate(sheet.columns) if name in sheet.wrapped_columns]
     looks = column_looks(sheet)
+    plain = all(look is None for look in looks) and sheet.row_look is None and not wrapped
+    risky = risky_columns(sheet.rows, max([len(sheet.columns), *map(len, sheet.rows)]))
     titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
     for index, title in enumerate(titles):
         worksheet = workbook.create_sheet(title)
@@ -151,11 +157,14 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         worksheet.append(header_cells(worksheet, sheet.columns))
         styles: dict[tuple[Any, ...], Any] = {}
         for number, row in enumerate(chunk, start=2):
+            if plain:             # the fast path: nothing styled, most columns plain text
+                worksheet.append(text_safe_row(worksheet, row, risky) if risky else row)
+                continue
             lines = wrapped_lines(row, wrapped, widths)
             if lines > 1:   # a row height must be set before its row is written
                 worksheet.row_dimensions[number].height = HEADER_LINE_POINTS * lines
             worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, lines > 1,
-                                        styles))
+                                        styles, risky))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
@@ -163,13 +172,28 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
             add_chart(worksheet, sheet)
 
 
-def text_safe_row(worksheet: Any, row: list[Any]) -> list[Any]:
+def risky_columns(rows: list[list[Any]], width: int) -> set[int]:
+    """The columns holding any text that needs a text cell (see needs_text_cell), found once
+    per sheet with one search per column; the rows of a clean column are written as they are.
+    A value with a line break may be counted risky when it is not (its cells then take the
+    slower, equally correct path)."""
+    risky = set()
+    for i in range(width):
+        texts = [row[i] for row in rows if i < len(row) and isinstance(row[i], str)]
+        if texts and RISKY_TEXT.search("\n".join(texts)):
+            risky.add(i)
+    return risky
+
+
+def text_safe_row(worksheet: Any, row: list[Any], risky: set[int] | None = None
+                  ) -> list[Any]:
     """The row with every text value openpyxl would store as a formula ("=...") or an error
     ("#N/A") made a text cell: values come from DPS's files, IMPACT and the config, and a
     spreadsheet must never run them. Other text ("+1", "@x", "-1") is stored as text already;
     the value is kept exactly (no quote added), except a control character no workbook can
     hold, which becomes U+FFFD (see writable_text)."""
-    if not any(needs_text_cell(value) for value in row):
+    columns = range(len(row)) if risky is None else risky
+    if not any(i < len(row) and needs_text_cell(row[i]) for i in columns):
         return row
     return [text_cell(worksheet, value) if needs_text_cell(value) else value for value in row]
 
@@ -248,8 +272,8 @@ def column_looks(sheet: Sheet) -> list[ColumnLook | None]:
              for i in range(len(sheet.columns))]
     looks: list[ColumnLook | None] = []
     for i, name in enumerate(sheet.columns):
-        indent = INDENT_AFTER_NUMBER if i > 0 and "text" in kinds[i] and \
-            "number" in kinds[i - 1] else 0
+        indent = INDENT_AFTER_NUMBER if sheet.indent_after_numbers and i > 0 and \
+            "text" in kinds[i] and "number" in kinds[i - 1] else 0
         look = ColumnLook(sheet.column_formats.get(name), name in sheet.wrapped_columns, indent)
         looks.append(None if look.plain else look)
     return looks
@@ -263,14 +287,15 @@ def _value_kinds(values: list[Any]) -> set[str]:
 
 def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
                row_look: Callable[[list[Any]], str] | None, tall: bool = False,
-               styles: dict[tuple[Any, ...], Any] | None = None) -> list[Any]:
+               styles: dict[tuple[Any, ...], Any] | None = None,
+               risky: set[int] | None = None) -> list[Any]:
     """The row as appended: plain values where nothing is styled (fast), styled cells where a
     column or the row's look (bold, fill) asks for it; in a tall row (a cell wraps) every
     cell sits at the top, level with the wrapped text. `styles` keeps each combination's
     finished style, copied onto the next cell like it (styling each cell anew is slow)."""
     look = row_look(row) if row_look else ""
     if not look and not tall and all(c is None for c in looks):
-        return text_safe_row(worksheet, row)
+        return text_safe_row(worksheet, row, risky)
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles.cell_style import StyleArray
 
@@ -279,10 +304,11 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
     for i, value in enumerate(row):
         column = looks[i] if i < len(looks) else None
         if column is None and not look and not tall:
-            cells.append(text_cell(worksheet, value) if needs_text_cell(value) else value)
+            cells.append(text_cell(worksheet, value) if (risky is None or i in risky) and
+                         needs_text_cell(value) else value)
             continue
-        cell = text_cell(worksheet, value) if needs_text_cell(value) else \
-            WriteOnlyCell(worksheet, value=value)
+        cell = text_cell(worksheet, value) if (risky is None or i in risky) and \
+            needs_text_cell(value) else WriteOnlyCell(worksheet, value=value)
         key = (i, look, tall, type(value) if isinstance(value, dt.date) else None)
         if key in styles:
             cell._style = StyleArray(styles[key])   # noqa: SLF001 (openpyxl's style indexes)

@@ -49,6 +49,7 @@ def lay_out_sheet(sheet: Sheet, printed: list[str] | None = None) -> None:
     sheet.column_max_widths = {c: WRAPPED_WIDTHS[c] for c in sheet.wrapped_columns}
     sheet.column_formats = {c: PERCENT_FORMAT for c in sheet.columns if c in PERCENT_COLUMNS}
     sheet.row_look = row_look_for(sheet)
+    sheet.indent_after_numbers = True
 
 
 def put_printed_columns_first(sheet: Sheet, printed: list[str] | None) -> None:
