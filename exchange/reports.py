@@ -25,7 +25,7 @@ from exchange.excel import Sheet, frame_rows
 from exchange.periods import Period
 from exchange.printing import lay_out_reports
 from exchange.readme import READ_ME_COLUMNS, ReadmeContext, readme_rows
-from exchange.reconcile import Reconciliation, counts_by_region
+from exchange.reconcile import STATEWIDE, Reconciliation, counts_by_region
 
 PRINT_WIDTH = 36   # widest column of a main sheet: keeps a printed page (one page wide) legible
 # Shown only when their setting is on (database.caseworker_query, reports.ori_directory):
@@ -274,6 +274,10 @@ COLUMNS = {
     "NOT_REPORTED": "episodes that match no DPS record",
     "ON_TIME_PCT": "REPORTED_ON_TIME as a percentage of EPISODES",
     "DAYS_TO_ENTRY": "days from RUNAWAY_DATE to the ENTRY_DATE of the first matching record",
+    "STILL_MISSING_NOW": "Timeliness: the region's rows on Still missing now (away today, never "
+                         "reported, any quarter)",
+    "UNREPORTED_IN_PERIOD": "Timeliness: the region's rows on the period's sheet (runaway "
+                            "episodes of the period with no DPS record)",
 }
 TERMS = [
     ("DLC", "date of last contact: the day DPS's record says the child was last seen"),
@@ -421,14 +425,21 @@ _EPISODE = ("REGION", "COUNTY_NAME", "PID", "EPISODE_ID", "LAST_NAME", "FIRST_NA
 
 
 TIMELINESS_COLUMNS = ("REGION", "EPISODES", "REPORTED_ON_TIME", "REPORTED_LATE", "NOT_REPORTED",
-                      "ON_TIME_PCT")
+                      "ON_TIME_PCT", "STILL_MISSING_NOW", "UNREPORTED_IN_PERIOD")
 
 
 def timeliness_sheet(recon: Reconciliation) -> Sheet:
     """§10.3's grid: per region the episodes missing 2 days or longer and how they were
-    reported; STATEWIDE last, outside the autofilter."""
-    return Sheet("Timeliness", list(TIMELINESS_COLUMNS), recon.timeliness_grid,
-                 unfiltered_last_rows=1)
+    reported; beside it the rows to act on per region (the standing list, the period's
+    unmatched episodes: issue 19's counts at a glance); STATEWIDE last, outside the
+    autofilter."""
+    still = recon.still_missing.groupby("REGION").size().to_dict()
+    unreported = recon.impact_not_in_dps.groupby("REGION").size().to_dict()
+    rows = [[*row,
+             len(recon.still_missing) if row[0] == STATEWIDE else int(still.get(row[0], 0)),
+             len(recon.impact_not_in_dps) if row[0] == STATEWIDE
+             else int(unreported.get(row[0], 0))] for row in recon.timeliness_grid]
+    return Sheet("Timeliness", list(TIMELINESS_COLUMNS), rows, unfiltered_last_rows=1)
 
 
 def impact_lead(recon: Reconciliation, period: Period) -> list[tuple[str, Any]]:

@@ -206,3 +206,16 @@ def test_a_return_after_the_run_date_is_still_missing_on_the_run_date():
                       Rules(3, 30, 2))
     row = recon.impact_not_in_dps.iloc[0]
     assert (row["STILL_MISSING"], row["DAYS_MISSING"]) == ("Y", 49)   # to the run date
+
+
+def test_the_timeliness_sheet_counts_the_rows_to_act_on_per_region():
+    """Issue 19: per-region counts of still-missing and unreported rows at a glance, beside
+    §10.3's grid; STATEWIDE holds every row (a region missing from the grid included)."""
+    from exchange.reports import timeliness_sheet
+
+    recon = reconciled()
+    sheet = timeliness_sheet(recon)
+    by_region = {row[0]: row[-2:] for row in sheet.rows}
+    assert sheet.columns[-2:] == ["STILL_MISSING_NOW", "UNREPORTED_IN_PERIOD"]
+    assert by_region["6-Houston"] == [1, 1]        # episode 10: away, no record
+    assert by_region["STATEWIDE"] == [len(recon.still_missing), len(recon.impact_not_in_dps)]
