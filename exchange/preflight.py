@@ -97,10 +97,10 @@ def check_one(system: str, check: Check, config: Config, options: CheckOptions
     try:
         return CheckResult(system, True, check(config, options))
     except DpsError as exc:
-        log.info("check %s: not ready", system, exc_info=True)
+        log.debug("check %s: not ready (%s)", system, type(exc).__name__)
         return CheckResult(system, False, str(exc))
     except Exception as exc:  # noqa: BLE001 - every fault of one system is that system's line
-        log.info("check %s: not ready", system, exc_info=True)
+        log.debug("check %s: not ready (%s)", system, type(exc).__name__)   # never its message
         return CheckResult(system, False, f"unexpected {type(exc).__name__} (see the log)")
 
 
