@@ -65,6 +65,15 @@ NAMES = ["Peña", "Zoë", "O\u2019Brien", "Sean", "De La Cruz", "José", "Nguy�
 DOBS = ["2009-04-01", "20090401", "2008-01-15", "20080115", "2010-07-20", "20100720",
         "2009-09-09", "20090909", "2008-12-12", "20081212", "2008-03-03", "20080303"]
 
+
+
+def in_clear(data: bytes) -> list[str]:
+    """The names and DOBs readable in `data`. For checks on files that should be ciphertext:
+    only values of six bytes or more count, because random bytes hold a 3- or 4-byte value
+    such as "ZOE" by chance (about once in 16 million bytes per value; CI met it once)."""
+    return [v for v in NAMES + DOBS if len(v.encode()) >= 6 and v.encode() in data]
+
+
 SENT_PIDS = [1001, 1002, 1004, 1005, 1006, 1007]   # 1003 has no DOB; 1008 left before Q3
 
 

@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 
 from exchange.vault import is_encrypted, new_key
-from tests.scenario import DOBS, NAMES, scenario_answer
+from tests.scenario import in_clear, scenario_answer
 
 security = pytest.mark.reliability("security")
 AS_OF = ("--as-of", "2025-06-20")
@@ -34,7 +34,7 @@ def plain_child_data(folder: Path) -> list[str]:
     for path in folder.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            if any(v.encode() in data for v in NAMES + DOBS) or path.suffix == ".xlsx" \
+            if in_clear(data) or path.suffix == ".xlsx" \
                     and data.startswith(b"PK"):
                 found.append(str(path.relative_to(folder)))
     return sorted(found)
