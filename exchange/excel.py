@@ -95,6 +95,11 @@ class ColumnLook:
     def plain(self) -> bool:
         return self.number_format is None and not self.wrap and not self.indent
 
+    @property
+    def wrap_only(self) -> bool:
+        """Only wrapped: a cell of it is styled only when its text takes more than a line."""
+        return self.wrap and self.number_format is None and not self.indent
+
 
 def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[str]:
     """Titles for a sheet continued past the row limit: Records, Records (2), Records (3)..."""
@@ -124,11 +129,47 @@ def workbook_bytes(sheets: list[Sheet], max_rows_per_sheet: int,
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
+    set_default_look(workbook)
     for sheet in sheets:
         _write_sheet_pieces(workbook, sheet, max_rows_per_sheet, marking)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def set_default_look(workbook: Any) -> None:
+    """Every cell sits at the top of its row unless styled otherwise, so a row made tall by
+    one wrapped cell reads level without styling each of its cells (styled cells are the
+    slow part of writing). Excel reads this from the first cell format, LibreOffice from the
+    "Normal" cell style: both are set. openpyxl has no public call for either."""
+    from openpyxl.styles import Alignment
+    from openpyxl.styles.cell_style import StyleArray
+    from openpyxl.utils.indexed_list import IndexedList
+
+    top = Alignment(vertical="top")
+    default = StyleArray()
+    default.alignmentId = workbook._alignments.add(top)       # noqa: SLF001
+    workbook._cell_styles = IndexedList([default])             # noqa: SLF001
+    workbook._named_styles["Normal"].alignment = top           # noqa: SLF001
+
+
+def size_column(worksheet: Any, letter: str, width: float) -> None:
+    """A column's width, keeping the default look (a column's own format is what LibreOffice
+    shows for its plain cells)."""
+    from openpyxl.styles import Alignment
+
+    dimension = worksheet.column_dimensions[letter]
+    dimension.width = width
+    dimension.alignment = Alignment(vertical="top")
+
+
+def size_row(worksheet: Any, number: int, height: float) -> None:
+    """A row's height (set before the row is written), keeping the default look."""
+    from openpyxl.styles import Alignment
+
+    dimension = worksheet.row_dimensions[number]
+    dimension.height = height
+    dimension.alignment = Alignment(vertical="top")
 
 
 def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
@@ -149,9 +190,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         chunk = sheet.rows[index * per_sheet:(index + 1) * per_sheet]
         worksheet.freeze_panes = "A2"  # must be set before the first row in write-only mode
         for number, width in enumerate(widths, start=1):
-            worksheet.column_dimensions[get_column_letter(number)].width = width
-        worksheet.row_dimensions[1].height = header_height(sheet.columns,
-                                                           widths[:len(sheet.columns)])
+            size_column(worksheet, get_column_letter(number), width)
+        size_row(worksheet, 1, header_height(sheet.columns, widths[:len(sheet.columns)]))
         set_up_printing(worksheet, marking)
         set_print_area(worksheet, sheet, len(chunk), widths)
         worksheet.append(header_cells(worksheet, sheet.columns))
@@ -160,10 +200,11 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
             if plain:             # the fast path: nothing styled, most columns plain text
                 worksheet.append(text_safe_row(worksheet, row, risky) if risky else row)
                 continue
-            lines = wrapped_lines(row, wrapped, widths)
-            if lines > 1:   # a row height must be set before its row is written
-                worksheet.row_dimensions[number].height = HEADER_LINE_POINTS * lines
-            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, lines > 1,
+            lines = cell_lines(row, wrapped, widths)
+            tall = max(lines.values(), default=1)
+            if tall > 1:   # a row height must be set before its row is written
+                size_row(worksheet, number, HEADER_LINE_POINTS * tall)
+            worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, lines,
                                         styles, risky))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
@@ -253,10 +294,17 @@ def text_lines(text: str, width: float, char_width: float = WIDE_FONT) -> int:
                for part in text.split("\n"))
 
 
-def wrapped_lines(row: list[Any], wrapped: list[int], widths: list[float]) -> int:
-    """The most lines any wrapped cell of the row takes."""
-    return max([text_lines(str(row[i]), widths[i]) for i in wrapped
-                if i < len(row) and row[i] is not None] or [1])
+def cell_lines(row: list[Any], wrapped: list[int], widths: list[float]) -> dict[int, int]:
+    """The wrapped cells of the row that take more than one line: column -> lines."""
+    lines = {}
+    for i in wrapped:
+        if i < len(row) and row[i] is not None:
+            text = str(row[i])
+            if len(text) * UPPER_CASE_WIDTH + 1 > widths[i] or "\n" in text:   # may not fit
+                count = text_lines(text, widths[i])
+                if count > 1:
+                    lines[i] = count
+    return lines
 
 
 def header_height(columns: list[str], widths: list[float]) -> float:
@@ -286,16 +334,19 @@ def _value_kinds(values: list[Any]) -> set[str]:
 
 
 def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
-               row_look: Callable[[list[Any]], str] | None, tall: bool = False,
+               row_look: Callable[[list[Any]], str] | None,
+               lines: dict[int, int] | None = None,
                styles: dict[tuple[Any, ...], Any] | None = None,
                risky: set[int] | None = None) -> list[Any]:
-    """The row as appended: plain values where nothing is styled (fast), styled cells where a
-    column or the row's look (bold, fill) asks for it; in a tall row (a cell wraps) every
-    cell sits at the top, level with the wrapped text. `styles` keeps each combination's
-    finished style, copied onto the next cell like it (styling each cell anew is slow)."""
+    """The row as appended: plain values where nothing is styled (fast), styled cells where
+    the column (number format, indent), the cell (its text wraps: `lines`, from cell_lines)
+    or the row's look (bold, fill) asks for it. Plain cells sit at the top (see
+    set_default_look); a date in a tall row is styled to sit there too. `styles` keeps each
+    combination's finished style, copied onto the next cell like it (styling each cell anew
+    is slow)."""
     look = row_look(row) if row_look else ""
-    if not look and not tall and all(c is None for c in looks):
-        return text_safe_row(worksheet, row, risky)
+    lines = lines or {}
+    tall = bool(lines)
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles.cell_style import StyleArray
 
@@ -303,33 +354,33 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
     cells: list[Any] = []
     for i, value in enumerate(row):
         column = looks[i] if i < len(looks) else None
-        if column is None and not look and not tall:
-            cells.append(text_cell(worksheet, value) if (risky is None or i in risky) and
-                         needs_text_cell(value) else value)
+        safe = (risky is None or i in risky) and needs_text_cell(value)
+        wrap = i in lines
+        date = tall and isinstance(value, dt.date)
+        if not look and not wrap and not date and (value is None or column is None or
+                                                   column.wrap_only):
+            cells.append(text_cell(worksheet, value) if safe else value)
             continue
-        cell = text_cell(worksheet, value) if (risky is None or i in risky) and \
-            needs_text_cell(value) else WriteOnlyCell(worksheet, value=value)
-        key = (i, look, tall, type(value) if isinstance(value, dt.date) else None)
+        cell = text_cell(worksheet, value) if safe else WriteOnlyCell(worksheet, value=value)
+        key = (i, look, wrap, type(value) if isinstance(value, dt.date) else None)
         if key in styles:
             cell._style = StyleArray(styles[key])   # noqa: SLF001 (openpyxl's style indexes)
         else:
-            _apply_looks(cell, column, look, tall)
+            _apply_looks(cell, column, look, wrap)
             styles[key] = StyleArray(cell._style)   # noqa: SLF001
         cells.append(cell)
     return cells
 
 
-def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, tall: bool) -> None:
+def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, wrap: bool) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    wrap = column is not None and column.wrap
     indent = column.indent if column is not None else 0
     if column is not None and column.number_format:
         cell.number_format = column.number_format
-    if wrap or indent or tall:
-        cell.alignment = Alignment(wrap_text=wrap or None, indent=indent,
-                                   horizontal="left" if indent else None,   # indent needs it
-                                   vertical="top" if tall else None)
+    cell.alignment = Alignment(wrap_text=wrap or None, indent=indent,
+                               horizontal="left" if indent else None,   # indent needs it
+                               vertical="top")                          # as every cell
     if row_look == "bold":
         cell.font = Font(name=FONT_NAME, size=11, bold=True)
     elif row_look == "fill":
@@ -452,7 +503,8 @@ def value_width(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return len(str(value))
     text = str(value)
-    return math.ceil(sum(UPPER_CASE_WIDTH if c.isupper() else 1.0 for c in text))
+    capitals = sum(map(str.isupper, text))
+    return math.ceil(round(len(text) + (UPPER_CASE_WIDTH - 1) * capitals, 6))
 
 
 def print_width_inches(widths: list[float]) -> float:

@@ -168,6 +168,32 @@ def test_a_long_name_wraps_within_its_cap_and_its_row_is_tall_and_top_aligned(tm
     assert page.row_dimensions[3].height is None          # one line: the default height
 
 
+def cell_style_ids(path, sheet_xml: str = "xl/worksheets/sheet1.xml") -> dict[str, str]:
+    """Each written cell's format number as stored ("" when it has none: the first one)."""
+    cells = ElementTree.fromstring(zipfile.ZipFile(path).read(sheet_xml)).iter(
+        "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}c")
+    return {cell.get("r"): cell.get("s", "") for cell in cells}
+
+
+def test_a_tall_row_reads_level_at_the_top_with_only_the_wrapped_cell_and_date_styled(tmp_path):
+    sheet = Sheet("DPS not in IMPACT", ["LAST_NAME", "PID", "DLC"],
+                  [["CAVAZOS-GARCIA DE LA SANTISIMA TRINIDAD", 1001, dt.date(2025, 5, 7)],
+                   ["PENA", 1002, dt.date(2025, 5, 8)]])
+    lay_out_sheet(sheet)
+    workbook, path = written(tmp_path, sheet)
+    page = workbook.active
+    # every cell sits at the top: the plain ones through the workbook's default look, which
+    # Excel takes from the first cell format and LibreOffice from the "Normal" style
+    assert [page[c].alignment.vertical for c in ("A2", "B2", "C2", "A3", "B3")] == ["top"] * 5
+    assert workbook._named_styles["Normal"].alignment.vertical == "top"
+    styled = cell_style_ids(path)
+    # in the tall row the wrapped name and the date carry a style; the PID does not
+    assert (styled["A2"] != "", styled["B2"], styled["C2"] != "") == (True, "", True)
+    # a one-line row writes plain cells (its date carries only its date format)
+    assert (styled["A3"], styled["B3"]) == ("", "")
+    assert page["A2"].alignment.wrap_text is True and not page["A3"].alignment.wrap_text
+
+
 def test_still_missing_rows_are_filled_and_statewide_is_bold(tmp_path):
     impact = Sheet("IMPACT not in DPS", ["PID", "STILL_MISSING"], [[1, "Y"], [2, "N"]])
     totals = Sheet("Totals by region", ["REGION", "TOTAL", "MATCH_PCT"],
