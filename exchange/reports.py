@@ -435,11 +435,23 @@ def timeliness_sheet(recon: Reconciliation) -> Sheet:
     autofilter."""
     still = recon.still_missing.groupby("REGION").size().to_dict()
     unreported = recon.impact_not_in_dps.groupby("REGION").size().to_dict()
+    grid = recon.timeliness_grid
+    grid = [*grid[:-1], *[[label, 0, 0, 0, 0, None] for label in
+                          regions_missing([row[0] for row in grid], still, unreported)],
+            grid[-1]]
     rows = [[*row,
              len(recon.still_missing) if row[0] == STATEWIDE else int(still.get(row[0], 0)),
              len(recon.impact_not_in_dps) if row[0] == STATEWIDE
-             else int(unreported.get(row[0], 0))] for row in recon.timeliness_grid]
+             else int(unreported.get(row[0], 0))] for row in grid]
     return Sheet("Timeliness", list(TIMELINESS_COLUMNS), rows, unfiltered_last_rows=1)
+
+
+def regions_missing(labels: list[str], *by_region: dict[str, int]) -> list[str]:
+    """Regions counted in `by_region` but absent from `labels` (a grid's regions, STATEWIDE
+    last): e.g. Unknown, when only the standing list has a child without a county. A grid
+    gains a row for each, before STATEWIDE, so its regions add up to STATEWIDE."""
+    extra = {label for counts in by_region for label, count in counts.items() if count}
+    return sorted(extra - {*labels, STATEWIDE})
 
 
 def impact_lead(recon: Reconciliation, period: Period) -> list[tuple[str, Any]]:
@@ -447,10 +459,14 @@ def impact_lead(recon: Reconciliation, period: Period) -> list[tuple[str, Any]]:
     this period (§10.1); how the period's runaways were reported, statewide (§10.3)."""
     rows = recon.still_missing
     before = int((rows["RUNAWAY_DATE"] < pd_timestamp(period.start)).sum())
+    after = int((rows["RUNAWAY_DATE"] > pd_timestamp(period.end)).sum())
     outcomes = recon.timeliness["OUTCOME"]
     reported = ", ".join(f"{int((outcomes == name).sum())} {name}"
                          for name in ("on time", "late", "not reported"))
-    return [("Still missing, never reported", f"{len(rows)} ({before} ran before this period)"),
+    # the list runs to the run date: runaways after the period's end are said apart, so the
+    # rest is not read as the period's own (an analyst's reading of "188 (159 ran before)")
+    split = f"{before} ran before this period" + (f", {after} after it" if after else "")
+    return [("Still missing, never reported", f"{len(rows)} ({split})"),
             ("Runaways of 2 days or more reported to law enforcement (HHS-OIG's method)",
              reported)]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from exchange.periods import Period
 from exchange.reconcile import NOTE_NOT_IN_CARE, STATEWIDE, Reconciliation
-from exchange.reports import EPISODES_COUNT, REPORTS, trend_rows
+from exchange.reports import EPISODES_COUNT, REPORTS, regions_missing, trend_rows
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,11 @@ def region_table(recon: Reconciliation, facts: MailFacts) -> tuple[list[str], li
         if spec.compare_previous and facts.previous_label:
             columns.append(f"{spec.mail_column}, {facts.previous_label}")
     rows = []
-    for counts in trend_rows(recon):
+    counted = trend_rows(recon)
+    extra = regions_missing([row["REGION"] for row in counted], *leading.values())
+    blank = dict.fromkeys(counted[-1], 0)
+    counted = [*counted[:-1], *[{**blank, "REGION": label} for label in extra], counted[-1]]
+    for counts in counted:
         label = counts["REGION"]
         row = [label, *[by_region.get(label, 0) if label != STATEWIDE else
                         sum(by_region.values()) for by_region in leading.values()],

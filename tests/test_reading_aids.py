@@ -219,3 +219,42 @@ def test_the_timeliness_sheet_counts_the_rows_to_act_on_per_region():
     assert sheet.columns[-2:] == ["STILL_MISSING_NOW", "UNREPORTED_IN_PERIOD"]
     assert by_region["6-Houston"] == [1, 1]        # episode 10: away, no record
     assert by_region["STATEWIDE"] == [len(recon.still_missing), len(recon.impact_not_in_dps)]
+
+
+def test_a_region_only_the_standing_list_has_gets_its_row_so_regions_add_up_to_statewide():
+    """A child with no county (REGION Unknown) who ran before the period is on `Still missing
+    now` only: the Timeliness sheet and the mail's region table still give Unknown a row."""
+    kept, _ = episodes((10, 1, "2025-04-01", None, 101),              # in the period
+                       (40, 4, "2024-08-01", None, None))               # earlier, no county
+    recon = reconcile(results(), kept, kept, SendList({1: 101.0}), REGIONS, PERIOD, RUN_DATE,
+                      Rules(3, 30, 2))
+    from exchange.reports import timeliness_sheet
+    from exchange.summary import region_table
+
+    rows = {row[0]: row for row in timeliness_sheet(recon).rows}
+    assert list(rows)[-2:] == ["Unknown", "STATEWIDE"]
+    assert rows["Unknown"] == ["Unknown", 0, 0, 0, 0, None, 1, 0]
+    assert rows["STATEWIDE"][-2:] == [2, 1]
+    columns, table = region_table(recon, MailFacts(PERIOD, {}, 0, "r", "s", None, None))
+    mailed = {row[0]: dict(zip(columns, row, strict=True)) for row in table}
+    assert [row[0] for row in table][-2:] == ["Unknown", "STATEWIDE"]
+    assert (mailed["Unknown"]["Still missing, never reported"],
+            mailed["Unknown"]["of them ran before the period"],
+            mailed["Unknown"]["Episodes"]) == (1, 1, 0)
+    assert sum(mailed[label]["Still missing, never reported"] for label in mailed
+               if label != "STATEWIDE") == mailed["STATEWIDE"]["Still missing, never reported"]
+
+
+def test_the_lead_line_says_apart_who_ran_after_the_period():
+    """The standing list runs to the run date: a child who ran in June (after FY2025Q3 ends on
+    May 31, before the 2025-06-20 run) is counted apart from those who ran before."""
+    from exchange.reports import impact_lead
+
+    kept, _ = episodes((10, 1, "2025-04-01", None, 101),      # in the period
+                       (40, 4, "2024-08-01", None, 101),      # before it
+                       (41, 5, "2025-06-10", None, 227),      # after it
+                       (42, 6, "2025-06-12", None, 227))      # after it
+    recon = reconcile(results(), kept, kept, SendList({1: 101.0}), REGIONS, PERIOD, RUN_DATE,
+                      Rules(3, 30, 2))
+    assert impact_lead(recon, PERIOD)[0] == ("Still missing, never reported",
+                                             "4 (1 ran before this period, 2 after it)")
