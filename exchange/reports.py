@@ -573,7 +573,8 @@ REPORTS: tuple[ReportSpec, ...] = (
             "RETURN_DATE", "DAYS_SINCE_RETURN", "IN_CARE"),
             frame=lambda recon: recon.returned_active, max_width=PRINT_WIDTH,
             printed=("REGION", "COUNTY_NAME", "PID", "NIC", "LAST_NAME", "FIRST_NAME",
-                     "CASEWORKER", "AGENCY", "PHONE", "RETURN_DATE", "DAYS_SINCE_RETURN")),),
+                     "CASEWORKER", "AGENCY", "PHONE", "RETURN_DATE", "DAYS_SINCE_RETURN",
+                     "IN_CARE")),),
         what="Children back by IMPACT (every matched runaway episode closed, one of them in "
              "the period) whose DPS missing-person entry is still active (no CLEAR_DATE).",
         action="Ask the agency named by ORI (AGENCY, PHONE) to clear the entry: a found child "
