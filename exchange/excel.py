@@ -164,12 +164,13 @@ def size_column(worksheet: Any, letter: str, width: float) -> None:
 
 
 def size_row(worksheet: Any, number: int, height: float) -> None:
-    """A row's height (set before the row is written), keeping the default look."""
-    from openpyxl.styles import Alignment
+    """A row's height (set before the row is written), keeping the default look: the
+    workbook's first cell format, given whole (cheaper than an Alignment per tall row)."""
+    from openpyxl.worksheet.dimensions import RowDimension
 
-    dimension = worksheet.row_dimensions[number]
-    dimension.height = height
-    dimension.alignment = Alignment(vertical="top")
+    default_look = worksheet.parent._cell_styles[0]            # noqa: SLF001
+    worksheet.row_dimensions[number] = RowDimension(worksheet, index=number, ht=height,
+                                                    s=default_look)
 
 
 def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,

@@ -45,7 +45,7 @@ def lay_out_sheet(sheet: Sheet, printed: list[str] | None = None) -> None:
     if sheet.title == EXCEPTIONS_TITLE:
         sheet.rows = [exception_row(sheet.columns, row) for row in sheet.rows]
     put_printed_columns_first(sheet, printed)
-    sheet.wrapped_columns = tuple(c for c in sheet.columns if c in WRAPPED_WIDTHS)
+    sheet.wrapped_columns = tuple(c for c in on_paper(sheet) if c in WRAPPED_WIDTHS)
     sheet.column_max_widths = {c: WRAPPED_WIDTHS[c] for c in sheet.wrapped_columns}
     sheet.column_formats = {c: PERCENT_FORMAT for c in sheet.columns if c in PERCENT_COLUMNS}
     sheet.row_look = row_look_for(sheet)
@@ -64,6 +64,14 @@ def put_printed_columns_first(sheet: Sheet, printed: list[str] | None) -> None:
     sheet.columns = order
     sheet.rows = [[row[i] for i in positions] for row in sheet.rows]
     sheet.printed_columns = len(first)
+
+
+def on_paper(sheet: Sheet) -> list[str]:
+    """The columns in the print area. Only they wrap: a column read on screen only keeps its
+    text on one line (up to the sheet's widest column), so a row is not made tall, on paper
+    or on screen, by a column that never prints."""
+    count = len(sheet.columns) if sheet.printed_columns is None else sheet.printed_columns
+    return sheet.columns[:count]
 
 
 def row_look_for(sheet: Sheet) -> Any:

@@ -195,6 +195,22 @@ def test_a_tall_row_reads_level_at_the_top_with_only_the_wrapped_cell_and_date_s
     assert page["A2"].alignment.wrap_text is True and not page["A3"].alignment.wrap_text
 
 
+def test_a_column_outside_the_print_area_keeps_its_text_on_one_line(tmp_path):
+    """AGENCY is read on screen on Records (it does not print): it is not wrapped nor capped
+    at its printed width, so it makes no row tall; printed, on DPS not in IMPACT, it wraps."""
+    agency = "Dallas County Sheriff's Office"
+    records = Sheet("Records", ["PID", "NIC", "AGENCY"], [[1001, "M000000001", agency]])
+    lay_out_sheet(records, ["PID", "NIC"])
+    workbook, _ = written(tmp_path, records)
+    page = workbook.active
+    assert (records.wrapped_columns, page.print_area) == ((), "'Records'!$A$1:$B$2")
+    assert page.column_dimensions["C"].width == len(agency) + 2      # whole, capitals wider
+    assert page.row_dimensions[2].height is None                    # one line
+    printed = Sheet("DPS not in IMPACT", ["PID", "AGENCY"], [[1001, agency]])
+    lay_out_sheet(printed, ["PID", "AGENCY"])
+    assert printed.wrapped_columns == ("AGENCY",)
+
+
 def test_still_missing_rows_are_filled_and_statewide_is_bold(tmp_path):
     impact = Sheet("IMPACT not in DPS", ["PID", "STILL_MISSING"], [[1, "Y"], [2, "N"]])
     totals = Sheet("Totals by region", ["REGION", "TOTAL", "MATCH_PCT"],
