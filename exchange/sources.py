@@ -27,17 +27,17 @@ def read_send_list(upload: SendRecord, archive: Archive) -> SendList:
     """Who the send's query found for the period, from the send's archive: the rows sent
     (PID -> county, sent_index.csv) and the rows excluded (PID -> reasons,
     excluded_index.csv; for sends archived before it existed, end_export.xlsx's Excluded
-    sheet)."""
+    sheet), and each one's DISCHARGE_DATE. Each index is read once."""
     import pandas as pd
 
-    index_file = archived_file(upload, "sent_index")
-    if index_file is None:
+    sent = read_index(upload, archive, "sent_index")
+    if sent is None:
         raise InputError(f"send run {upload.run_id}: archived sent index is missing")
-    sent = pd.read_csv(io.BytesIO(archive.read(index_file)), dtype={"PID": "int64"},
-                       keep_default_na=False, na_values=[""])
     counties = pd.to_numeric(sent["COUNTY_CODE"], errors="coerce")
-    county = dict(zip(sent["PID"].tolist(), counties.tolist(), strict=True))
-    return SendList(county, read_excluded(upload, archive), read_discharge_dates(upload, archive))
+    county = dict(zip(sent["PID"].astype("int64").tolist(), counties.tolist(), strict=True))
+    excluded = read_index(upload, archive, "excluded_index")
+    return SendList(county, read_excluded(upload, archive, excluded),
+                    discharge_dates([frame for frame in (sent, excluded) if frame is not None]))
 
 
 def archived_file(upload: SendRecord, role: str) -> Path | None:
@@ -46,15 +46,25 @@ def archived_file(upload: SendRecord, role: str) -> Path | None:
     return found if found is not None and found.is_file() else None
 
 
-def read_excluded(upload: SendRecord, archive: Archive) -> dict[int, str]:
-    """PID -> the reasons it was not sent, as on end_export.xlsx's Excluded sheet."""
+def read_index(upload: SendRecord, archive: Archive, role: str) -> Any:
+    """One archived index of the send (sent_index, excluded_index) as text columns (a blank
+    cell is ""), or None when that send archived none."""
     import pandas as pd
 
-    index_file = archived_file(upload, "excluded_index")
-    if index_file is not None:
-        frame = pd.read_csv(io.BytesIO(archive.read(index_file)),
-                            dtype={"PID": "int64", "REASONS": str}, keep_default_na=False)
-        return dict(zip(frame["PID"].tolist(), frame["REASONS"].tolist(), strict=True))
+    index_file = archived_file(upload, role)
+    if index_file is None:
+        return None
+    return pd.read_csv(io.BytesIO(archive.read(index_file)), dtype=str, keep_default_na=False)
+
+
+def read_excluded(upload: SendRecord, archive: Archive, index: Any = None) -> dict[int, str]:
+    """PID -> the reasons it was not sent, as on end_export.xlsx's Excluded sheet, from the
+    excluded index (`index`, read by read_index) or, before it existed, the workbook."""
+    import pandas as pd
+
+    if index is not None:
+        return dict(zip(index["PID"].astype("int64").tolist(), index["REASONS"].tolist(),
+                        strict=True))
     workbook = archived_file(upload, "export")
     if workbook is None:
         return {}
@@ -64,30 +74,27 @@ def read_excluded(upload: SendRecord, archive: Archive) -> dict[int, str]:
                                                             strict=True)}
 
 
-def read_discharge_dates(upload: SendRecord, archive: Archive) -> Any:
+def discharge_dates(indexes: list[Any]) -> Any:
     """PID -> the DISCHARGE_DATE of its chosen removal (NaT while open) for every child in
     send_children's result (sent or excluded), from the send's archived indexes (§10.5), as
     a Series indexed by PID. Indexes archived before v4 have no DISCHARGE_DATE: those
     children are left out (their IN_CARE is blank, unknown)."""
     import pandas as pd
 
-    parts = [discharge_column(archive.read(index_file))
-             for role in ("sent_index", "excluded_index")
-             if (index_file := archived_file(upload, role)) is not None]
+    parts = [discharge_column(index) for index in indexes]
     parts = [part for part in parts if not part.empty]
     return pd.concat(parts) if parts else pd.Series(dtype="datetime64[ns]")
 
 
-def discharge_column(index_csv: bytes) -> Any:
+def discharge_column(index: Any) -> Any:
     """PID -> DISCHARGE_DATE of one archived index (a Series); empty without the column."""
     import pandas as pd
 
-    frame = pd.read_csv(io.BytesIO(index_csv), dtype=str, keep_default_na=False)
-    if "DISCHARGE_DATE" not in frame.columns:
+    if "DISCHARGE_DATE" not in index.columns:
         return pd.Series(dtype="datetime64[ns]")
-    dates = pd.to_datetime(frame["DISCHARGE_DATE"].str.strip(), format="%Y-%m-%d",
+    dates = pd.to_datetime(index["DISCHARGE_DATE"].str.strip(), format="%Y-%m-%d",
                            errors="coerce")
-    return pd.Series(dates.to_numpy(), index=frame["PID"].astype("int64").to_numpy(),
+    return pd.Series(dates.to_numpy(), index=index["PID"].astype("int64").to_numpy(),
                      name="DISCHARGE_DATE")
 
 

@@ -43,7 +43,7 @@ from exchange.episodes import build_regions
 from exchange.errors import ConfigError
 from exchange.reconcile import SendList, note, with_impact_region
 from exchange.records import SendRecord
-from exchange.sources import read_caseworkers, read_discharge_dates, read_send_list
+from exchange.sources import read_caseworkers, read_send_list
 
 TODAY = dt.date(2025, 6, 20)
 START = dt.date(2025, 3, 1)
@@ -512,9 +512,10 @@ def test_the_receive_reads_discharge_dates_of_sent_and_excluded_children(tmp_pat
     upload = archived_indexes(tmp_path, "PID,COUNTY_CODE,DISCHARGE_DATE\n1001,101,\n"
                                         "1002,227,2025-06-01\n",
                               "PID,REASONS,DISCHARGE_DATE\n1003,no usable DOB,2025-07-01\n")
-    discharges = read_discharge_dates(upload, Archive(None))
-    assert in_care_status(discharges, TODAY).to_dict() == {1001: "Y", 1002: "N", 1003: "Y"}
-    assert read_send_list(upload, Archive(None)).county == {1001: 101, 1002: 227}
+    send_list = read_send_list(upload, Archive(None))
+    assert in_care_status(send_list.discharge, TODAY).to_dict() == \
+        {1001: "Y", 1002: "N", 1003: "Y"}
+    assert send_list.county == {1001: 101, 1002: 227}
 
 
 def test_an_index_archived_before_v4_still_loads_and_leaves_in_care_blank(tmp_path):
@@ -522,4 +523,4 @@ def test_an_index_archived_before_v4_still_loads_and_leaves_in_care_blank(tmp_pa
                               "PID,REASONS\n1003,no usable DOB\n")
     send_list = read_send_list(upload, Archive(None))
     assert send_list.county[1001] == 101 and send_list.excluded == {1003: "no usable DOB"}
-    assert read_discharge_dates(upload, Archive(None)).empty
+    assert send_list.discharge.empty
