@@ -96,6 +96,11 @@ class ColumnLook:
         return self.number_format is None and not self.wrap and not self.indent
 
     @property
+    def indent_only(self) -> bool:
+        """Only indented: a cell of it needs the indent only beside a number (not a blank)."""
+        return self.indent > 0 and self.number_format is None and not self.wrap
+
+    @property
     def wrap_only(self) -> bool:
         """Only wrapped: a cell of it is styled only when its text takes more than a line."""
         return self.wrap and self.number_format is None and not self.indent
@@ -358,8 +363,9 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
         safe = (risky is None or i in risky) and needs_text_cell(value)
         wrap = i in lines
         date = tall and isinstance(value, dt.date)
-        if not look and not wrap and not date and (value is None or column is None or
-                                                   column.wrap_only):
+        if not look and not wrap and not date and (
+                value is None or column is None or column.wrap_only or
+                column.indent_only and (i == 0 or row[i - 1] is None)):   # nothing to touch
             cells.append(text_cell(worksheet, value) if safe else value)
             continue
         cell = text_cell(worksheet, value) if safe else WriteOnlyCell(worksheet, value=value)

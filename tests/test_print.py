@@ -150,6 +150,14 @@ def test_columns_are_sized_to_their_data_and_the_header_wraps(tmp_path):
     assert page["B2"].alignment.horizontal == "left"       # an indent needs left alignment
 
 
+def test_text_beside_a_blank_number_cell_is_not_indented(tmp_path):
+    sheet = Sheet("Records", ["CLEAR_DATE", "IN_IMPACT"],
+                  [[dt.date(2025, 5, 1), "Y"], [None, "N"]])
+    lay_out_sheet(sheet)
+    workbook, _ = written(tmp_path, sheet)
+    assert [workbook.active[f"B{r}"].alignment.indent for r in (2, 3)] == [1, 0]
+
+
 def test_text_after_a_column_of_mixed_keys_is_indented(tmp_path):
     sheet = Sheet("Exceptions", ["KEY", "KIND"], [["M000000001", "warning"], [504, "row left out"]])
     lay_out_sheet(sheet)
