@@ -148,6 +148,8 @@ class ReceiveRecord(PastRun):
     send_run_id: str = ""
     inputs: dict = field(default_factory=dict)
     report_settings: dict = field(default_factory=dict)
+    sa_98_range: list = field(default_factory=list)        # [from, to] fetched (ISO dates)
+    sa_98_key: str = ""                                    # values_checksum of those rows
     reports: list = field(default_factory=list)
     delivered: list = field(default_factory=list)          # older records: share paths
     delivered_to: dict | None = None                       # target -> file -> where
