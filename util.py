@@ -32,10 +32,10 @@ from exchange.harness import (
 
 # --- Run records and the queries over earlier runs: exchange/records.py -----------------------
 from exchange.records import (
-    DRY_RUN, NOTHING_NEW, RECEIVE_ROLES, REPORTED, SKIPPED_IDENTICAL, UPLOADED, ReceiveRecord,
-    RunRecord, SendRecord, answered_send_runs, choose_upload, interrupted_receive,
-    last_upload_for_period, latest_upload, read_manifests, sends, step_done, update_manifest,
-    write_manifest)
+    DRY_RUN, NOTHING_NEW, RECEIVE_ROLES, REFUSED_UNANSWERED, REPORTED, SKIPPED_IDENTICAL,
+    UPLOADED, ReceiveRecord, RunRecord, SendRecord, answered_send_runs, choose_upload,
+    interrupted_receive, last_upload_for_period, latest_upload, read_manifests, sends, step_done,
+    update_manifest, write_manifest)
 
 # --- --status: exchange/status.py; where an interrupted run stands: exchange/recovery.py -------
 from exchange.recovery import archive_pending
@@ -109,10 +109,11 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "check_period_started", "local_now", "parse_period", "period_containing", "period_label",
     "run_date", "OneLineParser", "Script", "add_common_options", "audit_head", "check_systems",
     "wants_check", "maintain", "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED",
-    "SKIPPED_IDENTICAL", "UPLOADED", "RECEIVE_ROLES", "ReceiveRecord", "SendRecord", "sends",
-    "update_manifest", "RunRecord", "answered_send_runs", "choose_upload", "interrupted_receive",
-    "last_upload_for_period", "latest_upload", "read_manifests", "step_done", "write_manifest",
-    "archive_pending", "print_status", "open_configured_database", "run_query", "RemoteFile",
+    "REFUSED_UNANSWERED", "SKIPPED_IDENTICAL", "UPLOADED", "RECEIVE_ROLES", "ReceiveRecord",
+    "SendRecord", "sends", "update_manifest", "RunRecord", "answered_send_runs", "choose_upload",
+    "interrupted_receive", "last_upload_for_period", "latest_upload", "read_manifests",
+    "step_done", "write_manifest", "archive_pending", "print_status",
+    "open_configured_database", "run_query", "RemoteFile",
     "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes", "sha256_bytes",
     "frame_checksum", "values_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail",
     "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view", "render_dps_text", "sent_index_csv",
