@@ -172,11 +172,12 @@ def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files:
     state_dir = config.folders.state
     previous = util.last_upload_for_period(state_dir, options.period.label)
     rows = record.manifest["rows_sent"]
+    if options.dry_run:
+        record.update(where=str(files.text))     # they stay, even when the limits fail
     if not options.force:
         util.check_sanity(rows, previous.rows_sent if previous else None,
                           config.sanity.min_rows, config.sanity.max_change_pct, files.text.name)
     if options.dry_run:
-        record.update(where=str(files.text))
         log.info("dry run: files written to %s; nothing uploaded, nothing archived",
                  files.text.parent)
         return util.DRY_RUN

@@ -39,8 +39,9 @@ STATES = {s.name: s for s in (
                                   "again (run_send.sh): it archives the uploaded files first, "
                                   "whatever IMPACT holds now; then the receive can read them"),
     State(WAITING, True, "DPS has not answered yet (exit 3); the next receive looks again"),
-    # One exchange at a time: the send stopped before it queried anything; the exchange in
-    # flight is the receive's to watch, so a refusal never makes the send step look failed.
+    # One exchange at a time: the send was refused and uploaded nothing (send2dps.py
+    # refuse_while_in_flight); the exchange in flight is the receive's to watch, so a
+    # refusal never makes the send step look failed.
     State(REFUSED, True, "the receive processes DPS's answer to that upload; then send again "
                          "(--force sends at once)"),
     State(FAILED, False, "fix the cause named and rerun"),
