@@ -104,7 +104,10 @@ class Sources:
     who: util.WhoActs                  # caseworkers and the ORI directory (§10.4)
     name: str                          # the sa_98 source's name on Exceptions
     rows: int                          # rows fetched
-    checksum: str
+    checksum: str                      # of the rows fetched (the Read me's)
+    raw: Any                           # the rows fetched, as read (for the same-inputs key)
+    fetch_range: tuple[dt.date, dt.date]   # the range they were fetched over (§2)
+    key: str                           # their values' checksum (the same-inputs key's)
 
 
 # ---------------------------------------------------------------------------
@@ -230,22 +233,62 @@ def read_sources(run: ReceiveRun, period: util.Period) -> Sources:
         fetched, _ = util.check_episodes(sa98, name)     # its faults are listed above
         regions = util.build_regions(read.county_region)
     return Sources(episodes, fetched, problems, regions, read.who, name, len(sa98),
-                   util.frame_checksum(sa98.drop(columns="LINE")))
+                   util.frame_checksum(sa98.drop(columns="LINE")), sa98,
+                   run.rules.fetch_range(period.start, period.end, today),
+                   util.values_checksum(sa98.drop(columns="LINE")))
 
 
 def already_reported(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
                      sources: Sources) -> bool:
     """Whether the period was already reported from these same inputs and rules (then
-    nothing is published again, unless --force); records the inputs' checksums and the rules'
-    fingerprint. The run date is not part of the inputs."""
+    nothing is published again, unless --force); records the inputs' checksums, the rules'
+    fingerprint, the range sa_98 was fetched over and its rows' key.
+
+    The run date is not part of the inputs, nor is the part of sa_98's range that grows with
+    it: the rows are compared over the range the published reports read, so a later day's
+    receive of the same answer republishes only when those rows changed (an episode closed, a
+    date corrected), not because episodes began after that range (docs/data-contract.md §6).
+    A republish says what changed."""
     inputs = {**checked.sha256, sources.name: sources.checksum, **sources.who.directory}
     settings = run.rules.fingerprint()
     run.record.update(inputs=inputs, report_settings=settings,
-                      results_lines=checked.results.data_lines, episodes=sources.rows)
+                      sa_98_range=[day.isoformat() for day in sources.fetch_range],
+                      sa_98_key=sources.key, results_lines=checked.results.data_lines,
+                      episodes=sources.rows)
     reported = exchange.reported
-    same = reported is not None and reported.inputs == inputs \
-        and reported.report_settings == settings
-    return same and not run.options.force and not run.options.dry_run
+    if reported is None or run.options.force or run.options.dry_run:
+        return False
+    changed = [name for name in sorted({*inputs, *reported.inputs} - {sources.name})
+               if inputs.get(name) != reported.inputs.get(name)]
+    if not same_sa98_rows(run, exchange, sources):
+        changed.append(sources.name)
+    changed += [name for name in sorted({*settings, *reported.report_settings})
+                if settings.get(name) != reported.report_settings.get(name)]
+    if changed:
+        log.info("%s was reported by run %s (run date %s); publishing again: changed since: %s",
+                 exchange.period.label, reported.run_id, reported.run_date or "-",
+                 ", ".join(changed))
+    return not changed
+
+
+def same_sa98_rows(run: ReceiveRun, exchange: Exchange, sources: Sources) -> bool:
+    """Whether today's sa_98 rows, cut at the end of the range the published reports read,
+    are the rows they read (by the key in their run record). Not when today's fetch does not
+    cover that range (a run date before theirs). A record written before the key existed
+    compares the whole fetch's checksum, as then: the same only for the same range."""
+    reported, period = exchange.reported, exchange.period
+    if reported.sa_98_key and len(reported.sa_98_range) == 2:
+        start, end = (dt.date.fromisoformat(day) for day in reported.sa_98_range)
+        if start != sources.fetch_range[0] or end > sources.fetch_range[1]:
+            return False
+        cut = util.fetched_until(sources.raw, end).drop(columns="LINE")
+        return util.values_checksum(cut) == reported.sa_98_key
+    if not reported.run_date:
+        return False
+    published = run.rules.fetch_range(period.start, period.end,
+                                      dt.date.fromisoformat(reported.run_date))
+    return published == sources.fetch_range \
+        and reported.inputs.get(sources.name) == sources.checksum
 
 
 def finish_nothing_new(run: ReceiveRun, exchange: Exchange, archive: util.Archive) -> int:

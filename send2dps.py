@@ -5,9 +5,10 @@
     .venv/bin/python send2dps.py --period FY2025Q3    # a chosen quarter
     .venv/bin/python send2dps.py --dry-run            # write the files, connect nowhere
 
-The steps, in the order `run_send` takes them: query IMPACT -> wrangle -> write the DPS text
-file -> write end_export.xlsx -> decide whether to upload -> upload -> archive -> record the
-run. The rules themselves (docs/data-contract.md §1-§3) live in exchange/wrangle.py.
+The steps, in the order `run_send` takes them: refuse while an upload is unanswered (before
+anything is read or written) -> query IMPACT -> wrangle -> write the DPS text file -> write
+end_export.xlsx -> decide whether to upload -> upload -> archive -> record the run. The rules
+themselves (docs/data-contract.md §1-§3) live in exchange/wrangle.py.
 """
 
 from __future__ import annotations
@@ -72,11 +73,15 @@ def run_send(config: util.Config, record: util.RunRecord, options: SendOptions) 
     start_record(record, options)
     archive = util.open_archive(config)              # keys proved before anything is sent
     archive_a_killed_upload(config, archive)         # its files are still in the outbox
+    in_flight = None if options.force or options.dry_run else upload_in_flight(config)
+    if in_flight is not None and in_flight.exit_code == util.EXIT_OK:
+        refuse_while_in_flight(record, in_flight)    # before the query: nothing written
     children = query_impact(config, record, options.period)              # database
     wrangled = wrangle_children(config, record, children, options.today)
     files = write_dps_text_file(config, record, wrangled)                # outbox
     write_export_workbook(config, record, wrangled, files, options)      # outbox
-    not_uploading = decide_whether_to_upload(config, record, files, options, archive)
+    not_uploading = decide_whether_to_upload(config, record, files, options, archive,
+                                             in_flight)
     if not_uploading:                                    # dry run, or the same file as before
         return record.finish(util.EXIT_OK, not_uploading)
     upload_to_dps(config, record, files)                                 # SFTP
@@ -124,14 +129,14 @@ def write_dps_text_file(config: util.Config, record: util.RunRecord,
                         wrangled: util.Wrangled) -> SentFiles:
     """End_txt_file.txt for DPS; for the receive step, who was sent (PID -> county) and who
     was not (PID -> reasons)."""
+    record.update(writes_outbox=True)   # saved with the step: the outbox is this run's now
     with record.step("text_file"):
         data = util.render_dps_text(wrangled.sent, config.dps_file)
         files = outbox_files(config, util.sha256_bytes(data))
         util.atomic_write_bytes(files.text, data)
         util.atomic_write_bytes(files.index, util.sent_index_csv(wrangled.sent))
         util.atomic_write_bytes(files.excluded, util.excluded_index_csv(wrangled.excluded))
-    record.update(file=str(files.text), sha256=files.sha256, bytes=len(data),
-                  where=str(files.text))
+    record.update(file=str(files.text), sha256=files.sha256, bytes=len(data))
     log.info("wrote %s: %d data lines, %d bytes, sha256 %s", files.text, len(wrangled.sent),
              len(data), files.sha256)
     return files
@@ -157,12 +162,18 @@ def write_export_workbook(config: util.Config, record: util.RunRecord, wrangled:
 
 
 def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files: SentFiles,
-                             options: SendOptions, archive: util.Archive) -> str:
+                             options: SendOptions, archive: util.Archive,
+                             in_flight: util.SendRecord | None) -> str:
     """'' to upload; else the outcome of not uploading (dry run, identical file). Refuses a
-    file outside the sanity limits, and a second exchange while one is in flight."""
+    file outside the sanity limits, and another file than the upload in flight whose send did
+    not finish (a second exchange after a finished one was refused before the query).
+    `where` names only a place the files stay: a dry run's outbox, the identical upload's
+    file on the server."""
     state_dir = config.folders.state
     previous = util.last_upload_for_period(state_dir, options.period.label)
     rows = record.manifest["rows_sent"]
+    if options.dry_run:
+        record.update(where=str(files.text))     # they stay, even when the limits fail
     if not options.force:
         util.check_sanity(rows, previous.rows_sent if previous else None,
                           config.sanity.min_rows, config.sanity.max_change_pct, files.text.name)
@@ -171,13 +182,13 @@ def decide_whether_to_upload(config: util.Config, record: util.RunRecord, files:
                  files.text.parent)
         return util.DRY_RUN
     if not options.force and previous and previous.sha256 == files.sha256:
-        record.update(same_as_run=previous.run_id)
+        record.update(same_as_run=previous.run_id, where=previous.where)
         log.info("identical to upload %s for %s; not uploaded again (use --force to resend)",
                  previous.run_id, options.period.label)
         complete_missing_archive(config, previous, files, options.period, archive)
         return util.SKIPPED_IDENTICAL
-    if not options.force:
-        refuse_while_in_flight(config)
+    if in_flight is not None:
+        refuse_while_in_flight(record, in_flight)
     # --force uploads: no "identical file already there" shortcut (issue 20)
     interrupted = None if options.force else \
         interrupted_upload(state_dir, options.period, files.sha256, record.run_id)
@@ -271,17 +282,29 @@ def complete_missing_archive(config: util.Config, upload: util.SendRecord, files
              upload.run_id)
 
 
-def refuse_while_in_flight(config: util.Config) -> None:
-    """One exchange at a time: the latest upload, unanswered and younger than the receive's
-    maximum wait, blocks a new one (--force overrides)."""
+def upload_in_flight(config: util.Config) -> util.SendRecord | None:
+    """One exchange at a time: the latest upload when it is unanswered and younger than the
+    receive's maximum wait (it blocks a new one; --force overrides)."""
     latest = util.latest_upload(config.folders.state)
     if latest is None or latest.run_id in util.answered_send_runs(config.folders.state):
-        return
+        return None
     age = dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(latest.uploaded_at)
-    if age <= dt.timedelta(hours=config.receive.max_wait_hours):
-        raise util.RunStateError(
-            f"upload {latest.run_id} ({latest.period}) at {latest.uploaded_at} is "
-            f"still unanswered; one exchange at a time (use --force to send anyway)")
+    return latest if age <= dt.timedelta(hours=config.receive.max_wait_hours) else None
+
+
+def refuse_while_in_flight(record: util.RunRecord, in_flight: util.SendRecord) -> None:
+    """Refuse this send: an upload is in flight. When that upload's send finished, this is
+    asked before the query, so a refused send reads nothing and writes nothing (the outbox
+    with a dry run's files, the last send's files stay as they are). When it did not finish
+    (killed, or failed at its archive), this send is the rerun its alert asked for: it goes
+    on, so that the same file is recognised as uploaded ("skipped as identical", its archive
+    completed), and only another file is refused. The outcome is its own
+    (exchange/recovery.py): --status does not show it as failed."""
+    record.update(outcome=util.REFUSED_UNANSWERED, unanswered_upload=in_flight.run_id,
+                  where="nothing written" if "query" not in record.manifest["steps"] else "")
+    raise util.RunStateError(
+        f"upload {in_flight.run_id} ({in_flight.period}) at {in_flight.uploaded_at} is "
+        f"still unanswered; one exchange at a time (use --force to send anyway)")
 
 
 def interrupted_upload(state_dir: Path, period: util.Period, checksum: str, run_id: str

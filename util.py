@@ -32,10 +32,10 @@ from exchange.harness import (
 
 # --- Run records and the queries over earlier runs: exchange/records.py -----------------------
 from exchange.records import (
-    DRY_RUN, NOTHING_NEW, RECEIVE_ROLES, REPORTED, SKIPPED_IDENTICAL, UPLOADED, ReceiveRecord,
-    RunRecord, SendRecord, answered_send_runs, choose_upload, interrupted_receive,
-    last_upload_for_period, latest_upload, read_manifests, sends, step_done, update_manifest,
-    write_manifest)
+    DRY_RUN, NOTHING_NEW, RECEIVE_ROLES, REFUSED_UNANSWERED, REPORTED, SKIPPED_IDENTICAL,
+    UPLOADED, ReceiveRecord, RunRecord, SendRecord, answered_send_runs, choose_upload,
+    interrupted_receive, last_upload_for_period, latest_upload, read_manifests, sends, step_done,
+    update_manifest, write_manifest)
 
 # --- --status: exchange/status.py; where an interrupted run stands: exchange/recovery.py -------
 from exchange.recovery import archive_pending
@@ -55,7 +55,7 @@ from exchange.archive import Archive, ArchivedFile, open_archive
 from exchange.archive import checksums as archive_checksums
 
 # --- pandas helpers: exchange/frames.py; Excel workbooks: exchange/excel.py -------------------
-from exchange.frames import frame_checksum
+from exchange.frames import frame_checksum, values_checksum
 from exchange.excel import Sheet, frame_rows, write_workbook
 
 # --- Mail: exchange/mail.py -------------------------------------------------------------------
@@ -79,7 +79,8 @@ from exchange.answer import (
 from exchange.sources import read_send_list, read_sources
 
 # --- sa_98 episodes checked, and regions (§5, §7): exchange/episodes.py ----------------------
-from exchange.episodes import Regions, build_regions, check_episodes, overlaps_range
+from exchange.episodes import (
+    Regions, build_regions, check_episodes, fetched_until, overlaps_range)
 
 # --- Matching and the report rows (§5, §6, §8, §9): exchange/reconcile.py ---------------------
 from exchange.reconcile import Reconciliation, SendList, WhoActs, reconcile
@@ -108,21 +109,23 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "check_period_started", "local_now", "parse_period", "period_containing", "period_label",
     "run_date", "OneLineParser", "Script", "add_common_options", "audit_head", "check_systems",
     "wants_check", "maintain", "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED",
-    "SKIPPED_IDENTICAL", "UPLOADED", "RECEIVE_ROLES", "ReceiveRecord", "SendRecord", "sends",
-    "update_manifest", "RunRecord", "answered_send_runs", "choose_upload", "interrupted_receive",
-    "last_upload_for_period", "latest_upload", "read_manifests", "step_done", "write_manifest",
-    "archive_pending", "print_status", "open_configured_database", "run_query", "RemoteFile",
+    "REFUSED_UNANSWERED", "SKIPPED_IDENTICAL", "UPLOADED", "RECEIVE_ROLES", "ReceiveRecord",
+    "SendRecord", "sends", "update_manifest", "RunRecord", "answered_send_runs", "choose_upload",
+    "interrupted_receive", "last_upload_for_period", "latest_upload", "read_manifests",
+    "step_done", "write_manifest", "archive_pending", "print_status",
+    "open_configured_database", "run_query", "RemoteFile",
     "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes", "sha256_bytes",
-    "frame_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail", "QUERY_COLUMNS",
-    "Wrangled", "check_sanity", "export_view", "render_dps_text", "sent_index_csv",
+    "frame_checksum", "values_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail",
+    "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view", "render_dps_text", "sent_index_csv",
     "excluded_index_csv", "wrangle", "AnswerPlace", "Look", "answer_still_on_server",
     "archived_answer", "clean_up_remote", "fetch_answer", "keep_refused_answer", "remote_names",
     "wait_for_answer", "check_local_answer_size", "ROW_LEFT_OUT", "WARNING", "Problem",
     "ResultsFile", "check_control_totals", "parse_counts", "parse_results",
     "read_send_list", "read_sources", "Regions", "build_regions", "check_episodes",
-    "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile", "load_trend",
-    "on_time_shares", "period_key", "previous_counts", "previous_period", "record_period",
-    "save_trend", "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs", "counts_summary",
+    "fetched_until", "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile",
+    "load_trend", "on_time_shares", "period_key", "previous_counts", "previous_period",
+    "record_period", "save_trend", "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs",
+    "counts_summary",
     "report_counts", "every_report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail",
     "Delivery", "deliver_reports", "queued_reports", "Archive", "ArchivedFile", "open_archive",
     "archive_checksums",

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     print_where_things_are(code)
     if args.serve:
-        serve_stand_ins(env, server.port, wanted, graph)
+        serve_stand_ins(env, server.port, wanted, graph, args.as_of)
     return code
 
 
@@ -353,19 +353,20 @@ def stop_child(process: subprocess.Popen) -> None:
 
 
 def serve_stand_ins(env: dict[str, str], port: int, wanted: int,
-                    graph: subprocess.Popen) -> None:
+                    graph: subprocess.Popen, as_of: dt.date) -> None:
     """Leave the SFTP server and the Graph stand-in up and start a simulated DPS that answers
-    every new upload."""
+    every new upload as of the demo's run date (the README's everyday commands run as of it:
+    DPS's dates then never lie after their run date)."""
     command = [sys.executable, "-m", "demo.dps_simulator", "--watch", "--delay", "2",
-               "--chunk-pause", "0", "--database", str(DEMO_DB)]
+               "--chunk-pause", "0", "--database", str(DEMO_DB), "--as-of", as_of.isoformat()]
     with open(SIMULATOR_LOG, "ab") as log_file:
         process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log_file,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     SIMULATOR_PID.write_text(f"{process.pid}\n")
     lines = ["", "The stand-ins stay up for the README's everyday commands:",
              f"  SFTP server:      127.0.0.1:{port}",
-             f"  simulated DPS:    answers each new upload in a few seconds (log: "
-             f"{SIMULATOR_LOG})",
+             f"  simulated DPS:    answers each new upload in a few seconds, as of "
+             f"{as_of} (log: {SIMULATOR_LOG})",
              f"  SharePoint:       the Graph stand-in on https://{env['DPS_SP_GRAPH_HOST']} "
              f"(login host https://{env['DPS_SP_LOGIN_HOST']})",
              "  stop them with:   bash demo/run_demo.sh --stop"]

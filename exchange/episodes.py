@@ -32,6 +32,16 @@ def overlaps_range(sa98: Any, from_date: dt.date, to_date: dt.date) -> Any:
         back.isna() | (back >= pd.Timestamp(from_date)) | (back < runaway))
 
 
+def fetched_until(sa98: Any, to_date: dt.date) -> Any:
+    """Of rows fetched over [from, later end], those a fetch over [from, to_date] returns: the
+    ones with RUNAWAY_DATE on or before to_date (a missing one is in every fetch). The receive
+    compares these with what a published period's reports read (docs/data-contract.md §6)."""
+    import pandas as pd
+
+    runaway = plain_dates(sa98["RUNAWAY_DATE"])
+    return sa98[(runaway.isna() | (runaway <= pd.Timestamp(to_date))).to_numpy()]
+
+
 def check_episodes(sa98: Any, source_name: str, today: dt.date | None = None
                    ) -> tuple[Any, list[Problem]]:
     """Rows without PID, RUNAWAY_DATE or EPISODE_ID, and repeated EPISODE_IDs, are left out;

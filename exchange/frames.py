@@ -25,3 +25,21 @@ def frame_checksum(frame: Any) -> str:
     rows = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
     names = "|".join(map(str, frame.columns)).encode("utf-8")
     return hashlib.sha256(names + rows).hexdigest()
+
+
+def values_checksum(frame: Any) -> str:
+    """frame_checksum of the values whatever dtypes a fetch gave them: numbers as float64, a
+    column without a value as nulls. A query's whole-number column is int64 or, when one row
+    holds a NULL, float64: so the same rows, read alone or within a wider fetch, have the
+    same checksum (the receive's same-inputs key, docs/data-contract.md §6)."""
+    import pandas as pd
+
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if values.isna().all():
+            values = pd.Series([None] * len(values), index=frame.index, dtype=object)
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            values = values.astype("float64")
+        columns[name] = values
+    return frame_checksum(pd.DataFrame(columns, index=frame.index))

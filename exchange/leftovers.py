@@ -7,11 +7,12 @@ ends (success, nothing new, dry run, failure, Ctrl-C or SIGTERM), `plain_copies_
 removes what is no longer needed:
 
 - outbox/send: removed, except after a dry run (its files are what the operator asked to
-  look at; the next send run removes them), and except when a send uploaded its file but did
-  not archive it ("uploaded, archive pending", exchange/recovery.py): those files are what
-  reached DPS, and the next send archives them first, whatever IMPACT holds by then. They
-  wait encrypted when `archive.encrypt` is on. Any other failed send keeps nothing: the rerun
-  builds the files from IMPACT again.
+  look at; they stay until a send writes its own files there: a send refused before its
+  query, or one whose database is down, leaves them), and except when a send uploaded its
+  file but did not archive it ("uploaded, archive pending", exchange/recovery.py): those
+  files are what reached DPS, and the next send archives them first, whatever IMPACT holds by
+  then. They wait encrypted when `archive.encrypt` is on. Any other failed send keeps
+  nothing: the rerun builds the files from IMPACT again.
 - staging: removed (DPS's answer stays on the server until the reports are out, and in the
   archive once archived).
 - the delivery queue (outbox/reports): undelivered reports are what a failure keeps to
@@ -70,7 +71,7 @@ def clear_leftovers(config: Config, step: str, at_start: bool, dry_run: bool = F
             open_queue(config, files)     # the send archives them first
         else:
             seal_queue(config, files)
-    elif step == SEND and not (dry_run and not at_start):
+    elif step == SEND and not (dry_run and not at_start) and not dry_run_files_stay(config):
         removed = remove_contents(folders.outbox / SEND)
         if removed and at_start:
             log.info("removed %d file(s) an earlier send run left in %s", removed,
@@ -94,6 +95,16 @@ def upload_awaits_its_archive(config: Config) -> bool:
 
     return any(archive_pending(run) and not run.archive_lost
                for run in sends(config.folders.state))
+
+
+def dry_run_files_stay(config: Config) -> bool:
+    """Whether outbox/send holds a dry run's files: the latest send run that began writing
+    there (`writes_outbox` in its record) is a dry run that ended. A run killed while writing
+    has no exit code: its leftovers go."""
+    from exchange.records import sends
+
+    writers = [run for run in sends(config.folders.state) if run.writes_outbox]
+    return bool(writers) and writers[-1].dry_run and writers[-1].exit_code is not None
 
 
 def remove_contents(folder: Path, names: re.Pattern[str] | None = None) -> int:

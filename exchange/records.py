@@ -38,6 +38,7 @@ UPLOADED = "uploaded"
 SKIPPED_IDENTICAL = "skipped as identical"
 REPORTED = "reported"
 NOTHING_NEW = "nothing new"
+REFUSED_UNANSWERED = "refused: previous send unanswered"   # one exchange at a time (§4)
 ANSWERED = (REPORTED, NOTHING_NEW)
 
 # What each archived file is, by role (new records keep `archived_roles`; older ones are read
@@ -134,6 +135,8 @@ class SendRecord(PastRun):
     remote_size: int = 0
     remote_mtime: int = 0
     archive_lost: str = ""
+    writes_outbox: bool = False          # began writing its files to the outbox
+    unanswered_upload: str = ""          # refused: the upload still waiting for its answer
 
     def archived_as(self, role: str) -> Path | None:
         """The archived file of a role (SEND_ROLES); older records by the file's ending."""
@@ -148,6 +151,8 @@ class ReceiveRecord(PastRun):
     send_run_id: str = ""
     inputs: dict = field(default_factory=dict)
     report_settings: dict = field(default_factory=dict)
+    sa_98_range: list = field(default_factory=list)        # [from, to] fetched (ISO dates)
+    sa_98_key: str = ""                                    # values_checksum of those rows
     reports: list = field(default_factory=list)
     delivered: list = field(default_factory=list)          # older records: share paths
     delivered_to: dict | None = None                       # target -> file -> where

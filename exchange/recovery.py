@@ -11,13 +11,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from exchange.records import NOT_READY, RUNNING, UPLOADED, PastRun
+from exchange.records import NOT_READY, REFUSED_UNANSWERED, RUNNING, UPLOADED, PastRun
 
 STILL_RUNNING = "running"
 CRASHED = "crashed"
 UPLOAD_INTERRUPTED = "upload interrupted"
 ARCHIVE_PENDING = "uploaded, archive pending"
 WAITING = "waiting for DPS"
+REFUSED = REFUSED_UNANSWERED
 FAILED = "failed"
 OK = "ok"
 
@@ -38,6 +39,11 @@ STATES = {s.name: s for s in (
                                   "again (run_send.sh): it archives the uploaded files first, "
                                   "whatever IMPACT holds now; then the receive can read them"),
     State(WAITING, True, "DPS has not answered yet (exit 3); the next receive looks again"),
+    # One exchange at a time: the send was refused and uploaded nothing (send2dps.py
+    # refuse_while_in_flight); the exchange in flight is the receive's to watch, so a
+    # refusal never makes the send step look failed.
+    State(REFUSED, True, "the receive processes DPS's answer to that upload; then send again "
+                         "(--force sends at once)"),
     State(FAILED, False, "fix the cause named and rerun"),
     State(OK, True, "nothing"),
 )}
@@ -69,4 +75,6 @@ def state_of(run: PastRun) -> State:
         return STATES[UPLOAD_INTERRUPTED if started_upload else CRASHED]
     if run.outcome == NOT_READY:
         return STATES[WAITING]
+    if run.outcome == REFUSED_UNANSWERED:
+        return STATES[REFUSED]
     return STATES[OK if run.exit_code == 0 else FAILED]

@@ -9,6 +9,7 @@ from pathlib import Path
 from exchange import recovery
 from exchange.errors import EXIT_FAILED, EXIT_OK
 from exchange.records import (
+    ANSWERED,
     DRY_RUN,
     RECEIVE,
     REPORTED,
@@ -42,9 +43,11 @@ def print_status(state_dir: Path, period_label: str | None = None, limit: int = 
     periods = [m.period for m in runs if m.period]
     if period_label or periods:
         print(period_progress(state_dir, period_label or periods[-1]))
+    answered = {m.send_run_id for m in runs if isinstance(m, ReceiveRecord)
+                and m.outcome in ANSWERED}
     healthy = True
     for step in (SEND, RECEIVE):
-        text, ok = latest_state([m for m in runs if m.step == step])
+        text, ok = latest_state([m for m in runs if m.step == step], answered)
         print(f"latest {step}: {text}")
         healthy = healthy and ok
     return EXIT_OK if healthy else EXIT_FAILED
@@ -56,7 +59,7 @@ def run_line(run: PastRun) -> str:
     exit_code = "-" if run.exit_code is None else run.exit_code
     return (f"{run.step or '?':8} {run.run_id or '?':30} {run.period or '-':9} "
             f"{started:17} {took:>7}  {displayed_outcome(run):21} {exit_code!s:>4}  "
-            f"{run.summary or '-'}; {run.where}")
+            f"{run.summary or '-'}; {run.where or '-'}")
 
 
 def seconds_between(start: str | None, end: str | None) -> str:
@@ -78,9 +81,11 @@ def displayed_outcome(run: PastRun) -> str:
     return outcome
 
 
-def latest_state(step_runs: list[PastRun]) -> tuple[str, bool]:
+def latest_state(step_runs: list[PastRun], answered: set[str] | None = None
+                 ) -> tuple[str, bool]:
     """(what the latest real run of a step says, whether that is healthy). Dry runs are
-    previews: they are listed but never stand for the step."""
+    previews: they are listed but never stand for the step. `answered`: the run ids of the
+    uploads a receive has processed (a refused send names the one it waited for)."""
     real = [m for m in step_runs if not m.dry_run and m.outcome != DRY_RUN]
     if not real:
         return "none recorded" + (" (dry runs only)" if step_runs else ""), True
@@ -94,6 +99,11 @@ def latest_state(step_runs: list[PastRun]) -> tuple[str, bool]:
         return f"{state.name.upper()}: {state.next_action}", False
     if state.name == recovery.WAITING:   # DPS has not answered yet: waiting, not failing
         return "waiting for DPS's answer (exit 3, not yet there)", True
+    if state.name == recovery.REFUSED:   # one exchange at a time: not a failure
+        upload = getattr(latest, "unanswered_upload", "") or "?"
+        now = "has been answered since: the next send uploads" \
+            if upload in (answered or set()) else f"is still unanswered: {state.next_action}"
+        return f"{state.name} (exit {latest.exit_code}); upload {upload} {now}", True
     ok = latest.exit_code == EXIT_OK
     code = "-" if latest.exit_code is None else latest.exit_code
     text = f"{'ok' if ok else 'FAILED'} (exit {code})"

@@ -1,6 +1,7 @@
 """The README's first command, in a copy of the repository: send -> simulated DPS -> receive."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,22 @@ def test_demo_produces_the_three_reports(clone):
              for name in ("var", "var/share", "logs", "var/impact_demo.sqlite")}
     assert modes == {"var": 0o700, "var/share": 0o700, "logs": 0o700,
                      "var/impact_demo.sqlite": 0o600}
+
+    # Issue 21 §3.2: after the demo (its stand-ins stopped), a receive today looks for
+    # nothing: the latest upload's answer was reported, and the reports stay as they are
+    # (today's wider sa_98 fetch holds episodes after the range they read).
+    published = {p.name: p.read_bytes() for p in share.iterdir()}
+    again = subprocess.run(["./run_receive.sh", "--no-wait"], cwd=clone,
+                           env=dict(os.environ, DPS_PYTHON=sys.executable),
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr[-2000:]
+    nothing_new = again.stderr.splitlines()[-2:]
+    assert nothing_new[0].startswith("receivedps.py: nothing new: FY2025Q3 was already "
+                                     "reported from the same inputs (run ")
+    assert nothing_new[0].endswith(", run date 2025-06-20); use --force to rebuild the reports "
+                                   "as of today")
+    assert nothing_new[1] == "receivedps.py: outcome: nothing new"
+    assert {p.name: p.read_bytes() for p in share.iterdir()} == published
 
 
 def test_demo_with_broken_totals_publishes_nothing(clone):
@@ -137,16 +154,37 @@ def test_everyday_commands_work_verbatim_after_the_demo_with_its_stand_ins_up(cl
         assert demo.returncode == 0, demo.stderr[-3000:]
         assert "stop them with:   bash demo/run_demo.sh --stop" in demo.stdout
         commands = everyday_commands()
-        assert commands[0] == "./run_send.sh" and len(commands) == 7
+        assert commands[0] == "./run_send.sh --as-of 2025-06-20" and len(commands) == 7
+        assert all("--as-of 2025-06-20" in c for c in commands if "--status" not in c)
+        results = {}
         for command in commands:
             result = subprocess.run(command.split(), cwd=clone, env=env, capture_output=True,
                                     text=True, timeout=300, check=False)
             assert result.returncode == 0, (command, result.stderr[-2000:])
+            results[command] = result
     finally:
         stop = subprocess.run([sys.executable, "-m", "demo.run_demo", "--stop"], cwd=clone,
                               env=env, capture_output=True, text=True, timeout=60, check=False)
     assert stop.returncode == 0
     assert "stopped: simulated DPS yes, SFTP server yes, Graph stand-in yes" in stop.stderr
+    # Issue 21 §3.8: they show the demo's data. The default send is the demo's quarter (its
+    # file, not sent again); --no-wait finds its answer reported; the chosen quarter's
+    # exchange publishes non-zero counts, and --status lists them.
+    send, no_wait, chosen, receive, preview, _, status = (results[c] for c in commands)
+    assert "identical to upload " in send.stderr and "for FY2025Q3; not uploaded again" \
+        in send.stderr
+    assert "receivedps.py: nothing new: FY2025Q3 was already reported" in no_wait.stderr
+    assert "send2dps.py: outcome: uploaded" in chosen.stderr
+    counts = re.search(r"receivedps\.py: (\d+) IMPACT not in DPS, (\d+) DPS not in IMPACT, "
+                       r"(\d+) DPS events, (\d+) returned still active;", receive.stderr)
+    assert counts is not None, receive.stderr[-2000:]
+    assert all(int(n) > 0 for n in counts.groups()[:3]), counts.group(0)
+    assert "receive FY2025Q2: answer to upload" in receive.stderr
+    assert counts.group(0).split(": ", 1)[1].split(";")[0] in preview.stderr   # the same
+    assert re.search(rf"FY2025Q2 .* reported +0  {counts.group(1)} IMPACT not in DPS",
+                     status.stdout)
+    assert sorted(p.name for p in (clone / "var" / "share").iterdir()) == sorted(
+        report_files() + report_files("FY2025Q2"))
 
 
 def simulator_pids(clone) -> list[int]:

@@ -1,7 +1,9 @@
 """The receive step end to end: real sshd, real SMTP, real files (docs/data-contract.md §4-§7)."""
 
 import datetime as dt
+import json
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -262,6 +264,83 @@ def test_rerun_with_force_regenerates_from_the_archive(sent, mailed):
     assert sent.receive(*AS_OF, "--force") == 0
     assert sorted(p.name for p in sent.folder("share").iterdir()) == REPORTS
     assert len(mailed.messages) == 2
+
+
+def share_bytes(workspace):
+    return {p.name: p.read_bytes() for p in workspace.folder("share").iterdir()}
+
+
+def test_a_later_run_date_with_the_same_answer_publishes_nothing_new_unless_forced(
+        sent, mailed):
+    """Issue 21 §3.2 (§6 "Publishing"): the reports of FY2025Q3 are out as of 2025-06-20. A
+    receive on a later day fetches sa_98 up to that day and sees an episode that began after
+    the range the reports read; that alone republishes nothing (the share stays byte for
+    byte, no mail), and says so as for any rerun. --force rebuilds them as of the later day,
+    and the new episode is on Still missing now."""
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    published, first = share_bytes(sent), sent.manifests("receive")[0]
+    assert first["sa_98_range"] == ["2025-01-27", "2025-07-03"]      # [start - 33, end + 33]
+    with sqlite3.connect(sent.db_path) as db:      # child 1005 runs again on 2025-09-01
+        db.execute("INSERT INTO runaway_episode VALUES (507, 1005, 6, '2025-09-01', NULL, 161)")
+    result = sent.cli("receivedps.py", "--as-of", "2025-10-01", "--no-wait")
+    assert result.returncode == 0
+    assert result.stderr.splitlines()[-2:] == [
+        f"receivedps.py: nothing new: FY2025Q3 was already reported from the same inputs "
+        f"(run {first['run_id']}, run date 2025-06-20); use --force to rebuild the reports as "
+        f"of today",
+        "receivedps.py: outcome: nothing new"]
+    latest = sent.manifests("receive")[-1]
+    assert (latest["outcome"], latest["run_date"], latest["sa_98_range"]) == \
+        ("nothing new", "2025-10-01", ["2025-01-27", "2025-10-01"])
+    assert latest["inputs"]["sa_98 query"] != first["inputs"]["sa_98 query"]   # 7 rows, not 6
+    assert share_bytes(sent) == published
+    assert len(mailed.messages) == 1
+
+    assert sent.receive("--as-of", "2025-10-01", "--force") == 0
+    latest = sent.manifests("receive")[-1]
+    assert (latest["outcome"], latest["run_date"]) == ("reported", "2025-10-01")
+    still = sheet_rows(sent.folder("share") / report_file("impact"), "Still missing now")
+    assert 507 in [row[still[0].index("EPISODE_ID")] for row in still[1:]]
+    assert len(mailed.messages) == 2
+
+
+def test_a_changed_episode_in_the_range_the_reports_read_republishes_and_says_why(
+        sent, capsys):
+    """§6: a rerun on a later day whose sa_98 rows changed within the range the published
+    reports read (episode 502 closed) publishes again, and says what changed."""
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    first = sent.manifests("receive")[0]
+    with sqlite3.connect(sent.db_path) as db:
+        db.execute("UPDATE runaway_episode SET return_date = '2025-06-25' "
+                   "WHERE episode_id = 502")
+    capsys.readouterr()
+    assert sent.receive("--as-of", "2025-07-01") == 0
+    assert (f"receivedps.py: FY2025Q3 was reported by run {first['run_id']} (run date "
+            f"2025-06-20); publishing again: changed since: sa_98 query") \
+        in capsys.readouterr().err.splitlines()
+    assert sent.manifests("receive")[-1]["outcome"] == "reported"
+
+
+def test_a_period_reported_before_the_sa98_key_existed_is_compared_as_then(sent):
+    """CHANGELOG (issue 21 §3.2): a run record without `sa_98_range` and `sa_98_key` (written
+    by an earlier version) is compared by the whole fetch's checksum, as then: a rerun with
+    the same run date publishes nothing; on a later day the period is republished once, and
+    the records from then on carry the key."""
+    sent.put_answer(*scenario_answer())
+    assert sent.receive(*AS_OF) == 0
+    path = sent.folder("state") / "manifests" / "receive" / \
+        f"{sent.manifests('receive')[0]['run_id']}.json"
+    old = {k: v for k, v in json.loads(path.read_text()).items()
+           if k not in ("sa_98_range", "sa_98_key")}
+    path.write_text(json.dumps(old))
+    assert sent.receive(*AS_OF) == 0
+    assert sent.manifests("receive")[-1]["outcome"] == "nothing new"
+    assert sent.receive("--as-of", "2025-07-10") == 0      # fetched up to 2025-07-10
+    assert sent.manifests("receive")[-1]["outcome"] == "reported"
+    assert sent.receive("--as-of", "2025-07-11") == 0
+    assert sent.manifests("receive")[-1]["outcome"] == "nothing new"
 
 
 def test_dry_run_leaves_remote_files_and_delivers_nothing(sent, mailed):

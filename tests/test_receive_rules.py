@@ -990,6 +990,32 @@ def test_matched_rows_stay_off_the_not_in_reports_and_on_the_records_sheet():
     assert table(recon.period_records, ["NIC", "IN_IMPACT"]) == [(nic(1), "Y"), (nic(2), "N")]
 
 
+def sa98_key(frame):
+    return util.values_checksum(frame.drop(columns="LINE"))
+
+
+def test_a_later_fetch_cut_at_the_published_end_has_the_published_key():
+    """§6 "Publishing" (issue 21 §3.2): the reports of FY2025Q3 as of 2025-06-20 read sa_98
+    over [2025-01-27, 2025-07-03]. A fetch on 2025-10-01 also holds episodes that began after
+    2025-07-03, one without a county (which makes the query's whole-number COUNTY_CODE
+    float); cut at 2025-07-03 (a row without a runaway date is in every fetch) it has the
+    published rows' key. A row changed inside the range changes it."""
+    assert Rules(WINDOW, 30, 2).fetch_range(PERIOD.start, PERIOD.end, RUN_DATE) == \
+        (D(2025, 1, 27), D(2025, 7, 3))
+    published = [(90, 101, "2025-04-10", None, 101), (91, 101, None, None, 101),
+                 (92, 102, "2025-07-03", None, 227)]
+    later = [published[0], (93, 101, "2025-08-01", None, None), published[1], published[2],
+             (94, 102, "2025-07-04", "2025-07-09", 227)]      # in PID, EPISODE_ID order
+    cut = util.fetched_until(number_lines(sa98(*later), 1), D(2025, 7, 3))
+    assert cut["EPISODE_ID"].tolist() == [90, 91, 92]
+    as_published = number_lines(sa98(*published), 1)
+    assert (cut["COUNTY_CODE"].dtype, as_published["COUNTY_CODE"].dtype) == ("float64", "int64")
+    assert sa98_key(cut) == sa98_key(as_published)
+    closed = [(90, 101, "2025-04-10", "2025-06-25", 101), *later[1:]]
+    assert sa98_key(util.fetched_until(number_lines(sa98(*closed), 1), D(2025, 7, 3))) \
+        != sa98_key(as_published)
+
+
 # ===========================================================================
 # 4. Sheet continuation (§6)
 # ===========================================================================

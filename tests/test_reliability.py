@@ -854,6 +854,8 @@ def test_recovery_states_and_their_next_actions():
         "uploaded, archive pending": {"outcome": "uploaded", "pid": dead,
                                       "steps": {"upload": {"status": "done"}}},
         "waiting for DPS": {"outcome": "not ready", "exit_code": 3},
+        "refused: previous send unanswered": {"outcome": "refused: previous send unanswered",
+                                              "exit_code": 1, "error": "x"},
         "failed": {"outcome": "failed", "exit_code": 1, "error": "x"},
         "ok": {"outcome": "uploaded", "exit_code": 0, "archived": ["a"],
                "steps": {"archive": {"status": "done"}}},
@@ -862,4 +864,4 @@ def test_recovery_states_and_their_next_actions():
     assert {name: state_of(run).name for name, run in runs.items()} == \
         {name: name for name in cases}
     assert [name for name, run in runs.items() if state_of(run).healthy] == \
-        ["running", "waiting for DPS", "ok"]
+        ["running", "waiting for DPS", "refused: previous send unanswered", "ok"]

@@ -2,6 +2,7 @@
 (docs/data-contract.md §1-§3)."""
 
 import fcntl
+import re
 import sqlite3
 import stat
 import threading
@@ -12,7 +13,7 @@ import pytest
 
 import util
 from exchange.errors import ConfigError, TransferError
-from tests.scenario import DOBS, NAMES
+from tests.scenario import DOBS, NAMES, scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
 
@@ -71,11 +72,14 @@ def test_identical_file_is_not_uploaded_again(workspace):
     assert workspace.send(*AS_OF) == 0
     remote = workspace.upload_dir / "End_txt_file.txt"
     first_mtime = remote.stat().st_mtime_ns
+    workspace.put_answer(*scenario_answer())        # answered: no exchange in flight
+    assert workspace.receive(*AS_OF) == 0
     time.sleep(0.05)
     assert workspace.send(*AS_OF) == 0
     first, second = workspace.manifests("send")
     assert second["outcome"] == "skipped as identical"
     assert second["same_as_run"] == first["run_id"]
+    assert second["where"] == first["where"]        # --status: the file on the server
     assert remote.stat().st_mtime_ns == first_mtime
 
 
@@ -88,16 +92,110 @@ def add_child(db_path, pid):
 
 
 def test_no_second_upload_while_the_first_is_unanswered(workspace):
+    workspace.configure(receive={"max_wait_hours": 1})   # in flight for this whole test
     assert workspace.send(*AS_OF) == 0
     add_child(workspace.db_path, 2001)
     assert workspace.send(*AS_OF) == 1
-    failed = workspace.manifests("send")[-1]
-    assert failed["outcome"] == "failed"
-    assert "is still unanswered; one exchange at a time (use --force" in failed["error"]
+    refused = workspace.manifests("send")[-1]
+    assert refused["outcome"] == "refused: previous send unanswered"
+    assert "is still unanswered; one exchange at a time (use --force" in refused["error"]
     assert (workspace.upload_dir / "End_txt_file.txt").read_bytes() == EXPECTED_FILE
     assert workspace.send(*AS_OF, "--force") == 0
     assert workspace.manifests("send")[-1]["outcome"] == "uploaded"
     assert b"2001|NEW|KID" in (workspace.upload_dir / "End_txt_file.txt").read_bytes()
+
+
+def files_with_times(*folders):
+    """Every file under the folders: path -> (bytes, modification time in ns)."""
+    return {path: (path.read_bytes(), path.stat().st_mtime_ns) for folder in folders
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_refused_send_queries_nothing_and_changes_no_file(workspace):
+    """Issue 21 §3.3: a send while the last upload is unanswered is refused before it queries
+    IMPACT (the database here is no database: a query would fail with another line). The dry
+    run's files in the outbox, the last send's archived files and the file on the server stay
+    byte for byte, with their times; the run record says what it waited for."""
+    workspace.configure(receive={"max_wait_hours": 1})
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.send(*AS_OF, "--dry-run") == 0
+    uploaded = workspace.manifests("send")[0]
+    kept = [workspace.folder("outbox"), workspace.folder("archive"), workspace.upload_dir]
+    before = files_with_times(*kept)
+    assert len(before) == 4 + 4 + 1     # the dry run's files, the upload's archive, the upload
+    workspace.db_path.write_bytes(b"not a database\n" * 100)
+    result = workspace.cli("send2dps.py", *AS_OF)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"send2dps.py: error: upload {uploaded['run_id']} (FY2025Q3) at "
+        f"{uploaded['uploaded_at']} is still unanswered; one exchange at a time (use --force "
+        f"to send anyway)")
+    assert files_with_times(*kept) == before
+    refused = workspace.manifests("send")[-1]
+    assert (refused["outcome"], refused["exit_code"], refused["unanswered_upload"],
+            refused["steps"], refused["where"]) == (
+        "refused: previous send unanswered", 1, uploaded["run_id"], {}, "nothing written")
+    log = (workspace.folder("logs") / f"send_{refused['run_id']}.log").read_text()
+    assert "send_children" not in log and "removed" not in log
+
+
+def test_the_rerun_of_a_send_killed_after_its_upload_finishes_it_or_is_refused(workspace):
+    """The rerun an alert asks for after a send that uploaded but did not finish is not
+    refused before its query: the same file is "skipped as identical" (its archive
+    completed); with IMPACT changed in between, the other file is refused, after the query,
+    and nothing more goes up."""
+    import os
+
+    from exchange.records import FAULT_KILL_AFTER_ENV
+
+    workspace.configure(receive={"max_wait_hours": 1})
+    env = dict(os.environ, **{FAULT_KILL_AFTER_ENV: "upload"})
+    assert workspace.cli("send2dps.py", *AS_OF, env=env).returncode == -9
+    killed = workspace.manifests("send")[0]
+    add_child(workspace.db_path, 2001)
+    assert workspace.send(*AS_OF) == 1
+    refused = workspace.manifests("send")[-1]
+    assert (refused["outcome"], refused["unanswered_upload"]) == \
+        ("refused: previous send unanswered", killed["run_id"])
+    assert "query" in refused["steps"]
+    assert len(workspace.manifests("send")[0]["archived"]) == 4     # archived first
+    assert (workspace.upload_dir / "End_txt_file.txt").read_bytes() == EXPECTED_FILE
+    with sqlite3.connect(workspace.db_path) as db:
+        db.execute("DELETE FROM removal WHERE person_id = 2001")
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.manifests("send")[-1]["outcome"] == "skipped as identical"
+
+
+def test_status_after_the_answer_does_not_show_a_refused_send_as_failed(workspace, capsys):
+    """Issue 21 §3.3: the refused send has its own outcome; --status names the upload it
+    waited for, and once that upload's answer is processed says the next send uploads (exit 0
+    before and after: the exchange in flight is the receive's to watch)."""
+    workspace.configure(receive={"max_wait_hours": 1})
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.send(*AS_OF) == 1
+    upload, refused = workspace.manifests("send")
+    capsys.readouterr()
+    assert workspace.send("--status") == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"latest send: refused: previous send unanswered (exit 1); upload {upload['run_id']} "
+        f"is still unanswered: the receive processes DPS's answer to that upload; then send "
+        f"again (--force sends at once)",
+        "latest receive: none recorded"]
+    workspace.put_answer(*scenario_answer())
+    assert workspace.receive(*AS_OF) == 0
+    capsys.readouterr()
+    assert workspace.send("--status") == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"\n  send     {refused['run_id']} +FY2025Q3 .* refused: previous send "
+                     rf"unanswered +1  -; nothing written\n", out)
+    assert out.splitlines()[-2:] == [
+        f"latest send: refused: previous send unanswered (exit 1); upload {upload['run_id']} "
+        f"has been answered since: the next send uploads",
+        "latest receive: ok (exit 0)"]
+    assert workspace.send(*AS_OF) == 0           # and it does: identical, so not re-sent
+    capsys.readouterr()
+    assert workspace.send("--status") == 0
+    assert capsys.readouterr().out.splitlines()[-2] == "latest send: ok (exit 0)"
 
 
 def test_dry_run_writes_files_and_connects_nowhere(scenario):
