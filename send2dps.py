@@ -333,6 +333,9 @@ def same_file_on_server(session: util.SftpSession, folder: str,
 
 def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
     """For the failure alert: whether the file reached DPS, and where our copies are."""
+    if manifest.get("outcome") == util.REFUSED_UNANSWERED:
+        return (f"nothing was uploaded; upload {manifest.get('unanswered_upload')} is the one "
+                f"DPS has yet to answer; earlier uploads stay in {config.folders.archive / STEP}")
     uploaded = "the file WAS uploaded (see the manifest)" \
         if manifest.get("outcome") == util.UPLOADED else "nothing was uploaded"
     return (f"{uploaded}; no copy of the files is kept in {config.folders.outbox / STEP} "

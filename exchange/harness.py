@@ -41,7 +41,7 @@ from exchange.files import make_private_folder
 from exchange.layout import AUDIT_FILE_NAME, Layout
 from exchange.leftovers import plain_copies_cleared
 from exchange.mail import check_mail_ready, send_mail
-from exchange.records import FAILED, NOT_READY, WAIT_EXPIRED, RunRecord, new_run_id
+from exchange.records import FAILED, NOT_READY, REFUSALS, WAIT_EXPIRED, RunRecord, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -334,8 +334,9 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
     """Mail the one-line reason, what was kept and how to rerun. Never raises."""
     period = manifest.get("period", "")
     step, run_id = script.step, manifest["run_id"]
+    ended = "REFUSED" if manifest.get("outcome") in REFUSALS else "FAILED"
     text = "\n".join([
-        f"The DPS exchange {step} step FAILED ({script.program}).",
+        f"The DPS exchange {step} step {ended} ({script.program}).",
         "",
         f"Reason: {message}",
         f"Period: {period or 'not chosen yet'}",
@@ -347,7 +348,7 @@ def send_failure_alert(script: Script, config: Config, manifest: dict[str, Any],
         f"To rerun once the cause is fixed: {rerun_command(script, config, period, manifest)}",
     ])
     try:
-        send_mail(config.mail, f"[DPS exchange] {step} FAILED {period}".strip(), text)
+        send_mail(config.mail, f"[DPS exchange] {step} {ended} {period}".strip(), text)
     except MailError as exc:
         log.warning("failure alert not sent: %s", exc)
 

@@ -39,6 +39,7 @@ SKIPPED_IDENTICAL = "skipped as identical"
 REPORTED = "reported"
 NOTHING_NEW = "nothing new"
 REFUSED_UNANSWERED = "refused: previous send unanswered"   # one exchange at a time (§4)
+REFUSALS = (REFUSED_UNANSWERED,)   # outcomes of a run refused by design, not a failure
 ANSWERED = (REPORTED, NOTHING_NEW)
 
 # What each archived file is, by role (new records keep `archived_roles`; older ones are read

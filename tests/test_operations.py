@@ -203,6 +203,22 @@ def test_send_failure_alert_says_what_failed_what_was_kept_and_how_to_rerun(work
     assert [v for v in NAMES + DOBS if v in body] == []
 
 
+def test_a_send_refused_while_an_upload_is_unanswered_alerts_as_refused(workspace,
+                                                                       smtp_server):
+    port, mailbox = smtp_server
+    workspace.configure(mail={"enabled": True, "host": "127.0.0.1", "port": port,
+                              "recipients": ["ops@dfps.example"]})
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.send(*AS_OF) == 1
+    upload = workspace.manifests("send")[0]["run_id"]
+    alert = mailbox.messages[-1]
+    assert alert["Subject"] == "[DPS exchange] send REFUSED FY2025Q3"
+    body = mailbox.bodies()[-1]
+    assert "The DPS exchange send step REFUSED (send2dps.py)." in body
+    assert (f"Kept: nothing was uploaded; upload {upload} is the one DPS has yet to answer; "
+            f"earlier uploads stay in {workspace.folder('archive') / 'send'}") in body
+
+
 def test_the_alert_s_rerun_command_keeps_force_and_as_of(workspace, smtp_server):
     """Issue 21 §3.7: the command in the alert is the one that failed, flags and all."""
     port, mailbox = smtp_server
