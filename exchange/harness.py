@@ -189,8 +189,8 @@ def run(script: Script, config: Config, verbose: bool,
     record = RunRecord(script.step, new_run_id(script.step))
     log_file = Layout.from_config(config).log_file(script.step, record.run_id)
     with run_logging(script, record.run_id, log_file, verbose), \
-            sigterm_as_failure():
-        ending = run_locked(script, config, record, steps, options)
+            sigterm_as_failure() as term:
+        ending = run_locked(script, config, record, steps, options, term)
         if record.state_dir is not None:    # a run that lost the lock did nothing: no line
             write_audit_line(config.folders.logs, record)
             announce_the_end(script, config, record, ending)
@@ -223,30 +223,62 @@ class Terminated(BaseException):
     """SIGTERM (a shutdown, `kill`, a scheduler's timeout): ends the run like a failure."""
 
 
+@dataclass
+class TermSignal:
+    """A SIGTERM during a run: `asked` once it came, `handled` once the run caught it."""
+
+    asked: bool = False
+    handled: bool = False
+
+    def caught(self) -> None:
+        """The run has caught Terminated: no reminder raises it again."""
+        import signal
+
+        self.handled = True
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+REMIND_SECONDS = 1.0   # Python drops an exception raised while a __del__ runs: raise it again
+
+
 @contextmanager
-def sigterm_as_failure() -> Iterator[None]:
+def sigterm_as_failure() -> Iterator[TermSignal]:
     """While a run runs, SIGTERM raises Terminated, so the run records the failure, writes its
-    audit line and alerts, as for any other failure. Only in the main thread (where Python
-    delivers signals); the previous handler comes back afterwards."""
+    audit line and alerts, as for any other failure. Should the signal land while Python runs
+    a finalizer (it then prints "Exception ignored" and goes on), a reminder raises it again
+    every REMIND_SECONDS until the run has caught it. Only in the main thread (where Python
+    delivers signals); the previous handlers come back afterwards."""
     import signal
     import threading
 
+    term = TermSignal()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield term
         return
 
     def terminate(signum: int, frame: Any) -> None:
+        if not term.asked:
+            term.asked = True
+            signal.setitimer(signal.ITIMER_REAL, REMIND_SECONDS, REMIND_SECONDS)
         raise Terminated
 
+    def remind(signum: int, frame: Any) -> None:
+        if term.asked and not term.handled:
+            raise Terminated
+
     previous = signal.signal(signal.SIGTERM, terminate)
+    previous_alarm = signal.signal(signal.SIGALRM, remind)
     try:
-        yield
+        yield term
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGTERM, previous)
 
 
 def run_locked(script: Script, config: Config, record: RunRecord,
-               steps: Callable[[Config, RunRecord, Any], int], options: Any) -> Ending:
+               steps: Callable[[Config, RunRecord, Any], int], options: Any,
+               term: TermSignal | None = None) -> Ending:
     try:
         with run_lock(Layout.from_config(config).lock_file(script.step), script.step):
             record.state_dir = config.folders.state
@@ -265,6 +297,8 @@ def run_locked(script: Script, config: Config, record: RunRecord,
         alert = not isinstance(exc, NotReadyError) or isinstance(exc, WaitExpiredError)
         return fail(script, config, record, str(exc), exc.exit_code, alert)
     except Terminated:
+        if term is not None:
+            term.caught()
         return fail(script, config, record, "terminated (SIGTERM)", EXIT_FAILED, True)
     except KeyboardInterrupt:
         return fail(script, config, record, "interrupted", EXIT_FAILED, True)

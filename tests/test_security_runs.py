@@ -96,6 +96,31 @@ def test_sigterm_ends_a_run_like_a_failure(workspace, smtp_server):
     assert [m["Subject"] for m in mailbox.messages] == ["[DPS exchange] receive FAILED FY2025Q3"]
 
 
+class SignalledWhileFinalizing:
+    """An object whose finalizer receives the SIGTERM: Python drops an exception raised
+    there ("Exception ignored in ..."), as it did once under load in the test above."""
+
+    def __del__(self) -> None:
+        import os
+
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)             # the handler runs here, inside the finalizer
+
+
+@security
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point
+def test_a_sigterm_dropped_inside_a_finalizer_is_raised_again():
+    from exchange.harness import REMIND_SECONDS, Terminated, sigterm_as_failure
+
+    started = time.monotonic()
+    with pytest.raises(Terminated), sigterm_as_failure() as term:
+        SignalledWhileFinalizing()          # dropped at once: its finalizer gets the signal
+        assert term.asked and not term.handled
+        while time.monotonic() - started < 10 * REMIND_SECONDS:
+            time.sleep(0.01)                # the run goes on, as if nothing came...
+    assert time.monotonic() - started < 3 * REMIND_SECONDS   # ...until the reminder
+
+
 @security
 def test_an_archive_key_file_others_can_read_is_refused(workspace):
     key = workspace.root / "archive.key"
