@@ -7,9 +7,11 @@
 
 The steps, in the order `run_receive` takes them: choose the exchange -> obtain DPS's answer
 (wait and fetch, or from the archive, or resume) -> check it -> read the sources -> reconcile
--> write the reports -> archive the answer -> deliver -> mail -> clean up the server ->
-record the run. The rules (docs/data-contract.md §4-§7) live in exchange/answer.py,
-exchange/reconcile.py and exchange/reports.py.
+-> write the reports -> archive the answer -> deliver -> ready the summary mail -> clean up
+the server -> record the run. The harness then writes the run's audit line and calls
+`mail_after_line`, which sends the summary mail carrying that line's hash. The rules
+(docs/data-contract.md §4-§7) live in exchange/answer.py, exchange/reconcile.py and
+exchange/reports.py.
 """
 
 from __future__ import annotations
@@ -131,9 +133,9 @@ def run_receive(config: util.Config, record: util.RunRecord, options: ReceiveOpt
         return finish_dry_run(record)
     archive_answer(run, exchange, answer, archive)                       # archive
     deliver_reports(run, archive)                                        # share, SharePoint
-    mail_summary(run, exchange, recon, archive)                          # SMTP
+    ready_summary_mail(run, exchange, recon)              # sent after the run's audit line
     clean_up_server(run, answer)                                         # SFTP
-    return record_the_run(record)
+    return record.finish(util.EXIT_OK, util.REPORTED)
 
 
 def choose_exchange(run: ReceiveRun) -> Exchange:
@@ -292,7 +294,8 @@ def same_sa98_rows(run: ReceiveRun, exchange: Exchange, sources: Sources) -> boo
 
 
 def finish_nothing_new(run: ReceiveRun, exchange: Exchange, archive: util.Archive) -> int:
-    """Deliver what an earlier run left queued and send a mail it could not send."""
+    """Deliver what an earlier run left queued, and send the summary mail it could not send
+    (after this run's audit line, which records that it does: `mail_after_line`)."""
     config, record = run.config, run.record
     reported = exchange.reported
     log.info("nothing new: %s was already reported from the same inputs (run %s, run date "
@@ -304,7 +307,8 @@ def finish_nothing_new(run: ReceiveRun, exchange: Exchange, archive: util.Archiv
                                         record.run_id)
         record_delivery(run, delivery)
         delivery.check()
-    send_pending_mail(config, reported)
+    if reported is not None and reported.pending_mail and util.mail_on(config.mail):
+        record.update(resends_mail_of=reported.run_id)
     return record.finish(util.EXIT_OK)
 
 
@@ -399,28 +403,24 @@ def record_delivery(run: ReceiveRun, delivery: util.Delivery) -> None:
                   delivery_labels=delivery.labels)
 
 
-def mail_summary(run: ReceiveRun, exchange: Exchange, recon: util.Reconciliation,
-                 archive: util.Archive) -> None:
-    """The summary mail. A mail failure keeps the published reports: the mail is kept in the
-    run record and the next run sends it. Attachments (when on) are the delivered reports,
-    read from the archive copies made once every target had them."""
+def ready_summary_mail(run: ReceiveRun, exchange: Exchange, recon: util.Reconciliation
+                       ) -> None:
+    """Write the summary mail into the run record (`pending_mail`), with a slot for the audit
+    chain's head: it goes out once the run's audit line is written (`mail_after_line`), so the
+    head it carries is that line's hash. A mail that is not sent stays in the record, and the
+    next run sends it."""
     config, record = run.config, run.record
     if util.step_done(exchange.prior, "mail"):
         # The one gap no protocol closes: killed after the SMTP server took the mail but before
         # that was recorded. Then the mail goes twice; once recorded, never again.
         log.info("the summary mail was sent by run %s; not sent again", exchange.prior.run_id)
         return
-    with record.step("mail"):
-        subject, text, html_text = util.success_mail(recon, mail_facts(run, exchange))
-        attachments = {Path(path).name.removeprefix(f"{record.run_id}_"): archive.read(Path(path))
-                       for path in record.manifest.get("archived_reports", [])} \
-            if config.mail.attachments else None
-        try:
-            record.update(mailed=util.send_mail(config.mail, subject, text, html_text,
-                                                attachments))
-        except util.MailError as exc:
-            record.update(mailed=False, mail_error=str(exc),
-                          pending_mail={"subject": subject, "text": text, "html": html_text})
+    if not util.mail_on(config.mail):
+        record.update(mailed=False)
+        return
+    subject, text, html_text = util.success_mail(recon, mail_facts(run, exchange))
+    record.update(pending_mail={"subject": subject, "text": text, "html": html_text})
+    record.save()
 
 
 def clean_up_server(run: ReceiveRun, answer: Answer) -> None:
@@ -429,15 +429,6 @@ def clean_up_server(run: ReceiveRun, answer: Answer) -> None:
         with run.record.step("remote_cleanup"):
             util.clean_up_remote(run.config.sftp, answer.look, run.record.run_id)
     shutil.rmtree(run.layout.staging_for(run.record.run_id), ignore_errors=True)
-
-
-def record_the_run(record: util.RunRecord) -> int:
-    if record.manifest.get("mail_error"):
-        code = record.finish(util.EXIT_FAILED, util.REPORTED)
-        log.error("reports delivered, but the summary mail was not sent: %s; rerun to send it",
-                  record.manifest["mail_error"])
-        return code
-    return record.finish(util.EXIT_OK, util.REPORTED)
 
 
 # ---------------------------------------------------------------------------
@@ -485,7 +476,7 @@ def readme_context(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
 
 def mail_facts(run: ReceiveRun, exchange: Exchange) -> util.MailFacts:
     """Where the files are and the previous recorded period, for the summary mail."""
-    config, record = run.config, run.record
+    record = run.record
     history = util.load_trend(run.layout.trend_file)
     label = exchange.period.label
     previous = util.previous_period(history, label)
@@ -495,8 +486,7 @@ def mail_facts(run: ReceiveRun, exchange: Exchange) -> util.MailFacts:
             locations[name] = f"{locations[name]} ; {where}" if name in locations else where
     return util.MailFacts(exchange.period, locations, record.manifest["exceptions"],
                           record.run_id, exchange.upload.run_id, previous,
-                          util.previous_counts(history, label),
-                          util.audit_head(config.folders.logs))
+                          util.previous_counts(history, label), util.AUDIT_HEAD_SLOT)
 
 
 def all_problems(checked: CheckedAnswer, sources: Sources) -> list[util.Problem]:
@@ -510,15 +500,54 @@ def log_results_summary(name: str, results: util.ResultsFile) -> None:
              results.data_lines, len(results.records), left_out, warnings)
 
 
-def send_pending_mail(config: util.Config, reported: util.ReceiveRecord | None) -> None:
-    """Send the summary mail a reporting run could not send, and record it in that run."""
-    pending = reported.pending_mail if reported else None
-    if not pending:
-        return
-    util.send_mail(config.mail, pending["subject"], pending["text"], pending["html"])
-    util.update_manifest(config.folders.state, STEP, reported.run_id, mailed=True,
-                         pending_mail=None, mail_error=None)
-    log.info("sent the summary mail that run %s could not send", reported.run_id)
+def mail_after_line(config: util.Config, record: util.RunRecord, head: str) -> None:
+    """Called by the harness once the run's audit line is written (`head` is its hash): send
+    this run's summary mail, or the one an earlier run could not send (`resends_mail_of`), with
+    that head in its footer. Attachments (when on) are this run's delivered reports, read from
+    the archive copies made once every target had them. MailError with the one-line reason
+    when the mail fails: the harness records it in a further audit line, and the mail stays in
+    the run record for the next run to send."""
+    manifest = record.manifest
+    if manifest.get("pending_mail"):
+        with record.step("mail"):   # recorded sent in the step: a kill after it sends no more
+            send_summary_mail(config, manifest["pending_mail"], head,
+                              mail_attachments(config, manifest), record, "reports delivered, "
+                              "but the summary mail was not sent")
+            record.update(mailed=True, pending_mail=None)
+    elif manifest.get("resends_mail_of"):
+        earlier = manifest["resends_mail_of"]
+        pending = util.read_manifest(config.folders.state, STEP, earlier).get("pending_mail")
+        if not pending:
+            return
+        with record.step("mail"):
+            send_summary_mail(config, pending, head, None, record,
+                              f"the summary mail of run {earlier} was not sent")
+            util.update_manifest(config.folders.state, STEP, earlier, mailed=True,
+                                 pending_mail=None, mail_error=None, mail_sent_by=record.run_id)
+        log.info("sent the summary mail that run %s could not send", earlier)
+
+
+def send_summary_mail(config: util.Config, pending: dict[str, str], head: str,
+                      attachments: dict[str, bytes] | None, record: util.RunRecord,
+                      failed: str) -> None:
+    """Send a kept summary mail with `head` in its slot; on failure record the error and raise
+    MailError whose message begins with `failed`."""
+    try:
+        util.send_mail(config.mail, pending["subject"], util.with_audit_head(pending["text"], head),
+                       util.with_audit_head(pending["html"] or "", head) or None, attachments)
+    except util.MailError as exc:
+        record.update(mailed=False, mail_error=str(exc))
+        raise util.MailError(f"{failed}: {exc}; rerun to send it") from exc
+
+
+def mail_attachments(config: util.Config, manifest: dict[str, Any]) -> dict[str, bytes] | None:
+    """The delivered reports, from their archive copies, when mail.attachments is on."""
+    archived = manifest.get("archived_reports", [])
+    if not config.mail.attachments or not archived:
+        return None
+    archive = util.open_archive(config)
+    return {Path(path).name.removeprefix(f"{manifest['run_id']}_"): archive.read(Path(path))
+            for path in archived}
 
 
 def what_was_kept(config: util.Config, manifest: dict[str, Any]) -> str:
@@ -570,7 +599,7 @@ def receive_options(args: argparse.Namespace, config: util.Config) -> ReceiveOpt
 
 def receive_script() -> util.Script:
     return util.Script(step=STEP, program="receivedps.py", script_file=__file__,
-                       kept=what_was_kept)
+                       kept=what_was_kept, after_line=mail_after_line)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,8 +34,8 @@ from exchange.harness import (
 from exchange.records import (
     DRY_RUN, NOTHING_NEW, RECEIVE_ROLES, REFUSED_UNANSWERED, REPORTED, SKIPPED_IDENTICAL,
     UPLOADED, ReceiveRecord, RunRecord, SendRecord, answered_send_runs, choose_upload,
-    interrupted_receive, last_upload_for_period, latest_upload, read_manifests, sends, step_done,
-    update_manifest, write_manifest)
+    interrupted_receive, last_upload_for_period, latest_upload, read_manifest, read_manifests,
+    sends, step_done, update_manifest, write_manifest)
 
 # --- --status: exchange/status.py; where an interrupted run stands: exchange/recovery.py -------
 from exchange.recovery import archive_pending
@@ -59,7 +59,7 @@ from exchange.frames import frame_checksum, values_checksum
 from exchange.excel import Sheet, frame_rows, write_workbook
 
 # --- Mail: exchange/mail.py -------------------------------------------------------------------
-from exchange.mail import send_mail
+from exchange.mail import mail_on, send_mail
 
 # --- The file sent to DPS (§3): exchange/wrangle.py -------------------------------------------
 from exchange.wrangle import (
@@ -98,7 +98,7 @@ from exchange.reports import (
     trend_rows)
 
 # --- The summary mail's text (§8, §9): exchange/summary.py ------------------------------------
-from exchange.summary import MailFacts, success_mail
+from exchange.summary import AUDIT_HEAD_SLOT, MailFacts, success_mail, with_audit_head
 
 # --- Delivery (outbox queue -> share and SharePoint): exchange/delivery.py --------------------
 from exchange.delivery import Delivery, deliver_reports, queued_reports
@@ -111,11 +111,12 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "wants_check", "maintain", "report_error", "run", "DRY_RUN", "NOTHING_NEW", "REPORTED",
     "REFUSED_UNANSWERED", "SKIPPED_IDENTICAL", "UPLOADED", "RECEIVE_ROLES", "ReceiveRecord",
     "SendRecord", "sends", "update_manifest", "RunRecord", "answered_send_runs", "choose_upload",
-    "interrupted_receive", "last_upload_for_period", "latest_upload", "read_manifests",
-    "step_done", "write_manifest", "archive_pending", "print_status",
+    "interrupted_receive", "last_upload_for_period", "latest_upload", "read_manifest",
+    "read_manifests", "step_done", "write_manifest", "archive_pending", "print_status",
     "open_configured_database", "run_query", "RemoteFile",
     "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes", "sha256_bytes",
-    "frame_checksum", "values_checksum", "Sheet", "frame_rows", "write_workbook", "send_mail",
+    "frame_checksum", "values_checksum", "Sheet", "frame_rows", "write_workbook", "mail_on",
+    "send_mail",
     "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view", "render_dps_text", "sent_index_csv",
     "excluded_index_csv", "wrangle", "AnswerPlace", "Look", "answer_still_on_server",
     "archived_answer", "clean_up_remote", "fetch_answer", "keep_refused_answer", "remote_names",
@@ -125,8 +126,8 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "fetched_until", "overlaps_range", "Reconciliation", "SendList", "WhoActs", "reconcile",
     "load_trend", "on_time_shares", "period_key", "previous_counts", "previous_period",
     "record_period", "save_trend", "trend_grid", "ReadmeContext", "REPORTS", "ReportInputs",
-    "counts_summary",
-    "report_counts", "every_report_sheets", "stems_text", "trend_rows", "MailFacts", "success_mail",
+    "counts_summary", "report_counts", "every_report_sheets", "stems_text", "trend_rows",
+    "AUDIT_HEAD_SLOT", "MailFacts", "success_mail", "with_audit_head",
     "Delivery", "deliver_reports", "queued_reports", "Archive", "ArchivedFile", "open_archive",
     "archive_checksums",
 ]

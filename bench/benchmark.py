@@ -13,8 +13,9 @@ fresh "floor worker" process does the same work the cheapest way the same librar
 (the same SQL into pandas, the same cells through openpyxl write-only without styling, the
 same bytes through OpenSSH `sftp -b`, plain copies), and the table shows pipeline / floor.
 It also times 100 MiB through paramiko (the product's own SFTP code) against OpenSSH
-`sftp`, and the time from DPS's answer being complete to the reports being on the share at
-the default poll interval. It prints a markdown table and writes JSON (bench/README.md says
+`sftp`, the time from DPS's answer being complete to the reports being on the share at
+the default poll interval, and the receive of an oversized (50 MB) answer: its wall time and
+peak memory against 1 GiB. It prints a markdown table and writes JSON (bench/README.md says
 what every number means).
 """
 
@@ -59,11 +60,13 @@ SCALING_SLACK = 1.2             # time(scale 10) <= 1.2 x 10 x time(scale 1)
 SFTP_TARGET = 0.8               # paramiko throughput >= 0.8 x OpenSSH's
 TTR_TARGET = 90.0               # seconds from DPS's answer complete to reports on the share
 MEMORY_TARGET_FROM_SCALE = 10
+BIG_ANSWER_MIB = 50             # the oversized answer (issue 20): its receive peaks <= 1 GiB
+BIG_ANSWER_IN_PERIOD = 0.2      # share of its added records whose DLC is in the period
 
 # Step order as the scripts run them; steps the manifests add later are listed after these.
 SEND_ORDER = ("query", "wrangle", "text_file", "workbook", "upload", "archive")
 RECEIVE_ORDER = ("wait", "fetch", "checks", "sources", "reconcile", "reports", "archive",
-                 "deliver", "mail", "remote_cleanup")
+                 "deliver", "remote_cleanup", "mail")
 EXCLUDED_STEPS = {"wait"}
 # What the receive does between the answer being seen complete and the reports on the share.
 REPORT_PATH_STEPS = {"fetch", "checks", "sources", "reconcile", "reports", "archive", "deliver"}
@@ -112,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the SFTP throughput part (while iterating on a fix)")
     parser.add_argument("--no-ttr", action="store_true",
                         help="skip the time-to-report part (while iterating on a fix)")
+    parser.add_argument("--big-answer-mib", type=int, metavar="MIB",
+                        help=f"size of the oversized DPS answer whose receive is measured "
+                             f"against the 1 GiB peak (default {BIG_ANSWER_MIB}; part of the "
+                             f"full run, and of --quick only when given)")
+    parser.add_argument("--big-answer-in-period", type=float, default=BIG_ANSWER_IN_PERIOD,
+                        metavar="SHARE",
+                        help=f"share of the oversized answer's added records dated in the "
+                             f"period, so they reach the reports (default "
+                             f"{BIG_ANSWER_IN_PERIOD:g})")
+    parser.add_argument("--no-big-answer", action="store_true",
+                        help="skip the oversized-answer part")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="after the timed runs, profile send2dps.py --dry-run and "
                              "receivedps.py --dry-run --force once per scale with pyinstrument "
@@ -135,6 +149,8 @@ class Options:
     sftp: bool = True
     ttr: bool = True
     profile: Path | None = None
+    big_answer_mib: int | None = BIG_ANSWER_MIB   # None: not measured
+    big_answer_in_period: float = BIG_ANSWER_IN_PERIOD
 
     def repeats_for(self, scale: float) -> int:
         return self.large_repeats if scale >= MEMORY_TARGET_FROM_SCALE else self.repeats
@@ -151,9 +167,12 @@ def resolve_options(args: argparse.Namespace) -> Options:
     repeats = args.repeats or (1 if args.quick else 3)
     large = args.large_repeats or 1
     sftp_repeats = args.sftp_repeats or (1 if args.quick else 5)
+    big = args.big_answer_mib or (None if args.quick else BIG_ANSWER_MIB)
     return Options(args.quick, sorted(set(scales)), max(1, repeats), max(1, large),
                    max(1, sftp_repeats), max(1, args.sftp_mib), args.keep,
-                   not args.no_sftp, not args.no_ttr, args.profile)
+                   not args.no_sftp, not args.no_ttr, args.profile,
+                   None if args.no_big_answer or big is None else max(1, big),
+                   min(1.0, max(0.0, args.big_answer_in_period)))
 
 
 def scale_label(scale: float) -> str:
@@ -980,6 +999,57 @@ def measure_time_to_report(work: Path, servers: Servers, db_path: Path, scale: f
 
 
 # ---------------------------------------------------------------------------
+# An oversized answer: the receive's wall time and peak memory
+# ---------------------------------------------------------------------------
+
+
+def prepare_big_answer(workspace: Workspace, mib: int, in_period: float) -> PreparedAnswer:
+    """The simulator's answer to our upload, grown to `mib` MiB with more records of the same
+    children (the share `in_period` of them dated in the period) and NCIC-width padded fields
+    (demo.dps_simulator.oversized_answer); untimed."""
+    import util
+    from demo import dps_simulator as sim
+
+    config = util.load_config(workspace.config_path)
+    settings = sim.SimulatorSettings(delay_seconds=0, chunk_lines=20000, chunk_pause_seconds=0,
+                                     poll_seconds=0.1)
+    upload = util.join_remote(config.sftp.upload_folder, config.dps_file.send_name)
+    sent = sim.wait_for_upload(config, upload, 30, settings)
+    period = util.parse_period(only_manifest(workspace, "send")["period"])
+    answer = sim.oversized_answer(sent, workspace.db_path, settings, dt.date.fromisoformat(AS_OF),
+                                  config.dps_file, mib * MIB, (period.start, period.end),
+                                  in_period)
+    return PreparedAnswer(config, settings, answer.results, answer.counts)
+
+
+def measure_big_answer(work: Path, servers: Servers, db_path: Path, scale: float, mib: int,
+                       in_period: float = BIG_ANSWER_IN_PERIOD) -> dict[str, Any]:
+    """send2dps.py, then receivedps.py on a `mib` MiB answer from the simulated DPS: wall time
+    and peak memory (wait4) of the receive, its steps, and how many rows the reports got."""
+    workspace = make_workspace(work, "big_answer", db_path, servers)
+    run_script(workspace, "send2dps.py", "uploaded")
+    started = time.perf_counter()
+    answer = prepare_big_answer(workspace, mib, in_period)
+    log.info("big answer: %.1f MiB, %d lines, built in %.1f s", len(answer.results) / MIB,
+             answer.results.count(b"\n") - 1, time.perf_counter() - started)
+    writer = AnswerWriter(answer, after_delay(workspace))
+    writer.start()
+    receive = run_script(workspace, "receivedps.py", "reported")
+    writer.finished_at()
+    manifest = receive.manifest
+    steps = receive.steps
+    result = {"scale": scale, "mib": len(answer.results) / MIB, "in_period_share": in_period,
+              "results_lines": manifest.get("results_lines"),
+              "summary": manifest.get("summary"), "exceptions": manifest.get("exceptions"),
+              "wall": receive.measured.wall, "wait": steps.get("wait", 0.0),
+              "total": side_total(receive), "peak_rss": receive.measured.peak_rss,
+              "steps": steps}
+    log.info("big answer: receive %.1f s (%.1f s waiting), peak %.0f MiB", result["wall"],
+             result["wait"], result["peak_rss"] / MIB)
+    return result
+
+
+# ---------------------------------------------------------------------------
 # Profiles (untimed, on request): where the time of a step goes
 # ---------------------------------------------------------------------------
 
@@ -1078,7 +1148,8 @@ def target(name: str, value: float | None, limit: float, unit: str, higher_is_be
 
 
 def evaluate_targets(scales: dict[str, dict[str, Any]], sftp: dict[str, Any] | None,
-                     ttr: dict[str, Any] | None) -> list[dict[str, Any]]:
+                     ttr: dict[str, Any] | None, big: dict[str, Any] | None = None
+                     ) -> list[dict[str, Any]]:
     targets = []
     for label, summary in scales.items():
         for side in ("send", "receive"):
@@ -1090,6 +1161,9 @@ def evaluate_targets(scales: dict[str, dict[str, Any]], sftp: dict[str, Any] | N
                 targets.append(target(f"{side} peak memory, scale {label}",
                                       summary[side]["peak_rss"] / MIB, MEMORY_TARGET / MIB,
                                       "MiB", False))
+    if big:
+        targets.append(target(f"receive peak memory, {big['mib']:.0f} MiB answer",
+                              big["peak_rss"] / MIB, MEMORY_TARGET / MIB, "MiB", False))
     targets.extend(scaling_targets(scales))
     if sftp:
         targets.append(target("paramiko / OpenSSH throughput, upload", sftp["ratio_up"],
@@ -1197,6 +1271,22 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def big_answer_table(big: dict[str, Any]) -> list[str]:
+    met = big["peak_rss"] <= MEMORY_TARGET
+    return [f"### An oversized answer: {big['mib']:.1f} MiB, {big['results_lines']:,} result "
+            f"lines, {big['in_period_share']:.0%} of the added records in the period (scale "
+            f"{scale_label(big['scale'])}; {big['summary']}; {big['exceptions']:,} exceptions)",
+            "",
+            "| receivedps.py | value | target | met? |", "|---|---:|---|---|",
+            f"| wall time, s (spawn to exit) | {big['wall']:.1f} | | |",
+            f"| of which waiting for the answer, s | {big['wait']:.1f} | | |",
+            f"| work, waiting excluded, s | {big['total']:.1f} | | |",
+            *[f"| step {name}, s | {big['steps'][name]:.1f} | | |"
+              for name in ordered_steps(set(big["steps"]), RECEIVE_ORDER) if name != "wait"],
+            f"| **peak memory, MiB** (ru_maxrss) | **{big['peak_rss'] / MIB:.0f}** | "
+            f"≤ {MEMORY_TARGET / MIB:.0f} | {fmt_met(met)} |"]
+
+
 def ttr_lines(ttr: dict[str, Any]) -> list[str]:
     lines = [f"Time-to-report (scale {scale_label(ttr['scale'])}, poll {ttr['poll_seconds']:g} "
              f"s, settle {ttr['settle_seconds']:g} s, {ttr['phase']}): "
@@ -1232,6 +1322,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += sftp_table(results["sftp"]) + [""]
     if results.get("time_to_report"):
         lines += ttr_lines(results["time_to_report"]) + [""]
+    if results.get("big_answer"):
+        lines += big_answer_table(results["big_answer"]) + [""]
     lines += targets_table(results["targets"]) + [""]
     lines.append("Totals: a script's wall time (process start to exit, its `wait` step "
                  "excluded) over the floor worker's start-up plus every floor; steps without "
@@ -1284,10 +1376,13 @@ def run_benchmark(work: Path, options: Options) -> dict[str, Any]:
                                      smallest.scale) if options.ttr else None
         if ttr:
             ttr["bounds"] = ttr_bounds(ttr, scales)
+        big = measure_big_answer(work, servers, smallest.db_path, smallest.scale,
+                                 options.big_answer_mib, options.big_answer_in_period) \
+            if options.big_answer_mib else None
         if options.profile:
             profile_scripts(scale_runs, options.profile)
-    return {"scales": scales, "sftp": sftp, "time_to_report": ttr,
-            "targets": evaluate_targets(scales, sftp, ttr)}
+    return {"scales": scales, "sftp": sftp, "time_to_report": ttr, "big_answer": big,
+            "targets": evaluate_targets(scales, sftp, ttr, big)}
 
 
 def configure_logging(verbose: bool) -> None:

@@ -534,6 +534,81 @@ def build_answer(sent_text: bytes, database: Path, settings: SimulatorSettings,
     return answer.results, answer.counts
 
 
+# ---------------------------------------------------------------------------
+# An oversized answer (the benchmark's memory case): the usual answer, then more records of
+# the same children, each field padded with spaces to its NCIC width
+# ---------------------------------------------------------------------------
+
+# NCIC field widths (NIC 10, name 30, ORI 9, dates CCYYMMDD); the contract tolerates spaces
+# around fields (§4), as a fixed-width export leaves them.
+NCIC_WIDTHS = {"PID": 12, "NIC": 10, "LAST_NAME": 30, "FIRST_NAME": 30, "DOB": 8, "SEX": 1,
+               "RACE": 1, "MKE": 3, "ORI": 9, "ENTRY_DATE": 8, "DLC": 8, "CLEAR_DATE": 8}
+HISTORY_DAYS = 5 * 365        # an added older record's DLC: up to five years before the period
+
+
+def padded_line(record: DpsRecord, columns: list[str], delimiter: str) -> str:
+    values = record.values()
+    return delimiter.join(values.get(column.upper(), "").ljust(NCIC_WIDTHS.get(column.upper(), 0))
+                          for column in columns)
+
+
+def added_record(child: SentChild, period: tuple[dt.date, dt.date], in_period_share: float,
+                 run_date: dt.date, rng: random.Random, nics: NicBook) -> DpsRecord:
+    """One more record of a child: its DLC in the period (`in_period_share` of them, half still
+    active) or up to HISTORY_DAYS before it (nine in ten cleared); no date after the run
+    date."""
+    start, end = period
+    if rng.random() < in_period_share:
+        dlc = start + dt.timedelta(days=rng.randint(0, (min(end, run_date) - start).days))
+        cleared = rng.random() < 0.5
+    else:
+        dlc = start - dt.timedelta(days=rng.randint(1, HISTORY_DAYS))
+        cleared = rng.random() < 0.9
+    entry = min(dlc + dt.timedelta(days=rng.randint(0, 3)), run_date)
+    clear = max(dlc + dt.timedelta(days=rng.randint(1, 60)), entry) if cleared else None
+    if clear is not None and clear > run_date:
+        clear = None
+    return DpsRecord(child, nics.new(rng), weighted_choice(rng, MKE_WEIGHTS),
+                     make_ori(rng, None), entry, dlc, clear, child.dob)
+
+
+def oversized_answer(sent_text: bytes, database: Path, settings: SimulatorSettings,
+                     run_date: dt.date, file_config: Any, target_bytes: int,
+                     period: tuple[dt.date, dt.date], in_period_share: float) -> Answer:
+    """An answer whose results file is about `target_bytes` (at least that, by under one line):
+    the usual answer's records, then records added to the sent children in turn
+    (`added_record`), every field padded to its NCIC width; control totals that agree."""
+    columns = results_columns(file_config)
+    delimiter, line_end = file_config.delimiter, settings.line_end
+    children, received = parse_sent_file(sent_text, file_config)
+    episodes = read_episodes(database, {child.pid for child in children})
+    records = build_records(children, episodes, settings, run_date)
+    nics = NicBook(used={record.nic for record in records})
+    ordered = sorted(children, key=lambda c: c.pid)
+    rng = random.Random(f"{settings.seed}:oversized")  # nosec B311
+    size = len((delimiter.join(columns) + line_end).encode(OUTPUT_ENCODING))
+    size += sum(len((padded_line(r, columns, delimiter) + line_end).encode(OUTPUT_ENCODING))
+                * (2 if r.repeated else 1) for r in records)
+    turn = 0
+    while size < target_bytes and ordered:
+        record = added_record(ordered[turn % len(ordered)], period, in_period_share, run_date,
+                              rng, nics)
+        turn += 1
+        records.append(record)
+        size += len((padded_line(record, columns, delimiter) + line_end).encode(OUTPUT_ENCODING))
+    records.sort(key=lambda r: (r.child.pid, r.dlc, r.nic))
+    lines = []
+    for record in records:
+        line = padded_line(record, columns, delimiter)
+        lines.extend([line, line] if record.repeated else [line])
+    totals = {"records_received": received,
+              "persons_with_records": len({record.child.pid_text for record in records}),
+              "result_records": len(lines)}
+    return Answer(render_results(columns, lines, delimiter, line_end),
+                  render_counts(totals, file_config.counts_keys, delimiter, line_end),
+                  received, len(lines))
+
+
 def answer_names(file_config: Any, period_label: str, run_date: dt.date
                  ) -> tuple[str, str]:
     """The two remote names, with any {period} or {date} placeholder filled in."""
@@ -560,6 +635,7 @@ def write_slowly(session: util.SftpSession, remote_path: str, data: bytes, chunk
     pausing between them, so the file is visible on the server while it grows."""
     chunks = chunks_of_lines(data, chunk_lines)
     with session.sftp.open(remote_path, "wb") as handle:
+        handle.set_pipelined(True)   # acknowledgements checked at close: 50 MB in seconds
         for number, chunk in enumerate(chunks, start=1):
             handle.write(chunk)
             handle.flush()

@@ -29,6 +29,8 @@ CP1252_UNDEFINED = (0x81, 0x8D, 0x8F, 0x90, 0x9D)
 ROW_LEFT_OUT = "row left out"
 WARNING = "warning"
 
+UNIQUE_COLUMNS = ("LINE", "NIC")   # values no two usable records share: not worth sharing
+
 DPS_ACTS = "DPS"                # who must fix a row: DPS, in its files
 IMPACT_ACTS = "IMPACT data"     # ... or DFPS, in IMPACT's data (sa_98)
 
@@ -169,6 +171,7 @@ def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, tod
                            today, sent_pids, layout)
     for index in data_line_numbers:
         reader.read_line(index + 1, [f.strip() for f in lines[index].split(delimiter)])
+        lines[index] = ""    # read: its text goes now, not after the whole file (memory)
     return ResultsFile(reader.frame(), reader.problems, len(data_line_numbers),
                        len(reader.raw_pids), [h for h in header if h not in layout.columns],
                        reader.fault_lines)
@@ -190,6 +193,11 @@ class ResultsReader:
 
     A NIC is owned by the first row carrying it that is otherwise usable; later rows with that
     NIC are row faults; a row with another fault never owns its NIC (§5).
+
+    Usable records are kept column by column, and a text value seen before (a name, an ORI,
+    an MKE: a child's records repeat them) is kept once: a 50 MB answer is about 370,000
+    records, and a dict per record with its own copy of every string took several hundred
+    MiB more (README "Performance").
     """
 
     def __init__(self, file_name: str, position: dict[str, int], width: int,
@@ -200,7 +208,9 @@ class ResultsReader:
         self.layout = layout
         self.parse_date, self.today, self.sent_pids = parse_date, today, sent_pids
         self.problems: list[Problem] = []
-        self.records: list[dict[str, Any]] = []
+        self.columns: dict[str, list[Any]] = {name: [] for name in layout.record_columns()}
+        self.texts: dict[str, str] = {}    # each distinct text value once (see the docstring)
+        self.shared = [name for name in self.columns if name not in UNIQUE_COLUMNS]
         self.raw_pids: set[str] = set()
         self.owner_line: dict[str, int] = {}
         self.fault_lines: dict[int, int] = {}
@@ -227,7 +237,12 @@ class ResultsReader:
         self.owner_line[nic] = line
         self.problems += [Problem(self.file_name, line, WARNING, w, pid, nic) for w in warnings]
         record["LINE"] = line
-        self.records.append(record)
+        for name in self.shared:
+            value = record[name]
+            if type(value) is str:
+                record[name] = self.texts.setdefault(value, value)
+        for name, values in self.columns.items():
+            values.append(record[name])
 
     def left_out(self, line: int, pid: int | None, nic: str, reason: str) -> None:
         self.problems.append(Problem(self.file_name, line, ROW_LEFT_OUT, reason, pid, nic))
@@ -237,7 +252,8 @@ class ResultsReader:
     def frame(self) -> Any:
         import pandas as pd
 
-        frame = pd.DataFrame(self.records, columns=self.layout.record_columns())
+        columns = self.layout.record_columns()   # no records: typed as before, object columns
+        frame = pd.DataFrame(self.columns if self.columns["LINE"] else [], columns=columns)
         for column in ("DOB", "ENTRY_DATE", "DLC", "CLEAR_DATE"):
             frame[column] = pd.to_datetime(frame[column])
         frame["PID"] = frame["PID"].astype("int64")

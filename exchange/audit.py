@@ -1,10 +1,11 @@
 """The audit trail logs/audit.jsonl as a hash chain: a removed or changed line shows.
 
-Each run appends one JSON line, its run record. Every line written here also carries
-`prev_sha256`: the SHA-256 (hex) of the line before it, as bytes, without its newline; the
-first line of an empty file carries 64 zeros. Changing, removing, adding or moving a line
-therefore breaks the link of the line after it, and `verify_chain` names that line. The
-hash of a run's own line is returned by `append_audit_line`; the run record keeps it as
+Each run appends one JSON line, its run record (and a second, marked `"event": "mail
+failed"`, when the mail it sends after that line fails). Every line written here also
+carries `prev_sha256`: the SHA-256 (hex) of the line before it, as bytes, without its
+newline; the first line of an empty file carries 64 zeros. Changing, removing, adding or
+moving a line therefore breaks the link of the line after it, and `verify_chain` names that
+line. The hash of a run's own line is returned by `append_audit_line`; the run record keeps it as
 `audit_sha256`, so `verify_records` also finds a change to, or the removal of, the LAST lines,
 which no later line vouches for.
 

@@ -57,6 +57,9 @@ class Script:
     program: str                                  # "send2dps.py", for messages
     script_file: str                              # the script's __file__
     kept: Callable[[Config, dict[str, Any]], str]  # what a failure kept, for the alert
+    # The mail a run sends once its audit line is written (the receive's summary mail), given
+    # that line's hash to carry; raises MailError with the one-line reason when it fails.
+    after_line: Callable[[Config, RunRecord, str], None] | None = None
 
     @property
     def default_config(self) -> Path:
@@ -180,8 +183,9 @@ def report_error(script: Script, exc: DpsError) -> int:
 
 def run(script: Script, config: Config, verbose: bool,
         steps: Callable[[Config, RunRecord, Any], int], options: Any) -> int:
-    """Run `steps(config, record, options)` under the lock with logging and a run record;
-    turn any error into one line, an alert and an exit code."""
+    """Run `steps(config, record, options)` under the lock with logging and a run record, then
+    write the run's audit line and send the script's after-line mail; turn any error into one
+    line, an alert and an exit code."""
     os.umask(0o077)   # files we create are the owner's only: the data is personal
     folders = config.folders
     for folder in (folders.logs, folders.state, folders.outbox, folders.staging, folders.archive):
@@ -192,7 +196,6 @@ def run(script: Script, config: Config, verbose: bool,
             sigterm_as_failure() as term:
         ending = run_locked(script, config, record, steps, options, term)
         if record.state_dir is not None:    # a run that lost the lock did nothing: no line
-            write_audit_line(config.folders.logs, record)
             announce_the_end(script, config, record, ending)
         if ending.message is not None:   # last, so the one-line reason closes stderr
             (log.warning if ending.as_warning else log.error)("%s", ending.message)
@@ -202,8 +205,9 @@ def run(script: Script, config: Config, verbose: bool,
 @dataclass(frozen=True)
 class Ending:
     """How a run ended: its exit code and, for a failure, the one-line reason and whether to
-    alert. The final ping and the alert go out after the run's audit line, so the head they
-    carry is the hash of that line: nothing the run wrote is left outside what they vouch for."""
+    alert. The summary mail, the final ping and the alert go out after the run's audit line, so
+    the head they carry is the hash of that line (or of the "mail failed" line after it): nothing
+    the run wrote is left outside what they vouch for."""
 
     code: int
     message: str | None = None   # the one-line reason of a failure
@@ -229,6 +233,11 @@ class TermSignal:
 
     asked: bool = False
     handled: bool = False
+    closing: bool = False    # the steps have ended: the run's line and mail are written first
+
+    def steps_ended(self) -> None:
+        """From here a SIGTERM lets the run finish its audit line and mail (a second at most)."""
+        self.closing = True
 
     def caught(self) -> None:
         """The run has caught Terminated: no reminder raises it again."""
@@ -257,13 +266,16 @@ def sigterm_as_failure() -> Iterator[TermSignal]:
         return
 
     def terminate(signum: int, frame: Any) -> None:
+        if term.closing:
+            log.warning("SIGTERM after the steps ended: the run's audit line is written first")
+            return
         if not term.asked:
             term.asked = True
             signal.setitimer(signal.ITIMER_REAL, REMIND_SECONDS, REMIND_SECONDS)
         raise Terminated
 
     def remind(signum: int, frame: Any) -> None:
-        if term.asked and not term.handled:
+        if term.asked and not term.handled and not term.closing:
             raise Terminated
 
     previous = signal.signal(signal.SIGTERM, terminate)
@@ -279,20 +291,35 @@ def sigterm_as_failure() -> Iterator[TermSignal]:
 def run_locked(script: Script, config: Config, record: RunRecord,
                steps: Callable[[Config, RunRecord, Any], int], options: Any,
                term: TermSignal | None = None) -> Ending:
+    """Under the step's lock: the steps, the run's audit line, then the mail that must carry
+    that line's hash (so no other run of the step can send it meanwhile)."""
     try:
         with run_lock(Layout.from_config(config).lock_file(script.step), script.step):
             record.state_dir = config.folders.state
-            ping_health(config.health, "start", record.run_id, config.folders.logs)
-            remove_expired_files(config)
-            try:
-                check_mail_ready(config.mail)
-                with plain_copies_cleared(config, script.step, record.manifest):
-                    code = steps(config, record, options)
-            finally:
-                close_crashed_runs(config, script.step, record.run_id)
+            ending = run_steps(script, config, record, steps, options, term)
+            if term is not None:
+                term.steps_ended()
+            write_audit_line(config.folders.logs, record)
+            return mail_after_line(script, config, record, ending)
     except LockHeldError as exc:
         log.error("%s", exc)
         return Ending(exc.exit_code)
+
+
+def run_steps(script: Script, config: Config, record: RunRecord,
+              steps: Callable[[Config, RunRecord, Any], int], options: Any,
+              term: TermSignal | None = None) -> Ending:
+    """The start ping, log retention, then the script's steps; any error becomes the run's
+    failure (recorded, with its one line and whether to alert)."""
+    try:
+        ping_health(config.health, "start", record.run_id, config.folders.logs)
+        remove_expired_files(config)
+        try:
+            check_mail_ready(config.mail)
+            with plain_copies_cleared(config, script.step, record.manifest):
+                code = steps(config, record, options)
+        finally:
+            close_crashed_runs(config, script.step, record.run_id)
     except DpsError as exc:
         alert = not isinstance(exc, NotReadyError) or isinstance(exc, WaitExpiredError)
         return fail(script, config, record, str(exc), exc.exit_code, alert)
@@ -310,6 +337,42 @@ def run_locked(script: Script, config: Config, record: RunRecord,
         message = f"internal error {type(exc).__name__} (details in the log file)"
         return fail(script, config, record, message, EXIT_FAILED, True)
     return Ending(code)
+
+
+MAIL_FAILED = "mail failed"   # the event of the audit line a failed after-line mail adds
+
+
+def mail_after_line(script: Script, config: Config, record: RunRecord, ending: Ending
+                    ) -> Ending:
+    """The script's mail that goes out after the run's audit line (the receive's summary mail),
+    carrying that line's hash. When it fails, a further audit line records it: the run record
+    as it then stands, marked `event: "mail failed"`, with the failure's exit code and reason
+    (the record keeps that line's hash, so record and trail agree). A run that ended well ends
+    with exit 1 and the mail's one-line reason; no alert (it would go through the same server).
+    """
+    if script.after_line is None:
+        return ending
+    head = record.manifest.get("audit_sha256") or audit_head(config.folders.logs)
+    try:
+        script.after_line(config, record, head)
+        return ending
+    except MailError as exc:
+        message = str(exc)
+    except Terminated:
+        message = "terminated (SIGTERM) while sending the mail"
+    except KeyboardInterrupt:
+        message = "interrupted while sending the mail"
+    except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and a record
+        log.debug("traceback of the failure:\n%s", safe_traceback(exc))
+        message = f"internal error {type(exc).__name__} while sending the mail (details in the " \
+                  f"log file)"
+    record.update(event=MAIL_FAILED)
+    if ending.code == EXIT_OK:
+        record.update(exit_code=EXIT_FAILED, error=message)
+        ending = Ending(EXIT_FAILED, message)
+    record.save()
+    write_audit_line(config.folders.logs, record)
+    return ending
 
 
 def fail(script: Script, config: Config, record: RunRecord, message: str, code: int,
@@ -478,10 +541,10 @@ def audit_head(logs_dir: Path) -> str:
 
 
 def write_audit_line(logs_dir: Path, record: RunRecord) -> None:
-    """One line per run in logs/audit.jsonl, chained to the line before it by its SHA-256
-    (exchange/audit.py): what ran, when, on what, with what outcome (counts, checksums, paths;
-    never a field value). The run record keeps its line's hash, so lines cut from the end
-    are found too."""
+    """One line per run in logs/audit.jsonl (and a second, "mail failed", when the mail sent
+    after it fails), chained to the line before it by its SHA-256 (exchange/audit.py): what
+    ran, when, on what, with what outcome (counts, checksums, paths; never a field value). The
+    run record keeps the hash of its last line, so lines cut from the end are found too."""
     try:
         checksum = append_audit_line(audit_path(logs_dir), record.manifest)
     except LocalFileError as exc:

@@ -26,10 +26,15 @@ def mail_login(settings: MailSettings) -> tuple[str | None, str | None]:
     return username, password
 
 
+def mail_on(settings: MailSettings) -> bool:
+    """Whether mails go out at all: mail enabled and someone to send them to."""
+    return bool(settings.enabled and settings.recipients)
+
+
 def check_mail_ready(settings: MailSettings) -> None:
     """Before a run sends or delivers anything: the mail it will send can be sent (its secrets
     are set, its login is not in plain text). ConfigError, one line, otherwise."""
-    if not settings.enabled or not settings.recipients:
+    if not mail_on(settings):
         return
     try:
         mail_login(settings)
@@ -47,7 +52,7 @@ def send_mail(settings: MailSettings, subject: str, text: str, html: str | None 
     Bodies must carry counts and file names only, never a name or a date of birth.
     Attachments go only when the config allows them and every recipient's domain is allowed.
     """
-    if not settings.enabled or not settings.recipients:
+    if not mail_on(settings):
         log.debug("mail is off; nothing sent")
         return False
     message = email.message.EmailMessage()

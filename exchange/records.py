@@ -79,10 +79,15 @@ def read_manifests(state_dir: Path, step: str) -> list[dict[str, Any]]:
     return manifests
 
 
+def read_manifest(state_dir: Path, step: str, run_id: str) -> dict[str, Any]:
+    """One earlier run's record."""
+    path = manifest_dir(state_dir, step) / f"{run_id}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def update_manifest(state_dir: Path, step: str, run_id: str, **fields: Any) -> None:
     """Record something in an earlier run's record (a later run completed its step)."""
-    path = manifest_dir(state_dir, step) / f"{run_id}.json"
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest = read_manifest(state_dir, step, run_id)
     manifest.update(fields)
     write_manifest(state_dir, manifest)
 

@@ -148,4 +148,6 @@ def mail_progress(report: ReceiveRecord) -> str:
         return "mailed"
     if report.mail_error:
         return "mail FAILED (rerun receive to send it)"
+    if report.pending_mail:   # its audit line was written, then the run stopped before the mail
+        return "mail not sent yet (rerun receive to send it)"
     return "not mailed (mail off)"

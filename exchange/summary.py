@@ -15,6 +15,18 @@ from exchange.periods import Period
 from exchange.reconcile import NOTE_NOT_IN_CARE, STATEWIDE, Reconciliation
 from exchange.reports import EPISODES_COUNT, REPORTS, regions_missing, trend_rows
 
+# Where the footer puts the audit chain's head. The mail is written before the run's audit
+# line and sent after it (exchange/harness.py, mail_after_line), so the text kept in the run
+# record (and in that line) holds this slot; `with_audit_head` fills it with the hash of the
+# line written last before the mail goes.
+AUDIT_HEAD_SLOT = "[the hash of the audit line written before this mail]"
+
+
+def with_audit_head(text: str, head: str) -> str:
+    """The mail text with the audit chain's head in its slot (text without one is unchanged:
+    a mail kept by an older version carries the head it was written with)."""
+    return text.replace(AUDIT_HEAD_SLOT, head)
+
 
 @dataclass(frozen=True)
 class MailFacts:
@@ -27,7 +39,7 @@ class MailFacts:
     send_run_id: str
     previous_label: str | None            # the recorded period before this one
     previous_counts: dict[str, int] | None
-    audit_head: str = ""                  # the audit chain's head: an anchor outside the host
+    audit_head: str = ""                  # the audit chain's head (AUDIT_HEAD_SLOT until sent)
 
 
 def rate(part: int, whole: int) -> str:

@@ -517,6 +517,31 @@ def test_the_receive_step_accepts_the_answer(big: tuple[Path, bytes, Any],
     assert len(parsed.records) == parsed.data_lines > 100
 
 
+def test_an_oversized_answer_pads_every_field_and_its_totals_agree(
+        big: tuple[Path, bytes, Any], file_config: DpsFileSettings):
+    """The benchmark's 50 MB answer, at 1 MiB: the usual answer plus more records of the sent
+    children, half of them dated in the period, every field padded to its NCIC width."""
+    db, sent, _ = big
+    period = (dt.date(2025, 3, 1), dt.date(2025, 5, 31))
+    answer = sim.oversized_answer(sent, db, QUIET, RUN_DATE, file_config, 1 << 20, period, 0.5)
+    widths = [sim.NCIC_WIDTHS[name] for name in HEADER.split("|")]
+    line_width = sum(widths) + len(widths) - 1 + len("\r\n")
+    assert answer.results.startswith(f"{HEADER}\r\n".encode())
+    data_size = len(answer.results) - len(HEADER) - 2
+    assert data_size == answer.result_records * line_width
+    assert 1 << 20 <= len(answer.results) < (1 << 20) + line_width
+    assert all([len(field) for field in fields] == widths for fields in data_lines(answer.results))
+    parsed = receive_checks(sent, answer.results, answer.counts, file_config)
+    assert parsed.problems == []
+    assert len(parsed.records) == parsed.data_lines == answer.result_records
+    usual, _ = build_answer(sent, db, QUIET, RUN_DATE, file_config)
+    usual_nics = {row["NIC"] for row in as_rows(usual)}
+    assert usual_nics <= set(parsed.records["NIC"])
+    added = parsed.records[~parsed.records["NIC"].isin(usual_nics)]
+    in_period = added["DLC"].between(str(period[0]), str(period[1])).mean()
+    assert 0.45 < in_period < 0.55
+
+
 @pytest.mark.parametrize("knob, reason", [
     ("duplicate_share", "NIC repeated"),
     ("malformed_nic_share", "column NIC"),
