@@ -135,7 +135,11 @@ def ensure_archive_key() -> None:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on `port` now. SO_REUSEADDR, as sshd sets it: a port
+    whose last connections are still closing (TIME_WAIT, up to a minute after a demo) is
+    free to listen on."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

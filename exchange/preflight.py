@@ -62,6 +62,8 @@ def run_preflight(config: Config, options: CheckOptions, program: str,
     hidden = secrets_in_use(config)
     for result in results:
         echo(redact(f"{program} --check: {result.line()}", hidden))
+    if options.send_test_mail and not config.mail.enabled:   # asked for, so say why not
+        echo(f"{program} --check: mail is off (mail.enabled: false): no test mail sent")
     failed = [r.system for r in results if not r.ready]
     if failed:
         echo(f"{program} --check: {len(failed)} of {len(results)} not ready: "
@@ -299,9 +301,10 @@ def check_mail(config: Config, options: CheckOptions) -> str:
     where = f"{settings.host}:{settings.port}"
     username = secret_from_env(settings.username_env, "mail.username_env")
     password = secret_from_env(settings.password_env, "mail.password_env")
-    steps = ["connected"]
+    steps: list[str] = []
     try:
         with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout_seconds) as smtp:
+            steps.append("connected")
             if settings.starttls:
                 cafile = str(settings.ca_file) if settings.ca_file else None
                 smtp.starttls(context=ssl.create_default_context(cafile=cafile))
@@ -311,8 +314,8 @@ def check_mail(config: Config, options: CheckOptions) -> str:
                 steps.append("logged in")
             smtp.noop()
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"mail {where}: {' and '.join(steps)}, then {type(exc).__name__}"
-                        f"{smtp_reason(exc)}") from exc
+        done = f"{' and '.join(steps)}, then " if steps else "cannot connect: "
+        raise MailError(f"mail {where}: {done}{type(exc).__name__}{smtp_reason(exc)}") from exc
     if options.send_test_mail:
         send_mail(settings, "[DPS exchange] test mail from --check",
                   "This is a test mail from the DPS exchange's --check. No action is needed.\n")

@@ -180,6 +180,13 @@ def test_smtp_down_is_not_ready(ready):
     assert code == 1
     mail = line_for(lines, "mail")
     assert "NOT READY" in mail and "127.0.0.1:" in mail and "ConnectionRefusedError" in mail
+    assert ": cannot connect: ConnectionRefusedError (Connection refused)" in mail
+
+
+def test_send_test_mail_with_mail_off_says_no_test_mail_was_sent(ready):
+    code, lines, _ = check(ready, "--send-test-mail")
+    assert code == 0, lines
+    assert "send2dps.py --check: mail is off (mail.enabled: false): no test mail sent" in lines
 
 
 def test_send_test_mail_sends_one_mail(ready, smtp_server):

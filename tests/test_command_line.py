@@ -125,3 +125,23 @@ def test_a_fresh_clone_is_told_to_run_the_demo_first(tmp_path, script):
         f"{script}: error: config {config}: sftp.key_file: file not found: "
         f"{tmp_path}/var/demo_sftp/client_ed25519_key (the demo makes it: run "
         "'bash demo/run_demo.sh' first, or set your own file)\n")
+
+
+def test_a_port_whose_last_connection_is_still_closing_is_free_for_the_demo():
+    """A port the demo's server closed a moment ago (its side in TIME_WAIT) can be listened on
+    again (SO_REUSEADDR, as sshd does): --serve right after a demo keeps port 2222."""
+    import socket
+
+    from demo.run_demo import port_is_free
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()                 # the server's side closes first: TIME_WAIT on `port`
+        client.recv(1)
+        client.close()
+    assert port_is_free(port)
