@@ -79,7 +79,11 @@ def key_ring(settings: ArchiveSettings, folder: Path) -> KeyRing:
         file = entry.get("file")
         older.append(key_source(entry.get("id", ""), (folder / file).resolve() if file else None,
                                 entry.get("env"), f"archive.old_keys item {number}"))
-    return load_key_ring(current, older)
+    ring = load_key_ring(current, older)
+    log.info("key ring: current key %s, %d older key(s); new archive files are stored %s",
+             ring.current_id, len(ring.older),
+             "encrypted" if settings.encrypt else "plain (the keys read files archived encrypted)")
+    return ring
 
 
 KEY_CHECK = b"dps-exchange archive key check"

@@ -118,7 +118,6 @@ def load_key_ring(current: KeySource, older: list[KeySource]) -> KeyRing:
         seen[source.key_id] = source
         keys[source.key_id] = key
     current_key = keys.pop(current.key_id)
-    log.info("key ring: current key %s, %d older key(s) for reading", current.key_id, len(keys))
     return KeyRing(current.key_id, current_key, keys)
 
 
