@@ -40,7 +40,8 @@ def print_status(state_dir: Path, period_label: str | None = None, limit: int = 
           f"{'outcome':21} {'exit':>4}  counts; where")
     for run in runs[-limit:]:
         print("  " + run_line(run))
-    periods = [m.period for m in runs if m.period]
+    real = [m for m in runs if m.period and not m.dry_run and m.outcome != DRY_RUN]
+    periods = [m.period for m in real or [m for m in runs if m.period]]   # dry runs aside
     if period_label or periods:
         print(period_progress(state_dir, period_label or periods[-1]))
     answered = {m.send_run_id for m in runs if isinstance(m, ReceiveRecord)

@@ -45,6 +45,18 @@ def test_status_after_a_full_exchange(workspace, capsys):
     assert out.rstrip().endswith("latest send: ok (exit 0)\nlatest receive: ok (exit 0)")
 
 
+def test_status_follows_the_real_exchange_not_a_later_dry_run(workspace, capsys):
+    """A dry run of another quarter after a real exchange: "where the period stands" is still
+    the real exchange's quarter (dry runs never count as the latest run)."""
+    assert workspace.send(*AS_OF) == 0
+    assert workspace.send("--as-of", "2025-09-20", "--dry-run") == 0    # FY2025Q4, dry
+    capsys.readouterr()
+    assert workspace.send("--status") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\nFY2025Q3: sent \(upload ", out)
+    assert "\nFY2025Q4:" not in out
+
+
 def test_status_counts_a_late_dps_as_waiting_not_failing(workspace, capsys):
     assert workspace.send(*AS_OF) == 0
     assert workspace.receive(*AS_OF, "--no-wait") == 3
