@@ -167,7 +167,9 @@ def resolve_options(args: argparse.Namespace) -> Options:
     repeats = args.repeats or (1 if args.quick else 3)
     large = args.large_repeats or 1
     sftp_repeats = args.sftp_repeats or (1 if args.quick else 5)
-    big = args.big_answer_mib or (None if args.quick else BIG_ANSWER_MIB)
+    big = args.big_answer_mib if args.big_answer_mib is not None else \
+        (None if args.quick else BIG_ANSWER_MIB)
+    big = big or None    # --big-answer-mib 0: not measured
     return Options(args.quick, sorted(set(scales)), max(1, repeats), max(1, large),
                    max(1, sftp_repeats), max(1, args.sftp_mib), args.keep,
                    not args.no_sftp, not args.no_ttr, args.profile,
@@ -258,14 +260,19 @@ class Measured:
 # (which holds every benchmark's data) would report this process's peak as its own. So a small
 # fresh interpreter forks the child and reports the child's ru_maxrss (from wait4) in a file.
 SPAWNER = """
-import os, sys
+import os, signal, sys
 pid = os.fork()
 if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as report:
     report.write(str(usage.ru_maxrss))
-os._exit(os.waitstatus_to_exitcode(status))
+code = os.waitstatus_to_exitcode(status)
+if code < 0:                       # killed by a signal: end the same way, so it shows as one
+    if -code not in (signal.SIGKILL, signal.SIGSTOP):
+        signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+os._exit(code)
 """
 
 
@@ -282,7 +289,8 @@ def run_measured(command: list[str], cwd: Path, output: Path) -> Measured:
         _, status, _ = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
-    peak_kib = int(peak_file.read_text()) if peak_file.is_file() else 0
+    text = peak_file.read_text().strip() if peak_file.is_file() else ""
+    peak_kib = int(text) if text.isdigit() else 0     # none: the run failed, which is raised
     return Measured(process.returncode, wall, peak_kib * 1024, spawned_at, output)
 
 

@@ -229,14 +229,17 @@ class Terminated(BaseException):
 
 @dataclass
 class TermSignal:
-    """A SIGTERM during a run: `asked` once it came, `handled` once the run caught it."""
+    """A SIGTERM during a run: `asked` once it came, `handled` once the run caught it,
+    `closing` once the steps have ended (the run's audit line and mail are written first),
+    `late` when one came then."""
 
     asked: bool = False
     handled: bool = False
-    closing: bool = False    # the steps have ended: the run's line and mail are written first
+    closing: bool = False
+    late: bool = False
 
     def steps_ended(self) -> None:
-        """From here a SIGTERM lets the run finish its audit line and mail (a second at most)."""
+        """From here a SIGTERM lets the run finish its audit line, mail and pings."""
         self.closing = True
 
     def caught(self) -> None:
@@ -255,8 +258,11 @@ def sigterm_as_failure() -> Iterator[TermSignal]:
     """While a run runs, SIGTERM raises Terminated, so the run records the failure, writes its
     audit line and alerts, as for any other failure. Should the signal land while Python runs
     a finalizer (it then prints "Exception ignored" and goes on), a reminder raises it again
-    every REMIND_SECONDS until the run has caught it. Only in the main thread (where Python
-    delivers signals); the previous handlers come back afterwards."""
+    every REMIND_SECONDS until the run has caught it; never while a Terminated is already on
+    its way out (the cleanups it passes through run to their end). A second SIGTERM adds
+    nothing; one after the steps ended is noted (`late`) and the run finishes its audit line
+    and mail. Only in the main thread (where Python delivers signals); the previous handlers
+    come back afterwards. The handlers never log (a signal may land inside a log write)."""
     import signal
     import threading
 
@@ -265,17 +271,21 @@ def sigterm_as_failure() -> Iterator[TermSignal]:
         yield term
         return
 
+    def on_its_way_out() -> bool:
+        return isinstance(sys.exc_info()[1], Terminated)
+
     def terminate(signum: int, frame: Any) -> None:
         if term.closing:
-            log.warning("SIGTERM after the steps ended: the run's audit line is written first")
+            term.late = True
             return
-        if not term.asked:
-            term.asked = True
-            signal.setitimer(signal.ITIMER_REAL, REMIND_SECONDS, REMIND_SECONDS)
+        if term.asked:           # already stopping; a dropped one is the reminder's
+            return
+        term.asked = True
+        signal.setitimer(signal.ITIMER_REAL, REMIND_SECONDS, REMIND_SECONDS)
         raise Terminated
 
     def remind(signum: int, frame: Any) -> None:
-        if term.asked and not term.handled and not term.closing:
+        if term.asked and not term.handled and not term.closing and not on_its_way_out():
             raise Terminated
 
     previous = signal.signal(signal.SIGTERM, terminate)
@@ -286,13 +296,18 @@ def sigterm_as_failure() -> Iterator[TermSignal]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGTERM, previous)
+        if term.late:
+            log.warning("a SIGTERM came after the steps had ended: the run finished its "
+                        "audit line and mail")
 
 
 def run_locked(script: Script, config: Config, record: RunRecord,
                steps: Callable[[Config, RunRecord, Any], int], options: Any,
                term: TermSignal | None = None) -> Ending:
     """Under the step's lock: the steps, the run's audit line, then the mail that must carry
-    that line's hash (so no other run of the step can send it meanwhile)."""
+    that line's hash (so no other run of the step can send it meanwhile). A fault outside the
+    steps (taking the lock, writing the line) is one line and exit 1 too, never a traceback
+    on the screen (it goes to the log file)."""
     try:
         with run_lock(Layout.from_config(config).lock_file(script.step), script.step):
             record.state_dir = config.folders.state
@@ -304,6 +319,17 @@ def run_locked(script: Script, config: Config, record: RunRecord,
     except LockHeldError as exc:
         log.error("%s", exc)
         return Ending(exc.exit_code)
+    except DpsError as exc:
+        log.debug("traceback:\n%s", safe_traceback(exc))
+        return Ending(exc.exit_code, str(exc))
+    except (Terminated, KeyboardInterrupt) as exc:
+        log.debug("traceback:\n%s", safe_traceback(exc))
+        return Ending(EXIT_FAILED, "terminated (SIGTERM)" if isinstance(exc, Terminated)
+                      else "interrupted")
+    except Exception as exc:  # noqa: BLE001 - one line, the traceback in the log file only
+        log.debug("traceback:\n%s", safe_traceback(exc))
+        return Ending(EXIT_FAILED, f"internal error {type(exc).__name__} (details in the log "
+                                   f"file)")
 
 
 def run_steps(script: Script, config: Config, record: RunRecord,

@@ -122,6 +122,27 @@ def test_a_sigterm_dropped_inside_a_finalizer_is_raised_again():
 
 
 @security
+def test_the_reminder_never_cuts_short_a_cleanup_the_sigterm_passes_through():
+    """The review's case: the first Terminated is on its way out through a slow cleanup (the
+    run's plain copies being cleared, say); neither the reminder nor a second SIGTERM may
+    raise inside it."""
+    import os
+
+    from exchange.harness import REMIND_SECONDS, Terminated, sigterm_as_failure
+
+    done = []
+    with pytest.raises(Terminated), sigterm_as_failure():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)                              # Terminated comes out of here
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)        # a second one: nothing more
+            time.sleep(2.5 * REMIND_SECONDS)            # longer than the reminder's period
+            done.append("cleanup finished")
+    assert done == ["cleanup finished"]
+
+
+@security
 def test_an_archive_key_file_others_can_read_is_refused(workspace):
     key = workspace.root / "archive.key"
     key.write_text(new_key() + "\n")
