@@ -384,9 +384,7 @@ def mail_after_line(script: Script, config: Config, record: RunRecord, ending: E
         return ending
     except MailError as exc:
         message = str(exc)
-    except Terminated:
-        message = "terminated (SIGTERM) while sending the mail"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # (a SIGTERM now waits for the mail: TermSignal.closing)
         message = "interrupted while sending the mail"
     except Exception as exc:  # noqa: BLE001 - a bug must still end in one line and a record
         log.debug("traceback of the failure:\n%s", safe_traceback(exc))
