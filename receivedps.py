@@ -346,14 +346,14 @@ def write_reports(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
                                all_problems(checked, sources))
     folder = run.layout.reports_for(exchange.period, dry_run)
     with record.step("reports"):
-        written = []
+        written: list[str] = []
         sheets = util.every_report_sheets(inputs, exchange.period)
-        for spec in util.REPORTS:
-            path = folder / spec.file_name(exchange.period)
-            util.write_workbook(path, sheets[spec.key], run.config.reports.max_rows_per_sheet,
-                                marking=run.rules.marking)
-            written.append(str(path))
-            log.info("wrote %s", path)
+        util.write_workbooks([(folder / spec.file_name(exchange.period), sheets[spec.key])
+                              for spec in util.REPORTS],
+                             run.config.reports.max_rows_per_sheet, run.rules.marking,
+                             run.config.reports.writers,
+                             written=lambda path: (written.append(str(path)),
+                                                   log.info("wrote %s", path)))
     record.update(reports=written)
 
 

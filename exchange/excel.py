@@ -124,6 +124,25 @@ def write_workbook(path: Path, sheets: list[Sheet], max_rows_per_sheet: int = 1_
     atomic_write_with(path, lambda temp: temp.write_bytes(data), mode)
 
 
+def write_workbooks(books: list[tuple[Path, list[Sheet]]], max_rows_per_sheet: int,
+                    marking: str | None = None, writers: int = 1,
+                    written: Callable[[Path], None] | None = None) -> None:
+    """Write several workbooks, up to `writers` of them at the same time (exchange/forking.py:
+    each is built in a forked copy of this process and comes back as bytes); each file is then
+    written here, atomically and in the order given, and `written(path)` is called after it."""
+    from exchange.forking import map_in_forks
+
+    def build(sheets: list[Sheet]) -> bytes:
+        return workbook_bytes(sheets, max_rows_per_sheet, marking)
+
+    weights = [sum(len(s.rows) * len(s.columns) for s in sheets) + 1 for _, sheets in books]
+    built = map_in_forks(build, [sheets for _, sheets in books], writers, weights)
+    for (path, _), data in zip(books, built, strict=True):
+        atomic_write_with(path, lambda temp, data=data: temp.write_bytes(data), 0o600)
+        if written is not None:
+            written(path)
+
+
 def workbook_bytes(sheets: list[Sheet], max_rows_per_sheet: int,
                    marking: str | None = None) -> bytes:
     """The workbook as bytes. openpyxl zips into memory, so a full disk fails our own plain

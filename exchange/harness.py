@@ -16,7 +16,6 @@ import shutil
 import sys
 import time
 import traceback
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -635,6 +634,8 @@ def ping_health(settings: HealthSettings, event: str, run_id: str, logs_dir: Pat
     if not url.startswith(("https://", "http://")):
         log.warning("health.url is not http(s); ping skipped")
         return
+    import urllib.request  # here, not at the top: most runs have no health URL
+
     try:
         head = audit_head(logs_dir)
         request = urllib.request.Request(f"{url}?rid={run_id}&audit={head}",  # noqa: S310

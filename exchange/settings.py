@@ -146,6 +146,7 @@ class ReportSettings:
     marking: str = "CONFIDENTIAL"   # heads every printed page
     deliver_to: list = listed("share")   # share, sharepoint, or both
     ori_directory: Path | None = path_setting("", kind="optional_path")   # §10.4: ORI,AGENCY,PHONE
+    writers: int = 2    # workbooks built at the same time (forked copies of the run); 1: in turn
 
 
 @dataclass(frozen=True)

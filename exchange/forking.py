@@ -1,0 +1,116 @@
+"""Independent pieces of work shared between this process and forked copies of it, the way
+R's `parallel::mclapply` does it: each copy starts with everything already in memory, works
+through its share, and sends its results back through a pipe.
+
+Used for the reports (README "Performance"): their workbooks are independent, and writing one
+is pure Python work on one core. Nothing a forked copy makes touches the disk; the results come
+back as values, and the calling process writes them as before.
+
+A copy ignores Ctrl-C and dies quietly on SIGTERM: the calling process handles both, and kills
+its copies before the error goes on. Where fork does not exist (Windows, macOS's default), or
+with one worker, the work runs here, one piece after the other.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def share_out(weights: Sequence[float], workers: int) -> list[list[int]]:
+    """Piece indexes per worker, heaviest first to the lightest-loaded worker (worker 0 is the
+    calling process). Each share keeps its pieces in their original order."""
+    loads = [0.0] * max(1, workers)
+    shares: list[list[int]] = [[] for _ in loads]
+    for index in sorted(range(len(weights)), key=lambda i: -weights[i]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(index)
+        loads[lightest] += weights[index]
+    return [sorted(share) for share in shares]
+
+
+def fork_available() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def map_in_forks(work: Callable[[Any], Any], pieces: Sequence[Any], workers: int,
+                 weights: Sequence[float] | None = None) -> list[Any]:
+    """[work(piece) for piece in pieces], shared between this process and up to workers - 1
+    forked copies. An error raised by `work` in a copy is raised here (the first one, in piece
+    order), with the copy's traceback as its note."""
+    if workers <= 1 or len(pieces) <= 1 or not fork_available():
+        return [work(piece) for piece in pieces]
+    shares = share_out(weights or [1.0] * len(pieces), min(workers, len(pieces)))
+    results: dict[int, Any] = {}
+    copies = [ForkedShare(work, pieces, share) for share in shares[1:] if share]
+    try:
+        for index in shares[0]:
+            results[index] = work(pieces[index])
+        for copy in copies:
+            results.update(copy.results())
+    finally:
+        for copy in copies:
+            copy.stop()
+    return [results[index] for index in range(len(pieces))]
+
+
+class ForkedShare:
+    """One forked copy working through its share of the pieces."""
+
+    def __init__(self, work: Callable[[Any], Any], pieces: Sequence[Any],
+                 share: list[int]) -> None:
+        context = multiprocessing.get_context("fork")
+        self.receiver, sender = context.Pipe(duplex=False)
+        self.process = context.Process(target=work_in_copy, args=(work, pieces, share, sender),
+                                       daemon=True)
+        self.process.start()
+        sender.close()   # the copy holds the only sending end: its exit ends the pipe
+
+    def results(self) -> dict[int, Any]:
+        try:
+            outcome, payload, trace = self.receiver.recv()
+        except EOFError:
+            self.process.join()
+            raise RuntimeError(f"a forked worker ended without its results (exit code "
+                               f"{self.process.exitcode})") from None
+        if outcome == "error":
+            payload.add_note(f"in a forked worker:\n{trace}")
+            raise payload
+        return payload
+
+    def stop(self) -> None:
+        """Kill the copy if it still runs (it holds nothing but results in memory; a SIGTERM
+        landing before it set its own handlers could be caught by the run's handler, which it
+        inherited)."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.receiver.close()
+
+
+def work_in_copy(work: Callable[[Any], Any], pieces: Sequence[Any], share: list[int],
+                 sender: Any) -> None:
+    """In the forked copy: do the share, send back {index: result} or the first error."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    try:
+        sender.send(("ok", {index: work(pieces[index]) for index in share}, ""))
+    except Exception as error:  # noqa: BLE001 - sent back and raised in the calling process
+        sender.send(("error", sendable(error), traceback.format_exc()))
+    finally:
+        sender.close()
+
+
+def sendable(error: Exception) -> Exception:
+    """The error itself when it survives pickling, else a RuntimeError naming it."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(error))  # noqa: S301  # nosec B301 - our own bytes, just now
+    except Exception:  # noqa: BLE001 - any failure means: not sendable as it is
+        return RuntimeError(f"{type(error).__name__}: {error}")
+    return error
