@@ -78,6 +78,9 @@ class Sheet:
     wrapped_columns: tuple[str, ...] = ()   # columns whose text wraps within max_width
     row_look: Callable[[list[Any]], str] | None = None   # a row -> "bold", "fill" or ""
     print_note: str | None = None   # prints only the header row and this note (rows elsewhere)
+    header_on_every_page: bool = True    # a table's header row repeats on every printed page
+    row_formats: dict[int, str] = field(default_factory=dict)  # row index -> number format of
+    #   its numbers (a grid whose blocks differ: counts, then percentages)
     indent_after_numbers: bool = False   # a report laid out for print (exchange/printing.py):
     #   text after a number column is indented, so they never touch on paper (styled cells
     #   cost time: a sheet that is not printed, e.g. end_export's, writes plain values)
@@ -207,7 +210,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         widths += [DEFAULT_WIDTH] * max(0, chart_columns(sheet, widths) - len(widths))
     wrapped = [i for i, name in enumerate(sheet.columns) if name in sheet.wrapped_columns]
     looks = column_looks(sheet)
-    plain = all(look is None for look in looks) and sheet.row_look is None and not wrapped
+    plain = all(look is None for look in looks) and sheet.row_look is None and not wrapped \
+        and not sheet.row_formats
     risky = risky_columns(sheet.rows, max([len(sheet.columns), *map(len, sheet.rows)]))
     titles = sheet_titles(sheet.title, len(sheet.rows), max_rows_per_sheet)
     for index, title in enumerate(titles):
@@ -217,7 +221,7 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
         for number, width in enumerate(widths, start=1):
             size_column(worksheet, get_column_letter(number), width)
         size_row(worksheet, 1, header_height(sheet.columns, widths[:len(sheet.columns)]))
-        set_up_printing(worksheet, marking)
+        set_up_printing(worksheet, marking, sheet.header_on_every_page)
         set_print_area(worksheet, sheet, len(chunk), widths)
         worksheet.append(header_cells(worksheet, sheet.columns))
         styles: dict[tuple[Any, ...], Any] = {}
@@ -230,7 +234,8 @@ def _write_sheet_pieces(workbook: Any, sheet: Sheet, max_rows_per_sheet: int,
             if tall > 1:   # a row height must be set before its row is written
                 size_row(worksheet, number, HEADER_LINE_POINTS * tall)
             worksheet.append(styled_row(worksheet, row, looks, sheet.row_look, lines,
-                                        styles, risky))
+                                        styles, risky,
+                                        sheet.row_formats.get(index * per_sheet + number - 2)))
         last_column = get_column_letter(max(1, len(sheet.columns)))
         filtered = len(chunk) - (sheet.unfiltered_last_rows if index == len(titles) - 1 else 0)
         worksheet.auto_filter.ref = f"A1:{last_column}{max(0, filtered) + 1}"
@@ -362,13 +367,13 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
                row_look: Callable[[list[Any]], str] | None,
                lines: dict[int, int] | None = None,
                styles: dict[tuple[Any, ...], Any] | None = None,
-               risky: set[int] | None = None) -> list[Any]:
+               risky: set[int] | None = None, row_format: str | None = None) -> list[Any]:
     """The row as appended: plain values where nothing is styled (fast), styled cells where
-    the column (number format, indent), the cell (its text wraps: `lines`, from cell_lines)
-    or the row's look (bold, fill) asks for it. Plain cells sit at the top (see
-    set_default_look); a date in a tall row is styled to sit there too. `styles` keeps each
-    combination's finished style, copied onto the next cell like it (styling each cell anew
-    is slow)."""
+    the column (number format, indent), the cell (its text wraps: `lines`, from cell_lines),
+    the row's look (bold, fill) or its number format (`row_format`, for its numbers) asks
+    for it. Plain cells sit at the top (see set_default_look); a date in a tall row is
+    styled to sit there too. `styles` keeps each combination's finished style, copied onto
+    the next cell like it (styling each cell anew is slow)."""
     look = row_look(row) if row_look else ""
     lines = lines or {}
     tall = bool(lines)
@@ -382,28 +387,32 @@ def styled_row(worksheet: Any, row: list[Any], looks: list[ColumnLook | None],
         safe = (risky is None or i in risky) and needs_text_cell(value)
         wrap = i in lines
         date = tall and isinstance(value, dt.date)
-        if not look and not wrap and not date and (
+        number = row_format is not None and isinstance(value, int | float) and \
+            not isinstance(value, bool)
+        if not look and not wrap and not date and not number and (
                 value is None or column is None or column.wrap_only or
                 column.indent_only and (i == 0 or row[i - 1] is None)):   # nothing to touch
             cells.append(text_cell(worksheet, value) if safe else value)
             continue
         cell = text_cell(worksheet, value) if safe else WriteOnlyCell(worksheet, value=value)
-        key = (i, look, wrap, type(value) if isinstance(value, dt.date) else None)
+        key = (i, look, wrap, type(value) if isinstance(value, dt.date) else None,
+               row_format if number else None)
         if key in styles:
             cell._style = StyleArray(styles[key])   # noqa: SLF001 (openpyxl's style indexes)
         else:
-            _apply_looks(cell, column, look, wrap)
+            _apply_looks(cell, column, look, wrap, row_format if number else None)
             styles[key] = StyleArray(cell._style)   # noqa: SLF001
         cells.append(cell)
     return cells
 
 
-def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, wrap: bool) -> None:
+def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, wrap: bool,
+                 row_format: str | None = None) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
 
     indent = column.indent if column is not None else 0
-    if column is not None and column.number_format:
-        cell.number_format = column.number_format
+    if row_format or column is not None and column.number_format:
+        cell.number_format = row_format or column.number_format
     cell.alignment = Alignment(wrap_text=wrap or None, indent=indent,
                                horizontal="left" if indent else None,   # indent needs it
                                vertical="top")                          # as every cell
@@ -413,9 +422,11 @@ def _apply_looks(cell: Any, column: ColumnLook | None, row_look: str, wrap: bool
         cell.fill = PatternFill("solid", fgColor=ROW_FILL_COLOR)
 
 
-def set_up_printing(worksheet: Any, marking: str | None) -> None:
+def set_up_printing(worksheet: Any, marking: str | None, header_on_every_page: bool = True
+                    ) -> None:
     """Letter landscape with narrow side margins, one page wide, the header row on every
-    page, the marking line on top, the sheet, the file name and page N of M at the bottom."""
+    page (a table's), the marking line on top, the sheet, the file name and page N of M at
+    the bottom."""
     from openpyxl.worksheet.page import PageMargins
 
     worksheet.page_setup.orientation = "landscape"
@@ -425,7 +436,8 @@ def set_up_printing(worksheet: Any, marking: str | None) -> None:
     worksheet.sheet_properties.pageSetUpPr.fitToPage = True
     worksheet.page_margins = PageMargins(left=SIDE_MARGIN_INCHES, right=SIDE_MARGIN_INCHES,
                                          top=0.75, bottom=0.75, header=0.3, footer=0.3)
-    worksheet.print_title_rows = "1:1"
+    if header_on_every_page:
+        worksheet.print_title_rows = "1:1"
     if marking:
         worksheet.oddHeader.center.text = marking.replace("&", "&&")
         worksheet.oddHeader.center.size = 12

@@ -23,7 +23,7 @@ from exchange.answer import Problem
 from exchange.closure import timeliness_trend_counts
 from exchange.excel import Sheet, frame_rows
 from exchange.periods import Period
-from exchange.printing import lay_out_reports
+from exchange.printing import PERCENT_FORMAT, lay_out_reports
 from exchange.readme import READ_ME_COLUMNS, ReadmeContext, readme_rows
 from exchange.reconcile import STATEWIDE, Reconciliation, counts_by_region
 
@@ -139,7 +139,9 @@ def report_sheets(spec: ReportSpec, inputs: ReportInputs, exceptions: Sheet) -> 
                  if name not in READ_ME_COLUMNS]
     read_me = Sheet("Read me", READ_ME_COLUMNS,
                     readme_rows(spec.what, spec.action, explained, TERMS, inputs.context,
-                                {other.key: other.stem for other in REPORTS}), max_width=100)
+                                {other.key: other.stem for other in REPORTS}), max_width=100,
+                    header_on_every_page=False)   # a text, not a table (and LibreOffice
+    #                                               printed a blank page after one with it)
     return [*first, exceptions, read_me]
 
 
@@ -362,16 +364,21 @@ def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[A
                 for row in grid]
 
     blank = [None] * (len(periods) + 1)
+
+    def heading(text: str) -> list[Any]:
+        return [text, *[None] * len(periods)]
+
     denominators = [] if episodes is None else \
-        [blank, ["Runaway episodes in the period (the % denominators)", *[None] * len(periods)],
-         *episodes]
-    rows = [*counts, *denominators, list(blank),
-            ["% of the period's episodes unreported", *[None] * len(periods)],
-            *as_percent(shares)]
+        [blank, heading("Runaway episodes in the period (the % denominators)"), *episodes]
+    rows = [heading("Runaway episodes with no DPS record (IMPACT not in DPS)"), *counts,
+            *denominators, list(blank), heading("% of the period's episodes unreported")]
+    percent_rows = list(range(len(rows), len(rows) + len(shares)))
+    rows += as_percent(shares)
     statewide_row = len(rows) + 1          # the last unreported-share row (header: row 1)
     if on_time is not None:
-        rows += [list(blank), ["% of runaways of 2+ days reported on time (HHS-OIG)",
-                               *[None] * len(periods)], *as_percent(on_time)]
+        rows += [list(blank), heading("% of runaways of 2+ days reported on time (HHS-OIG)")]
+        percent_rows += range(len(rows), len(rows) + len(on_time))
+        rows += as_percent(on_time)
     chart = LineChart()
     chart.title = "STATEWIDE: % of runaway episodes with no DPS record"
     chart.y_axis.title = "% unreported"
@@ -390,7 +397,8 @@ def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[A
     chart.width, chart.height = 24, 14     # one landscape page
     return Sheet("Trend", ["REGION", *periods], rows, chart=chart,
                  chart_anchor=f"A{len(rows) + 3}", chart_on_own_page=True,
-                 unfiltered_last_rows=len(rows) - len(counts) + 1)
+                 unfiltered_last_rows=len(rows) - len(counts),   # the regions filter
+                 row_formats=dict.fromkeys(percent_rows, PERCENT_FORMAT))
 
 
 def show_axes(chart: Any) -> None:

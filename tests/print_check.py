@@ -8,7 +8,8 @@ printed size of each sheet's body text is measured against a calibration workboo
 
 Prints one line per sheet: pages, the body text size (the median word height, i.e. the 11-pt
 cells after scaling) and the smallest word on the sheet (chart labels included), in points;
-exits 1 when a sheet's body text is under --min-points (7.5)."""
+exits 1 when a sheet's body text is under --min-points (7.5), or when a page prints nothing at
+all (not even its footer: LibreOffice once printed such a page after a Read me)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ BODY_POINTS = 11.0          # the workbooks' body font
 EDGE_POINTS = 40.0          # the page header and footer lie this close to the paper's edge
 WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">'
                   r"(.*?)</word>")
+BLANK = "(blank page)"      # a page without a single word: no sheet's, a reader's waste
 PAGE = re.compile(r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', re.S)
 
 
@@ -69,6 +71,9 @@ def sheets_printed(pdf: Path) -> dict[str, SheetPrint]:
     """Each sheet's pages and body word heights; the sheet is the footer's left words."""
     sheets: dict[str, SheetPrint] = {}
     for number, (width, height, words) in enumerate(words_by_page(pdf), start=1):
+        if not words:
+            sheets.setdefault(BLANK, SheetPrint()).pages.append(number)
+            continue
         footer = [w for w in words if w[1] > height - EDGE_POINTS]
         name = " ".join(w[4] for w in sorted(footer) if w[2] < width / 3) or "?"
         body = [w for w in words if w[1] > EDGE_POINTS and w[3] < height - EDGE_POINTS]
@@ -98,6 +103,10 @@ def check(workbooks: list[Path], out: Path, min_points: float, png: bool) -> boo
                 subprocess.run(["pdftoppm", "-r", "70", "-png", str(pdf),
                                 str(out / workbook.stem)], check=True)
             for name, printed in sheets_printed(pdf).items():
+                if name == BLANK:
+                    passed = False
+                    print(f"BLANK {workbook.name}: page(s) {printed.pages} print nothing")
+                    continue
                 body = statistics.median(printed.heights) / unit if printed.heights else 0.0
                 smallest = min(printed.heights) / unit if printed.heights else 0.0
                 ok = body >= min_points or not printed.heights

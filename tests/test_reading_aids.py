@@ -98,15 +98,21 @@ def test_the_trend_sheet_shows_counts_then_episodes_then_shares_and_a_chart(tmp_
     sheet = openpyxl.load_workbook(path)["Trend"]
     rows = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert rows[0] == ["REGION", "FY2025Q1", "FY2025Q2", "FY2025Q3"]
-    assert rows[6] == ["6-Houston", 2, 1, 1]
-    assert rows[12] == ["STATEWIDE", 20, 15, 8]
-    assert rows[14] == ["Runaway episodes in the period (the % denominators)", None, None, None]
-    assert rows[20] == ["6-Houston", 10, 5, 8]
-    assert rows[26] == ["STATEWIDE", 100, 60, 80]
-    assert rows[28] == ["% of the period's episodes unreported", None, None, None]
-    assert rows[34] == ["6-Houston", 20.0, 20.0, 12.5]
-    assert rows[29] == ["1", None, None, None]          # no episodes recorded: no share
+    assert rows[1] == ["Runaway episodes with no DPS record (IMPACT not in DPS)", None, None, None]
+    assert rows[7] == ["6-Houston", 2, 1, 1]
+    assert rows[13] == ["STATEWIDE", 20, 15, 8]
+    assert rows[15] == ["Runaway episodes in the period (the % denominators)", None, None, None]
+    assert rows[21] == ["6-Houston", 10, 5, 8]
+    assert rows[27] == ["STATEWIDE", 100, 60, 80]
+    assert rows[29] == ["% of the period's episodes unreported", None, None, None]
+    assert rows[35] == ["6-Houston", 20.0, 20.0, 12.5]
+    assert rows[30] == ["1", None, None, None]          # no episodes recorded: no share
     assert rows[-1] == ["STATEWIDE", 20.0, 25.0, 10.0]
+    # counts print as counts, shares with a % sign ("12.5%", "20.0%": never "20" beside "12.5")
+    assert [sheet.cell(8, c).number_format for c in (2, 3, 4)] == ["General"] * 3
+    assert [sheet.cell(36, c).number_format for c in (2, 3, 4)] == ['0.0"%"'] * 3
+    assert sheet.cell(36, 1).number_format == "General"
+    assert sheet.auto_filter.ref == "A1:D13"            # the regions filter, STATEWIDE stays
     assert len(sheet._charts) == 1
     assert [b.id for b in sheet.row_breaks.brk] == [len(rows) + 1]   # the chart's own page
 
