@@ -132,14 +132,16 @@ def write_workbooks(books: list[tuple[Path, list[Sheet]]], max_rows_per_sheet: i
                     written: Callable[[Path], None] | None = None) -> None:
     """Write several workbooks, up to `writers` of them at the same time (exchange/forking.py:
     each is built in a forked copy of this process and comes back as bytes); each file is then
-    written here, atomically and in the order given, and `written(path)` is called after it."""
-    from exchange.forking import map_in_forks
+    written here, atomically and in the order given, and `written(path)` is called after it.
+    Never more at a time than the cores this process may use."""
+    from exchange.forking import map_in_forks, usable_cores
 
     def build(sheets: list[Sheet]) -> bytes:
         return workbook_bytes(sheets, max_rows_per_sheet, marking)
 
     weights = [sum(len(s.rows) * len(s.columns) for s in sheets) + 1 for _, sheets in books]
-    built = map_in_forks(build, [sheets for _, sheets in books], writers, weights)
+    built = map_in_forks(build, [sheets for _, sheets in books],
+                         min(writers, usable_cores()), weights)
     for (path, _), data in zip(books, built, strict=True):
         atomic_write_with(path, lambda temp, data=data: temp.write_bytes(data), 0o600)
         if written is not None:

@@ -36,14 +36,26 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container or taskset may allow fewer than the
+    machine has)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:     # not on Linux
+        return os.cpu_count() or 1
+
+
 def map_in_forks(work: Callable[[Any], Any], pieces: Sequence[Any], workers: int,
                  weights: Sequence[float] | None = None) -> list[Any]:
     """[work(piece) for piece in pieces], shared between this process and up to workers - 1
     forked copies. An error raised by `work` in a copy is raised here (the first one, in piece
     order), with the copy's traceback as its note."""
-    if workers <= 1 or len(pieces) <= 1 or not fork_available():
+    workers = min(workers, len(pieces))
+    if workers <= 1 or not fork_available():
         return [work(piece) for piece in pieces]
-    shares = share_out(weights or [1.0] * len(pieces), min(workers, len(pieces)))
+    shares = share_out(weights or [1.0] * len(pieces), workers)
     results: dict[int, Any] = {}
     copies = [ForkedShare(work, pieces, share) for share in shares[1:] if share]
     try:
