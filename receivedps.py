@@ -471,7 +471,7 @@ def readme_context(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
         exchange.period, run.record.run_id, exchange.upload.run_id, run.options.today,
         util.local_now(run.config.run.time_zone), run.rules, inputs, rows,
         checked.results.extra_columns, len(all_problems(checked, sources)), recon.flow,
-        control)
+        control, run.config.run.time_zone)
 
 
 def mail_facts(run: ReceiveRun, exchange: Exchange) -> util.MailFacts:

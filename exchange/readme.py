@@ -29,6 +29,7 @@ class ReadmeContext:
     exceptions: int
     flow: dict[str, int]
     control: list[tuple[str, int, int]]   # (DPS's key, DPS's count, our count)
+    time_zone: str = ""             # the zone of generated_at (run.time_zone)
 
 
 def readme_rows(what: str, action: str, columns: list[tuple[str, str]],
@@ -83,6 +84,7 @@ def audit_rows(context: ReadmeContext) -> list[list[Any]]:
         ["period start", context.period.start], ["period end", context.period.end],
         ["run id", context.run_id], ["upload answered (send run id)", context.send_run_id],
         ["run date", context.today], ["generated at", context.generated_at],
+        *([["time zone", context.time_zone]] if context.time_zone else []),
         *context.rules.audit_rows()]
     for name, checksum in context.inputs.items():
         rows.append([f"input {name} SHA-256", checksum])
