@@ -401,10 +401,20 @@ def trend_sheet(periods: list[str], counts: list[list[Any]], shares: list[list[A
                  row_formats=dict.fromkeys(percent_rows, PERCENT_FORMAT))
 
 
+CHART_LABEL_POINTS = 10   # axis labels; a reader's default (LibreOffice's) printed at 6.3 pt
+
+
 def show_axes(chart: Any) -> None:
-    """openpyxl leaves an axis's `delete` unset, and current Excel then hides the axis."""
-    chart.x_axis.delete = False
-    chart.y_axis.delete = False
+    """openpyxl leaves an axis's `delete` unset, and current Excel then hides the axis. The
+    axis labels get an explicit size, so they print as large as the body text."""
+    from openpyxl.chart.text import RichText
+    from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties
+
+    for axis in (chart.x_axis, chart.y_axis):
+        axis.delete = False
+        size = CharacterProperties(sz=CHART_LABEL_POINTS * 100)
+        axis.txPr = RichText(p=[Paragraph(pPr=ParagraphProperties(defRPr=size),
+                                          endParaRPr=size)])
 
 
 def column_letter(number: int) -> str:

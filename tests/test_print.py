@@ -286,6 +286,16 @@ def chart_values(path, element: str) -> list[str]:
     return [found.get("val") for found in root.iter(f"{CHART}{element}")]
 
 
+def axis_label_points(path) -> list[float]:
+    """The size of each axis's labels (<c:txPr>'s default run size), in points."""
+    with zipfile.ZipFile(path) as archive:
+        root = ElementTree.fromstring(archive.read("xl/charts/chart1.xml"))
+    text = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+    return [int(run.get("sz")) / 100 for axis in (*root.iter(f"{CHART}catAx"),
+                                                    *root.iter(f"{CHART}valAx"))
+            for run in axis.find(f"{CHART}txPr").iter(f"{text}defRPr")]
+
+
 def drawing_anchor_row(path) -> int:
     """The 0-based row of the chart's top-left corner (the drawing's <from><row>)."""
     with zipfile.ZipFile(path) as archive:
@@ -299,6 +309,7 @@ def test_the_totals_chart_sits_below_its_table_with_both_axes_shown(tmp_path):
     table_rows = len(recon.totals) + 1
     assert drawing_anchor_row(path) >= table_rows            # 0-based: below the last row
     assert chart_values(path, "delete") == ["0", "0"]        # both axes shown in Excel
+    assert axis_label_points(path) == [10.0, 10.0]
     area = workbook.active.print_area
     assert int(re.search(r"\$(\d+)$", area).group(1)) > table_rows   # the chart prints too
 
@@ -307,6 +318,7 @@ def test_the_trend_chart_has_straight_marked_lines_from_zero_and_shown_axes(tmp_
     history = history_of(("FY2025Q2", (5, 1), (60, 15)), ("FY2025Q3", (8, 1), (80, 8)))
     _, path = written(tmp_path, trend_sheet(*trend_grid(history, "FY2025Q3")))
     assert chart_values(path, "delete") == ["0", "0"]
+    assert axis_label_points(path) == [10.0, 10.0]            # LibreOffice's default: 6.3 pt
     assert (chart_values(path, "smooth"), chart_values(path, "symbol")) == (["0"], ["circle"])
     assert chart_values(path, "min") == ["0"]                 # the y-axis starts at 0
 
