@@ -129,7 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             print(f"{tool} is missing: apt-get install -y libreoffice-calc-nogui poppler-utils")
             return 2
+    print(f"Calibri prints as: {calibri_stand_in()} (install fonts-crosextra-carlito for "
+          f"Excel's metrics; a wider stand-in prints smaller and tighter than Excel)")
     return 0 if check(args.workbooks, args.out, args.min_points, args.png) else 1
+
+
+def calibri_stand_in() -> str:
+    """The font LibreOffice uses for Calibri here (fontconfig's choice)."""
+    if shutil.which("fc-match") is None:
+        return "unknown (no fc-match)"
+    done = subprocess.run(["fc-match", "Calibri"], capture_output=True, text=True, check=False)
+    return done.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":
