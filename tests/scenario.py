@@ -120,3 +120,18 @@ def report_file(key: str, period: str = "FY2025Q3") -> str:
 def report_files(period: str = "FY2025Q3") -> list[str]:
     """Every report's file name for the period, sorted as a folder listing is."""
     return sorted(spec.file_name(parse_period(period)) for spec in REPORTS)
+
+
+SEND_FILES = ["End_txt_file.txt", "end_export.xlsx", "excluded_index.csv", "sent_index.csv"]
+ANSWER_FILES = ["Dfps-missing-person-counts.txt", "Dfps-missing-person-results.txt"]
+
+
+def archived_files(period: str = "FY2025Q3") -> list[str]:
+    """What one send and one receive of the period archive, each named without its run id:
+    the sent files, DPS's answer and every report of the registry, sorted."""
+    return sorted([*SEND_FILES, *ANSWER_FILES, *report_files(period)])
+
+
+def archived_name(path: str | Path) -> str:
+    """An archived file's name without the run id the archive puts before it."""
+    return Path(path).name.split("_", 1)[1]

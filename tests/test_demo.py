@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 
 from demo.local_sftp import find_free_port
+from exchange.reports import REPORTS as SPECS
 from tests.scenario import report_file, report_files
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,13 +176,14 @@ def test_everyday_commands_work_verbatim_after_the_demo_with_its_stand_ins_up(cl
         in send.stderr
     assert "receivedps.py: nothing new: FY2025Q3 was already reported" in no_wait.stderr
     assert "send2dps.py: outcome: uploaded" in chosen.stderr
-    counts = re.search(r"receivedps\.py: (\d+) IMPACT not in DPS, (\d+) DPS not in IMPACT, "
-                       r"(\d+) DPS events, (\d+) returned still active;", receive.stderr)
+    counted = ", ".join(rf"(?P<{spec.key}>\d+) {re.escape(spec.status_label)}" for spec in SPECS)
+    counts = re.search(rf"receivedps\.py: {counted};", receive.stderr)
     assert counts is not None, receive.stderr[-2000:]
-    assert all(int(n) > 0 for n in counts.groups()[:3]), counts.group(0)
+    assert all(int(counts.group(key)) > 0 for key in ("impact", "dps", "totals")), \
+        counts.group(0)
     assert "receive FY2025Q2: answer to upload" in receive.stderr
     assert counts.group(0).split(": ", 1)[1].split(";")[0] in preview.stderr   # the same
-    assert re.search(rf"FY2025Q2 .* reported +0  {counts.group(1)} IMPACT not in DPS",
+    assert re.search(rf"FY2025Q2 .* reported +0  {counts.group('impact')} IMPACT not in DPS",
                      status.stdout)
     assert sorted(p.name for p in (clone / "var" / "share").iterdir()) == sorted(
         report_files() + report_files("FY2025Q2"))

@@ -18,10 +18,15 @@ import util
 from exchange import __version__
 from exchange.harness import safe_traceback
 from exchange.records import FAULT_KILL_AFTER_ENV
+from exchange.reports import REPORTS
 from tests.scenario import DOBS, NAMES, scenario_answer
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = ("--as-of", "2025-06-20")
+# The scenario's rows per report, as --status and the log count them (a report added to the
+# registry is on the same line, in the registry's order, with its run record's count).
+SCENARIO_COUNTS = {"impact": "3 IMPACT not in DPS", "dps": "2 DPS not in IMPACT",
+                   "totals": "5 DPS events", "returned": "1 returned still active"}
 
 
 def test_status_after_a_full_exchange(workspace, capsys):
@@ -35,13 +40,15 @@ def test_status_after_a_full_exchange(workspace, capsys):
     assert re.search(r"outcome +exit  counts; where", out)   # the columns are labelled
     assert re.search(rf"  send     {send_run['run_id']} +FY2025Q3 .* uploaded +0  6 sent, "
                      rf"1 excluded; {workspace.remote_prefix}/FROM_DFPS/End_txt_file.txt", out)
-    assert re.search(rf"  receive  {receive_run['run_id']} +FY2025Q3 .* reported +0  3 IMPACT "
-                     rf"not in DPS, 2 DPS not in IMPACT, 5 DPS events, 1 returned still "
-                     rf"active; "
+    counts = {spec.key: f"{receive_run[spec.record_field]} {spec.status_label}"
+              for spec in REPORTS}
+    assert {key: counts[key] for key in SCENARIO_COUNTS} == SCENARIO_COUNTS
+    assert re.search(rf"  receive  {receive_run['run_id']} +FY2025Q3 .* reported +0  "
+                     rf"{re.escape(', '.join(counts.values()))}; "
                      rf"{workspace.folder('share')}", out)
     assert (f"FY2025Q3: sent (upload {send_run['run_id']}, 6 rows, "
-            f"{send_run['uploaded_at'][:16]}), answered, reported (4 files), delivered "
-            f"(4 to the share), not mailed (mail off)") in out
+            f"{send_run['uploaded_at'][:16]}), answered, reported ({len(REPORTS)} files), "
+            f"delivered ({len(REPORTS)} to the share), not mailed (mail off)") in out
     assert out.rstrip().endswith("latest send: ok (exit 0)\nlatest receive: ok (exit 0)")
 
 

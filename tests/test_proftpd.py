@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from tests.real_servers import start_proftpd
-from tests.scenario import scenario_answer
+from tests.scenario import report_files, scenario_answer
 
 AS_OF = ("--as-of", "2025-06-20")
-REPORTS = ["DPS_not_in_IMPACT_FY2025_Q3.xlsx", "DPS_total_runaway_events_FY2025_Q3.xlsx",
-           "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
+REPORTS = report_files()   # every report of the registry, as the share lists them
 
 
 def log_size(server):

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from exchange.vault import is_encrypted, new_key, stored_key_id
-from tests.scenario import in_clear, scenario_answer
+from tests.scenario import (
+    archived_files,
+    archived_name,
+    in_clear,
+    report_files,
+    scenario_answer,
+)
 
 pytestmark = pytest.mark.reliability("audit and archive")
 
@@ -45,7 +51,7 @@ def test_an_encrypted_archive_holds_no_name_or_dob_in_clear(workspace):
     encrypt(workspace, "2026-12", key_file(workspace.root, "k1"))
     exchange(workspace)
     files = archived(workspace)
-    assert len(files) == 4 + 2 + 4            # sent files, DPS's answer, the four reports
+    assert sorted(archived_name(p) for p in files) == archived_files()   # sent, answer, reports
     for path in files:
         data = path.read_bytes()
         assert is_encrypted(path) and stored_key_id(path) == "2026-12", path
@@ -60,7 +66,7 @@ def test_regenerating_a_quarter_reads_the_encrypted_archive(workspace):
     encrypt(workspace, "2026-12", key_file(workspace.root, "k1"))
     exchange(workspace)
     assert workspace.receive(*AS_OF, "--period", "FY2025Q3", "--force") == 0
-    assert len(list(workspace.folder("share").glob("*.xlsx"))) == 4
+    assert sorted(p.name for p in workspace.folder("share").glob("*.xlsx")) == report_files()
 
 
 def test_with_encryption_off_again_an_encrypted_period_still_regenerates(workspace):
@@ -71,7 +77,7 @@ def test_with_encryption_off_again_an_encrypted_period_still_regenerates(workspa
     exchange(workspace)
     workspace.configure(archive={"encrypt": False})
     assert workspace.receive(*AS_OF, "--period", "FY2025Q3", "--force") == 0
-    assert len(list(workspace.folder("share").glob("*.xlsx"))) == 4
+    assert sorted(p.name for p in workspace.folder("share").glob("*.xlsx")) == report_files()
     newest = workspace.manifests("receive")[-1]["archived_reports"]
     assert newest and not any(is_encrypted(Path(p)) for p in newest)
 
@@ -218,13 +224,15 @@ def test_verify_fails_when_encrypted_files_cannot_be_checked_for_want_of_the_key
     encrypt(workspace, "2026-12", key)
     exchange(workspace)
     code, lines = verify_lines(workspace, capsys)
-    assert code == 0 and lines[-2].endswith("content of 10 encrypted file(s) checked with "
-                                            "the keys")
+    stored = len(archived_files())   # sent files, DPS's answer, every report
+    assert code == 0 and lines[-2].endswith(f"content of {stored} encrypted file(s) checked "
+                                            "with the keys")
     key.unlink()
     code, lines = verify_lines(workspace, capsys)
     assert code == 1
-    assert ("  10 archived file(s) are encrypted but the archive's keys are not available: "
-            "their content was not checked (archive.key_file / archive.key_env)") in lines
+    assert (f"  {stored} archived file(s) are encrypted but the archive's keys are not "
+            "available: their content was not checked (archive.key_file / archive.key_env)"
+            ) in lines
     assert lines[-1] == "FAILED: 1 problem(s)"
 
 

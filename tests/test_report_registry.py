@@ -12,9 +12,17 @@ import pytest
 import util
 from exchange.archive import Archive
 from exchange.delivery import deliver_reports
-from exchange.followup import COUNT_COLUMNS
+from exchange.followup import empty_trend, load_trend, period_key, record_period, save_trend
 from exchange.periods import parse_period
-from exchange.reports import COLUMNS, REPORTS, docs_with_table, report, undocumented_columns
+from exchange.reports import (
+    COLUMNS,
+    REPORTS,
+    docs_with_table,
+    report,
+    trend_rows,
+    undocumented_columns,
+)
+from tests.test_reading_aids import reconciled
 
 REPO = Path(__file__).resolve().parent.parent
 PRODUCT_FILES = [*REPO.glob("*.py"), *(REPO / "exchange").glob("*.py"), *(REPO / "sql").glob("*")]
@@ -26,10 +34,18 @@ def test_each_report_has_one_spec_with_a_unique_key_stem_and_count_names():
         assert len(set(values)) == len(values), attribute
 
 
-def test_file_names_carry_the_period_suffix():
-    assert [spec.file_name(parse_period("FY2025Q3")) for spec in REPORTS] == [
-        "IMPACT_not_in_DPS_FY2025_Q3.xlsx", "DPS_not_in_IMPACT_FY2025_Q3.xlsx",
-        "DPS_total_runaway_events_FY2025_Q3.xlsx", "Returned_still_active_in_NCIC_FY2025_Q3.xlsx"]
+@pytest.mark.parametrize("period, suffix", [("FY2025Q3", "FY2025_Q3"),
+                                            ("FY2026Q1", "FY2026_Q1")])
+def test_file_names_carry_the_period_suffix(period, suffix):
+    assert [spec.file_name(parse_period(period)) for spec in REPORTS] == [
+        f"{spec.stem}_{suffix}.xlsx" for spec in REPORTS]
+
+
+def test_the_contract_s_reports_keep_their_file_stems():
+    """§6's four reports, by key; a report added to the registry brings its own stem."""
+    assert {key: report(key).stem for key in ("impact", "dps", "totals", "returned")} == {
+        "impact": "IMPACT_not_in_DPS", "dps": "DPS_not_in_IMPACT",
+        "totals": "DPS_total_runaway_events", "returned": "Returned_still_active_in_NCIC"}
 
 
 def test_every_column_a_report_shows_is_explained_once():
@@ -43,9 +59,22 @@ def test_every_explained_column_is_shown_somewhere():
     assert sorted(set(COLUMNS) - shown) == []
 
 
-def test_the_trend_records_every_report_s_count():
-    """A report's count_column is recorded by the trend (followup's counts are open)."""
-    assert {spec.count_column for spec in REPORTS} <= set(COUNT_COLUMNS)
+def test_the_trend_records_every_report_s_count(tmp_path):
+    """A report's count_column is recorded in the trend history by itself (followup's counts
+    are open): the saved history holds each report's rows per region and STATEWIDE."""
+    recon = reconciled()
+    assert any(spec.count(recon) for spec in REPORTS)      # the check has something to count
+    history = record_period(empty_trend(), "FY2025Q3", period_key("FY2025Q3"),
+                            trend_rows(recon))
+    path = tmp_path / "trend.csv"
+    save_trend(history, path, lambda target, data: target.write_bytes(data))
+    saved = load_trend(path)
+    for spec in REPORTS:
+        by_region = spec.rows(recon).groupby("REGION").size()
+        expected = {region: int(by_region.get(region, 0)) for region in saved["REGION"]}
+        expected["STATEWIDE"] = spec.count(recon)
+        assert dict(zip(saved["REGION"], saved[spec.count_column], strict=True)) == expected, \
+            spec.key
 
 
 def test_the_contract_doc_carries_the_generated_table():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scenario import scenario_answer
+from tests.scenario import archived_files, archived_name, scenario_answer
 
 security = pytest.mark.reliability("security")
 AS_OF = ("--as-of", "2025-06-20")
@@ -118,8 +118,10 @@ def test_empty_state_and_audit_beside_a_non_empty_archive_is_a_finding(workspace
     (workspace.folder("logs") / "audit.jsonl").unlink()
     code, out = verify(workspace, capsys)
     assert code == 1
-    stray = [line for line in out if line.endswith(": no audit line or run record names it")]
-    assert len(stray) == 10          # sent files, DPS's answer, the four reports
+    unnamed = ": no audit line or run record names it"
+    stray = [line.removeprefix("  archived file ").removesuffix(unnamed) for line in out
+             if line.endswith(unnamed)]
+    assert sorted(archived_name(path) for path in stray) == archived_files()   # every file
 
 
 @security

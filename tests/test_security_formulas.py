@@ -8,7 +8,7 @@ import openpyxl
 import pytest
 
 from exchange.excel import Sheet, write_workbook
-from tests.scenario import RESULTS_HEADER, SENT_PIDS, results_line
+from tests.scenario import RESULTS_HEADER, SENT_PIDS, report_files, results_line
 
 AS_OF = ("--as-of", "2025-06-20")
 security = pytest.mark.reliability("security")
@@ -70,11 +70,11 @@ def test_no_report_or_sheet_holds_a_formula_from_dps_or_impact(workspace):
     workspace.put_answer(*hostile_answer())
     assert workspace.receive(*AS_OF) == 0
 
-    workbooks = sorted(workspace.folder("share").glob("*.xlsx"))
-    workbooks += sorted(workspace.folder("archive").glob("send/*/*_end_export.xlsx"))
-    assert len(workbooks) == 5
+    reports = sorted(workspace.folder("share").glob("*.xlsx"))
+    [export] = workspace.folder("archive").glob("send/*/*_end_export.xlsx")
+    assert [path.name for path in reports] == report_files()
     seen = set()
-    for path in workbooks:
+    for path in [*reports, export]:
         assert formulas(path) == [], path.name
         seen |= {cell[2] for cell in all_cells(path) if isinstance(cell[2], str)}
     # Values are kept exactly (fields are trimmed as they are read, so "\t=1+1" is "=1+1").

@@ -16,11 +16,10 @@ import openpyxl
 import pytest
 
 from exchange.vault import is_encrypted, new_key
-from tests.scenario import in_clear, scenario_answer
+from tests.scenario import SEND_FILES, in_clear, report_files, scenario_answer
 
 security = pytest.mark.reliability("security")
 AS_OF = ("--as-of", "2025-06-20")
-SEND_FILES = ["End_txt_file.txt", "end_export.xlsx", "excluded_index.csv", "sent_index.csv"]
 
 
 def files_under(folder: Path) -> list[str]:
@@ -78,7 +77,8 @@ def test_a_receive_leaves_no_staging_copy_when_nothing_is_new_or_a_dry_run(works
     workspace.put_answer(*scenario_answer())
     assert workspace.receive(*AS_OF, "--dry-run") == 0
     assert files_under(workspace.folder("staging")) == []
-    assert len(files_under(workspace.folder("outbox") / "dry-run")) == 4   # its product
+    assert files_under(workspace.folder("outbox") / "dry-run") == [   # its product
+        f"FY2025_Q3/{name}" for name in report_files()]
     assert workspace.receive(*AS_OF) == 0
     assert workspace.receive(*AS_OF, "--period", "FY2025Q3") == 0
     assert workspace.manifests("receive")[-1]["outcome"] == "nothing new"
@@ -120,7 +120,7 @@ def test_undelivered_reports_are_kept_encrypted_and_delivered_plain_later(worksp
     assert workspace.receive(*AS_OF) == 1
     queued = workspace.folder("outbox") / "reports" / "FY2025_Q3"
     workbooks = sorted(queued.glob("*.xlsx"))
-    assert len(workbooks) == 4
+    assert [p.name for p in workbooks] == report_files()
     assert all(is_encrypted(p) for p in workbooks)
     for name in ("outbox", "staging"):
         assert plain_child_data(workspace.folder(name)) == [], name
@@ -140,5 +140,6 @@ def test_without_encryption_undelivered_reports_stay_as_they_are(workspace):
     workspace.folder("share").rmdir()
     assert workspace.receive(*AS_OF) == 1
     queued = sorted((workspace.folder("outbox") / "reports" / "FY2025_Q3").glob("*.xlsx"))
-    assert len(queued) == 4 and not any(is_encrypted(p) for p in queued)
+    assert [p.name for p in queued] == report_files()
+    assert not any(is_encrypted(p) for p in queued)
     assert all(os.stat(p).st_mode & 0o077 == 0 for p in queued)
