@@ -123,8 +123,10 @@ def run_receive(config: util.Config, record: util.RunRecord, options: ReceiveOpt
     exchange = choose_exchange(run)                                      # run records
     archive = util.open_archive(config)              # keys proved before anything is fetched
     answer = obtain_answer(run, exchange, archive)                       # SFTP or archive
-    checked = check_answer(run, exchange, answer, archive)
-    sources = read_sources(run, exchange.period)                         # database
+    with util.Ahead(lambda: sources_of(run, exchange.period),          # database, in a copy
+                    config.run.processes > 1) as ahead:               # ... meanwhile:
+        checked = check_answer(run, exchange, answer, archive)
+        sources = read_sources(run, ahead)
     if already_reported(run, exchange, checked, sources):                # same inputs
         return finish_nothing_new(run, exchange, archive)
     recon = reconcile(run, exchange, checked, sources)
@@ -222,18 +224,24 @@ def check_answer(run: ReceiveRun, exchange: Exchange, answer: Answer, archive: u
                           counts_name: util.sha256_bytes(counts_bytes)})
 
 
-def read_sources(run: ReceiveRun, period: util.Period) -> Sources:
+def read_sources(run: ReceiveRun, ahead: util.Ahead) -> Sources:
+    """The sources step: IMPACT's rows (sources_of), read by a forked copy of this run while
+    DPS's answer was checked (run.processes; with 1, read here and now)."""
+    with run.record.step("sources"):
+        return ahead.result()
+
+
+def sources_of(run: ReceiveRun, period: util.Period) -> Sources:
     """IMPACT's runaway episodes (sa_98, checked) and the county -> region lookup. Matching
     and Exceptions use the rows of the matching range; the follow-up aids all fetched rows."""
     today = run.options.today
-    with run.record.step("sources"):
-        read = util.read_sources(run.config, run.rules, period, today)
-        sa98, name = read.sa98, read.name
-        start, end = run.rules.matching_range(period.start, period.end)
-        in_range = sa98[util.overlaps_range(sa98, start, end)]
-        episodes, problems = util.check_episodes(in_range, name, today)
-        fetched, _ = util.check_episodes(sa98, name)     # its faults are listed above
-        regions = util.build_regions(read.county_region)
+    read = util.read_sources(run.config, run.rules, period, today)
+    sa98, name = read.sa98, read.name
+    start, end = run.rules.matching_range(period.start, period.end)
+    in_range = sa98[util.overlaps_range(sa98, start, end)]
+    episodes, problems = util.check_episodes(in_range, name, today)
+    fetched, _ = util.check_episodes(sa98, name)     # its faults are listed above
+    regions = util.build_regions(read.county_region)
     return Sources(episodes, fetched, problems, regions, read.who, name, len(sa98),
                    util.frame_checksum(sa98.drop(columns="LINE")), sa98,
                    run.rules.fetch_range(period.start, period.end, today),
@@ -351,7 +359,7 @@ def write_reports(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
         util.write_workbooks([(folder / spec.file_name(exchange.period), sheets[spec.key])
                               for spec in util.REPORTS],
                              run.config.reports.max_rows_per_sheet, run.rules.marking,
-                             run.config.reports.writers,
+                             run.config.run.processes,
                              written=lambda path: (written.append(str(path)),
                                                    log.info("wrote %s", path)))
     record.update(reports=written)

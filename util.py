@@ -58,6 +58,9 @@ from exchange.archive import checksums as archive_checksums
 from exchange.frames import frame_checksum, values_checksum
 from exchange.excel import Sheet, frame_rows, write_workbook, write_workbooks
 
+# --- Work in forked copies of the run (run.processes): exchange/forking.py --------------------
+from exchange.forking import Ahead
+
 # --- Mail: exchange/mail.py -------------------------------------------------------------------
 from exchange.mail import mail_on, send_mail
 
@@ -116,7 +119,7 @@ __all__ = [   # what the scripts use, in the order of the sections above
     "open_configured_database", "run_query", "RemoteFile",
     "SftpSession", "connect_sftp", "join_remote", "atomic_write_bytes", "sha256_bytes",
     "frame_checksum", "values_checksum", "Sheet", "frame_rows", "write_workbook",
-    "write_workbooks", "mail_on", "send_mail",
+    "write_workbooks", "Ahead", "mail_on", "send_mail",
     "QUERY_COLUMNS", "Wrangled", "check_sanity", "export_view", "render_dps_text", "sent_index_csv",
     "excluded_index_csv", "wrangle", "AnswerPlace", "Look", "answer_still_on_server",
     "archived_answer", "clean_up_remote", "fetch_answer", "keep_refused_answer", "remote_names",

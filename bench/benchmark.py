@@ -130,10 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="after the timed runs, profile send2dps.py --dry-run and "
                              "receivedps.py --dry-run --force once per scale with pyinstrument "
                              "(untimed) and write the text reports to DIR")
-    parser.add_argument("--writers", type=int, metavar="N",
-                        help="reports.writers of the timed exchanges (default: the shipped "
-                             "config's, 2; 1 builds the workbooks one after the other, as the "
-                             "floor does)")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="run.processes of the timed exchanges (default: the shipped "
+                             "config's, 2; 1 does the receive's work one piece after the "
+                             "other, as the floor does)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary work folder (its path is logged)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug lines")
@@ -155,7 +155,7 @@ class Options:
     profile: Path | None = None
     big_answer_mib: int | None = BIG_ANSWER_MIB   # None: not measured
     big_answer_in_period: float = BIG_ANSWER_IN_PERIOD
-    writers: int | None = None     # reports.writers of the timed exchanges (None: shipped)
+    processes: int | None = None   # run.processes of the timed exchanges (None: shipped)
 
     def repeats_for(self, scale: float) -> int:
         return self.large_repeats if scale >= MEMORY_TARGET_FROM_SCALE else self.repeats
@@ -180,7 +180,7 @@ def resolve_options(args: argparse.Namespace) -> Options:
                    not args.no_sftp, not args.no_ttr, args.profile,
                    None if args.no_big_answer or big is None else max(1, big),
                    min(1.0, max(0.0, args.big_answer_in_period)),
-                   None if args.writers is None else max(1, args.writers))
+                   None if args.processes is None else max(1, args.processes))
 
 
 def scale_label(scale: float) -> str:
@@ -348,15 +348,16 @@ def exchange_settings(root: Path, db_path: Path, servers: Servers, prefix: str,
 
 def make_workspace(work: Path, name: str, db_path: Path, servers: Servers,
                    poll: float = FAST_POLL_SECONDS,
-                   settle: float = FAST_SETTLE_SECONDS, writers: int | None = None) -> Workspace:
+                   settle: float = FAST_SETTLE_SECONDS, processes: int | None = None
+                   ) -> Workspace:
     root = work / name
     root.mkdir(parents=True)
     (root / "share").mkdir()     # the product never creates the share
     prefix = f"bench_{name}"
     config_path = root / "dps_config.yml"
     settings = exchange_settings(root, db_path, servers, prefix, poll, settle)
-    if writers is not None:
-        settings["reports"]["writers"] = writers
+    if processes is not None:
+        settings["run"]["processes"] = processes
     config_path.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     return Workspace(root, config_path, prefix, db_path)
 
@@ -873,12 +874,12 @@ def build_database(work: Path, scale: float) -> tuple[Path, dict[str, int], floa
 
 
 def run_scale(work: Path, scale: float, repeats: int, servers: Servers,
-              writers: int | None = None) -> ScaleRun:
+              processes: int | None = None) -> ScaleRun:
     db_path, counts, seconds = build_database(work, scale)
     run = ScaleRun(scale, counts, seconds, db_path)
     for repeat in range(1, repeats + 1):
         name = f"s{scale_label(scale).replace('.', '_')}_r{repeat}"
-        workspace = make_workspace(work, name, db_path, servers, writers=writers)
+        workspace = make_workspace(work, name, db_path, servers, processes=processes)
         exchange = run_exchange(workspace, after_delay)
         send_floor, receive_floor = measure_floors(exchange, work, servers.sftp, name)
         run.samples.append(Sample(exchange, send_floor, receive_floor))
@@ -1353,8 +1354,9 @@ def render_markdown(results: dict[str, Any]) -> str:
              f"{machine['ram_gib']} GiB RAM, {machine['os']}, Python {machine['python']}, "
              + ", ".join(f"{k} {v}" for k, v in machine["libraries"].items())
              + f", {machine['openssh']}", "",
-             f"Reports built {results.get('writers', 1)} at a time (`reports.writers`; the "
-             f"floor builds them one after the other).", ""]
+             f"Receive: {results.get('processes', 1)} processes at a time (`run.processes`: "
+             f"IMPACT's queries while the answer is checked, workbooks built side by side); "
+             f"the floor does each piece in turn.", ""]
     for label, summary in results["scales"].items():
         lines += step_table(label, summary) + [""]
     if results.get("sftp"):
@@ -1406,7 +1408,7 @@ def run_benchmark(work: Path, options: Options) -> dict[str, Any]:
         scale_runs = []
         for scale in options.scales:
             scale_run = run_scale(work, scale, options.repeats_for(scale), servers,
-                                  options.writers)
+                                  options.processes)
             scale_runs.append(scale_run)
             scales[scale_label(scale)] = summarize_scale(scale_run)
         smallest = scale_runs[0]
@@ -1423,15 +1425,15 @@ def run_benchmark(work: Path, options: Options) -> dict[str, Any]:
             profile_scripts(scale_runs, options.profile)
     return {"scales": scales, "sftp": sftp, "time_to_report": ttr, "big_answer": big,
             "targets": evaluate_targets(scales, sftp, ttr, big),
-            "writers": options.writers or shipped_writers()}
+            "processes": options.processes or shipped_processes()}
 
 
-def shipped_writers() -> int:
-    """reports.writers as the shipped config sets it (the timed exchanges' default)."""
-    from exchange.settings import ReportSettings
+def shipped_processes() -> int:
+    """run.processes as the shipped config sets it (the timed exchanges' default)."""
+    from exchange.settings import RunSettings
 
     shipped = yaml.safe_load((REPO / "dps_config.yml").read_text(encoding="utf-8"))
-    return int((shipped.get("reports") or {}).get("writers", ReportSettings.writers))
+    return int((shipped.get("run") or {}).get("processes", RunSettings.processes))
 
 
 def configure_logging(verbose: bool) -> None:

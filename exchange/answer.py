@@ -153,8 +153,14 @@ class ResultsFile:
 
 
 def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, today: dt.date,
-                  sent_pids: set[int]) -> ResultsFile:
-    """Read Dfps-missing-person-results.txt (§4); whole-file faults raise."""
+                  sent_pids: set[int], quick_path: bool = True) -> ResultsFile:
+    """Read Dfps-missing-person-results.txt (§4); whole-file faults raise.
+
+    Each data line is read by ResultsReader.read_line, which checks every rule and words every
+    fault. Most lines are clean, and QuickReader takes those first: a few plain tests that
+    accept only a line read_line would take as it is (no fault, no warning, a NIC no other
+    line carries), giving the same record. Anything else goes to read_line. `quick_path=False`
+    reads every line the careful way (the tests compare both)."""
     delimiter = file_config.delimiter
     layout = ResultsLayout.from_settings(file_config)
     wanted = list(layout.required)
@@ -169,12 +175,124 @@ def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, tod
     position = {name: header.index(name) for name in layout.columns if name in header}
     reader = ResultsReader(file_name, position, len(header), DateParser(file_config.date_format),
                            today, sent_pids, layout)
+    quick = QuickReader(reader, repeated_values(lines, data_line_numbers, delimiter,
+                                                position["NIC"])) \
+        if quick_path and "NIC" in position else None
     for index in data_line_numbers:
-        reader.read_line(index + 1, [f.strip() for f in lines[index].split(delimiter)])
+        fields = [f.strip() for f in lines[index].split(delimiter)]
+        if quick is None or not quick.take(index + 1, lines[index], fields):
+            reader.read_line(index + 1, fields)
         lines[index] = ""    # read: its text goes now, not after the whole file (memory)
-    return ResultsFile(reader.frame(), reader.problems, len(data_line_numbers),
+    records = reader.frame() if quick is None else quick.in_line_order()
+    return ResultsFile(records, reader.problems, len(data_line_numbers),
                        len(reader.raw_pids), [h for h in header if h not in layout.columns],
                        reader.fault_lines)
+
+
+def repeated_values(lines: list[str], line_indexes: list[int], delimiter: str,
+                    column: int) -> set[str]:
+    """The values of one column (trimmed) that more than one of these lines carries."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for index in line_indexes:
+        parts = lines[index].split(delimiter, column + 1)
+        value = parts[column].strip() if len(parts) > column else ""
+        if value in seen:
+            repeated.add(value)
+        seen.add(value)
+    return repeated
+
+
+class QuickReader:
+    """The quick path for a clean line (see parse_results): plain string tests instead of
+    regular expressions and a dict per row. It takes a line only when read_line would take it
+    unchanged: the right number of fields; a PID of ASCII digits that was sent; a NIC of M
+    and 9 digits that no other line carries; real ENTRY_DATE and DLC not after the run date;
+    MKE, ORI, DOB and CLEAR_DATE blank or valid; CLEAR_DATE not before ENTRY_DATE; and no
+    control character anywhere on the line. Its record is the one read_line would keep.
+
+    Taken rows wait as tuples and go into the reader's columns CHUNK at a time, turned into
+    columns in one step (each text value kept once, as read_line does), so the records are
+    no longer in line order: parse_results sorts them by LINE."""
+
+    CHUNK = 20_000
+    TYPED = ("LINE", "PID", "ENTRY_DATE", "DLC", "MKE", "DOB", "CLEAR_DATE", "CLEAR_DATE_EMPTY")
+
+    def __init__(self, reader: ResultsReader, repeated_nics: set[str]) -> None:
+        self.reader, self.repeated_nics = reader, repeated_nics
+        self.at = {name: reader.position.get(name) for name in reader.layout.columns}
+        self.pending: list[tuple[Any, ...]] = []
+        # where each record column sits in a pending tuple: the typed values, then the fields
+        slots = {name: i for i, name in enumerate(self.TYPED)}
+        self.slots = {name: slots.get(name, None if self.at.get(name) is None
+                                      else len(self.TYPED) + self.at[name])
+                      for name in reader.columns}
+
+    def field(self, fields: list[str], name: str) -> str:
+        index = self.at.get(name)
+        return "" if index is None else fields[index]
+
+    def take(self, line: int, text: str, fields: list[str]) -> bool:
+        """Keep the line's record and say True, or say False (read_line must read it)."""
+        reader = self.reader
+        if len(fields) != reader.width or CONTROL_CHARACTERS.search(text):
+            return False
+        pid_text, nic = fields[self.at["PID"]], fields[self.at["NIC"]]
+        if not (len(pid_text) <= MAX_DIGITS and pid_text.isascii() and pid_text.isdigit()):
+            return False
+        pid = int(pid_text)
+        if pid not in reader.sent_pids or nic in self.repeated_nics or not (
+                len(nic) == 10 and nic[0] == "M" and nic[1:].isascii() and nic[1:].isdigit()):
+            return False
+        typed = self.typed_values(fields)
+        if typed is None:
+            return False
+        reader.raw_pids.add(pid_text)
+        self.pending.append((line, pid, *typed, *fields))
+        if len(self.pending) >= self.CHUNK:
+            self.flush()
+        return True
+
+    def typed_values(self, fields: list[str]) -> tuple[Any, ...] | None:
+        """ENTRY_DATE, DLC, MKE, DOB, CLEAR_DATE and CLEAR_DATE_EMPTY as read_line keeps them;
+        None when any of them (or ORI) would be a fault or a warning."""
+        parse_date, today = self.reader.parse_date, self.reader.today
+        entry = parse_date(self.field(fields, "ENTRY_DATE"))
+        dlc = parse_date(self.field(fields, "DLC"))
+        if entry is None or dlc is None or entry > today or dlc > today:
+            return None
+        mke, ori = self.field(fields, "MKE").upper(), self.field(fields, "ORI")
+        if mke and mke not in MKE_CODES or ori and not (len(ori) == 9 and
+                                                         ori.upper().startswith("TX")):
+            return None
+        dob_text, clear_text = self.field(fields, "DOB"), self.field(fields, "CLEAR_DATE")
+        dob = parse_date(dob_text) if dob_text else None
+        clear = parse_date(clear_text) if clear_text else None
+        if dob_text and dob is None or clear_text and clear is None or \
+                clear is not None and clear < entry:
+            return None
+        return entry, dlc, mke, dob, clear, clear_text == ""
+
+    def in_line_order(self) -> Any:
+        """The reader's records frame with every taken row, sorted by LINE."""
+        self.flush()
+        frame = self.reader.frame()
+        return frame.sort_values("LINE", kind="stable").reset_index(drop=True)
+
+    def flush(self) -> None:
+        """The waiting rows into the reader's columns."""
+        if not self.pending:
+            return
+        reader, count = self.reader, len(self.pending)
+        transposed = list(zip(*self.pending, strict=True))
+        self.pending = []
+        for name, values in reader.columns.items():
+            slot = self.slots[name]
+            column = transposed[slot] if slot is not None else ("",) * count
+            if name in reader.shared:
+                texts = reader.texts
+                column = [texts.setdefault(v, v) if type(v) is str else v for v in column]
+            values.extend(column)
 
 
 def check_last_line(lines: list[str], ends_with_newline: bool, header_index: int, width: int,

@@ -2,8 +2,9 @@
 R's `parallel::mclapply` does it: each copy starts with everything already in memory, works
 through its share, and sends its results back through a pipe.
 
-Used for the reports (README "Performance"): their workbooks are independent, and writing one
-is pure Python work on one core. Nothing a forked copy makes touches the disk; the results come
+Used by the receive (README "Performance"): the reports' workbooks are independent, and
+building one is pure Python work on one core; IMPACT's queries do not need DPS's answer, so
+they run while it is checked. Nothing a forked copy makes touches the disk; the results come
 back as values, and the calling process writes them as before.
 
 A copy ignores Ctrl-C and dies quietly on SIGTERM: the calling process handles both, and kills
@@ -76,7 +77,8 @@ class ForkedShare:
                  share: list[int]) -> None:
         context = multiprocessing.get_context("fork")
         self.receiver, sender = context.Pipe(duplex=False)
-        self.process = context.Process(target=work_in_copy, args=(work, pieces, share, sender),
+        self.process = context.Process(target=work_in_copy,
+                                       args=(work, pieces, share, sender, self.receiver),
                                        daemon=True)
         self.process.start()
         sender.close()   # the copy holds the only sending end: its exit ends the pipe
@@ -104,13 +106,18 @@ class ForkedShare:
 
 
 def work_in_copy(work: Callable[[Any], Any], pieces: Sequence[Any], share: list[int],
-                 sender: Any) -> None:
-    """In the forked copy: do the share, send back {index: result} or the first error."""
+                 sender: Any, receiver: Any) -> None:
+    """In the forked copy: do the share, send back {index: result} or the first error. The
+    copy closes its own reading end first: should the run die (SIGKILL), the copy's send then
+    fails at once instead of waiting forever for a reader, and the copy ends."""
+    receiver.close()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, signal.SIG_IGN)
     try:
         sender.send(("ok", {index: work(pieces[index]) for index in share}, ""))
+    except BrokenPipeError:
+        return       # the run is gone: nobody to tell
     except Exception as error:  # noqa: BLE001 - sent back and raised in the calling process
         sender.send(("error", sendable(error), traceback.format_exc()))
     finally:
@@ -126,3 +133,31 @@ def sendable(error: Exception) -> Exception:
     except Exception:  # noqa: BLE001 - any failure means: not sendable as it is
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
+
+
+class Ahead:
+    """`work()` started now in a forked copy, while this process goes on with something else;
+    `result()` waits for it (its error is raised there). Without fork, or with
+    `enabled=False`, `result()` does the work itself, then. Use it in a `with` block: leaving
+    the block kills a copy whose result was not taken (a failure or a SIGTERM on the way)."""
+
+    def __init__(self, work: Callable[[], Any], enabled: bool = True) -> None:
+        self.work = work
+        self.copy = ForkedShare(lambda _: work(), [None], [0]) \
+            if enabled and fork_available() else None
+
+    def __enter__(self) -> Ahead:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.copy is not None:
+            self.copy.stop()
+
+    def result(self) -> Any:
+        if self.copy is None:
+            return self.work()
+        try:
+            return self.copy.results()[0]
+        finally:
+            self.copy.stop()
+            self.copy = None

@@ -36,6 +36,7 @@ def mapping(**items: Any) -> Any:
 class RunSettings:
     time_zone: str = "America/Chicago"
     close_lag_days: int = 30
+    processes: int = 2    # a receive's work at the same time, in forked copies; 1: in turn
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,6 @@ class ReportSettings:
     marking: str = "CONFIDENTIAL"   # heads every printed page
     deliver_to: list = listed("share")   # share, sharepoint, or both
     ori_directory: Path | None = path_setting("", kind="optional_path")   # §10.4: ORI,AGENCY,PHONE
-    writers: int = 2    # workbooks built at the same time (forked copies of the run); 1: in turn
 
 
 @dataclass(frozen=True)

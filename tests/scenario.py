@@ -5,8 +5,10 @@ The names and dates of birth here are what the log and mail scans look for.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from demo.build_demo_db import INSERT_COUNTY, county_rows, create_schema, load_counties
 from exchange.answer import ResultsLayout
@@ -135,3 +137,21 @@ def archived_files(period: str = "FY2025Q3") -> list[str]:
 def archived_name(path: str | Path) -> str:
     """An archived file's name without the run id the archive puts before it."""
     return Path(path).name.split("_", 1)[1]
+
+
+def parsed_both_ways(data: bytes, file_name: str, file_config: Any, today: dt.date,
+                     sent: set[int]) -> Any:
+    """parse_results as the receive runs it, after checking that the quick path for clean
+    lines gives exactly what reading every line the careful way gives (records, problems,
+    counts): every results-file test checks that too."""
+    from pandas.testing import assert_frame_equal
+
+    from exchange.answer import parse_results
+
+    quick = parse_results(data, file_name, file_config, today, set(sent))
+    careful = parse_results(data, file_name, file_config, today, set(sent), quick_path=False)
+    assert_frame_equal(quick.records, careful.records)
+    assert (quick.problems, quick.data_lines, quick.distinct_pids, quick.extra_columns,
+            quick.fault_lines) == (careful.problems, careful.data_lines, careful.distinct_pids,
+                                   careful.extra_columns, careful.fault_lines)
+    return quick

@@ -119,3 +119,29 @@ def test_a_sigterm_while_the_reports_are_built_stops_the_copies_and_ends_the_run
         map_in_forks(sigterm_here_sleep_in_copy, [1, 2], workers=2, weights=[5, 1])
     assert multiprocessing.active_children() == []
     assert time.monotonic() - started < 10
+
+
+def results_too_big_for_a_pipe(_: int) -> bytes:
+    return b"x" * 1_000_000
+
+
+def test_a_copy_whose_run_was_killed_ends_instead_of_waiting_for_a_reader(tmp_path) -> None:
+    """The run SIGKILLed while its copy works (a crash, or the tests' fault injection): the
+    copy's result has no reader left, and the copy must end, not hold the run's stdout open."""
+    script = tmp_path / "killed_run.py"
+    script.write_text(
+        "import os, signal, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+        "from exchange.forking import Ahead\n"
+        "from tests.test_forking import results_too_big_for_a_pipe\n"
+        "ahead = Ahead(lambda: (time.sleep(0.5), results_too_big_for_a_pipe(0))[1])\n"
+        "print(ahead.copy.process.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n", encoding="utf-8")
+    import subprocess
+    import sys
+
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert time.monotonic() - started < 10      # stdout closed: the copy ended by itself

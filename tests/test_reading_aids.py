@@ -8,8 +8,9 @@ import datetime as dt
 
 import openpyxl
 import pandas as pd
+import pytest
 
-from exchange.answer import parse_results
+from exchange.answer import DateParser, QuickReader, ResultsLayout, ResultsReader, repeated_values
 from exchange.config import DpsFileSettings
 from exchange.episodes import build_regions, check_episodes, number_lines
 from exchange.excel import write_workbook
@@ -19,7 +20,7 @@ from exchange.reconcile import SendList, reconcile
 from exchange.reports import trend_sheet
 from exchange.rules import Rules
 from exchange.summary import MailFacts, success_mail
-from tests.scenario import RESULTS_HEADER, results_line
+from tests.scenario import RESULTS_HEADER, parsed_both_ways, results_line
 
 RUN_DATE = dt.date(2025, 6, 20)
 PERIOD = parse_period("FY2025Q3")
@@ -40,7 +41,7 @@ def episodes(*rows):
 
 def results(*lines):
     data = ("\r\n".join([RESULTS_HEADER, *lines]) + "\r\n").encode()
-    return parse_results(data, "results.txt", DpsFileSettings(), RUN_DATE, {1, 2, 3})
+    return parsed_both_ways(data, "results.txt", DpsFileSettings(), RUN_DATE, {1, 2, 3})
 
 
 def trend_row(label, number, episodes_count, unreported):
@@ -264,3 +265,45 @@ def test_the_lead_line_says_apart_who_ran_after_the_period():
                       Rules(3, 30, 2))
     assert impact_lead(recon, PERIOD)[0] == ("Still missing, never reported",
                                              "4 (1 ran before this period, 2 after it)")
+
+
+QUICK_CASES = {   # a line the quick path may take, and one per reason it must leave a line
+    "clean": (results_line(1, "M000000001", "20250410", dob="20100101", clear="20250412"), True),
+    "lower-case MKE is still clean": (results_line(1, "M000000001", "20250410", mke="emj"), True),
+    "PID not sent": (results_line(9, "M000000001", "20250410"), False),
+    "PID not digits": (results_line(1, "M000000001", "20250410").replace("1|", "1a|", 1), False),
+    "NIC malformed": (results_line(1, "N000000001", "20250410"), False),
+    "DLC not a date": (results_line(1, "M000000001", "20250231"), False),
+    "DLC after the run date": (results_line(1, "M000000001", "20250621"), False),
+    "unknown MKE": (results_line(1, "M000000001", "20250410", mke="XYZ"), False),
+    "ORI not TX": (results_line(1, "M000000001", "20250410", ori="OK0000000"), False),
+    "DOB not a date": (results_line(1, "M000000001", "20250410", dob="2010"), False),
+    "CLEAR_DATE before ENTRY_DATE": (results_line(1, "M000000001", "20250410",
+                                                  clear="20250401"), False),
+    "control character": (results_line(1, "M000000001", "20250410", last="A\x01B"), False),
+    "a field short": (results_line(1, "M000000001", "20250410").rsplit("|", 1)[0], False),
+}
+
+
+@pytest.mark.parametrize("case", QUICK_CASES, ids=str)
+def test_the_quick_path_takes_only_a_line_the_careful_one_would_keep_as_it_is(case):
+    line, taken = QUICK_CASES[case]
+    layout = ResultsLayout()
+    position = {name: i for i, name in enumerate(layout.columns)}
+    reader = ResultsReader("results.txt", position, len(position), DateParser("%Y%m%d"),
+                           RUN_DATE, {1, 2, 3}, layout)
+    quick = QuickReader(reader, repeated_nics=set())
+    assert quick.take(2, line, [f.strip() for f in line.split("|")]) is taken
+    quick.flush()
+    assert reader.columns["LINE"] == ([2] if taken else [])
+    results(line)          # and both ways give the same (parsed_both_ways)
+
+
+def test_a_nic_two_lines_carry_takes_the_careful_path_for_both():
+    lines = ["1|M000000001|x", "2|M000000002|x", "3|M000000001|x", "4"]
+    assert repeated_values(lines, [0, 1, 2, 3], "|", 1) == {"M000000001"}
+    parsed = results(results_line(1, "M000000001", "20250410"),
+                     results_line(2, "M000000001", "20250411"))
+    assert parsed.records["LINE"].tolist() == [2]
+    assert [(p.line, p.reason) for p in parsed.problems] == [
+        (3, "NIC repeated (first on line 2)")]

@@ -23,6 +23,7 @@ from exchange.matching import matched_pairs
 from exchange.reconcile import SendList, reconcile, totals_by_region
 from exchange.reports import report
 from exchange.rules import Rules
+from tests.scenario import parsed_both_ways
 
 REPO = Path(__file__).resolve().parent.parent
 FILE_CONFIG = DpsFileSettings(**yaml.safe_load((REPO / "dps_config.yml").read_text(
@@ -107,7 +108,7 @@ def assert_no_values(messages, data):
 
 
 def parse(data, sent=SENT_PIDS, today=RUN_DATE):
-    parsed = parse_results(data, RESULTS, FILE_CONFIG, today, sent)
+    parsed = parsed_both_ways(data, RESULTS, FILE_CONFIG, today, sent)
     assert_no_values([p.reason for p in parsed.problems], data)
     return parsed
 

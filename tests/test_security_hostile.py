@@ -14,11 +14,17 @@ import openpyxl
 import pytest
 import yaml
 
-from exchange.answer import parse_counts, parse_results
+from exchange.answer import parse_counts
 from exchange.config import DpsFileSettings
 from exchange.errors import InputError
 from exchange.excel import Sheet, write_workbook
-from tests.scenario import RESULTS_HEADER, SENT_PIDS, results_line, scenario_answer
+from tests.scenario import (
+    RESULTS_HEADER,
+    SENT_PIDS,
+    parsed_both_ways,
+    results_line,
+    scenario_answer,
+)
 
 security = pytest.mark.reliability("security")
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +41,7 @@ def results_file(*lines: str, header: str = RESULTS_HEADER) -> bytes:
 
 
 def parse(data: bytes):
-    return parse_results(data, RESULTS, FILE_CONFIG, dt.date(2025, 6, 20), set(SENT_PIDS))
+    return parsed_both_ways(data, RESULTS, FILE_CONFIG, dt.date(2025, 6, 20), set(SENT_PIDS))
 
 
 def problems(parsed) -> list[tuple[int, str, str]]:
