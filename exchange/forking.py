@@ -51,8 +51,8 @@ def usable_cores() -> int:
 def map_in_forks(work: Callable[[Any], Any], pieces: Sequence[Any], workers: int,
                  weights: Sequence[float] | None = None) -> list[Any]:
     """[work(piece) for piece in pieces], shared between this process and up to workers - 1
-    forked copies. An error raised by `work` in a copy is raised here (the first one, in piece
-    order), with the copy's traceback as its note."""
+    forked copies. An error raised by `work` is raised here: one in this process's own share
+    first, else the first copy's, with that copy's traceback as its note."""
     workers = min(workers, len(pieces))
     if workers <= 1 or not fork_available():
         return [work(piece) for piece in pieces]
@@ -138,13 +138,14 @@ def sendable(error: Exception) -> Exception:
 class Ahead:
     """`work()` started now in a forked copy, while this process goes on with something else;
     `result()` waits for it (its error is raised there). Without fork, or with
-    `enabled=False`, `result()` does the work itself, then. Use it in a `with` block: leaving
-    the block kills a copy whose result was not taken (a failure or a SIGTERM on the way)."""
+    `enabled=False`, or on one usable core, `result()` does the work itself, then. Use it in
+    a `with` block: leaving the block kills a copy whose result was not taken (a failure or a
+    SIGTERM on the way)."""
 
     def __init__(self, work: Callable[[], Any], enabled: bool = True) -> None:
         self.work = work
         self.copy = ForkedShare(lambda _: work(), [None], [0]) \
-            if enabled and fork_available() else None
+            if enabled and fork_available() and usable_cores() > 1 else None
 
     def __enter__(self) -> Ahead:
         return self

@@ -132,10 +132,11 @@ def test_a_copy_whose_run_was_killed_ends_instead_of_waiting_for_a_reader(tmp_pa
     script.write_text(
         "import os, signal, sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
-        "from exchange.forking import Ahead\n"
+        "from exchange.forking import ForkedShare\n"
         "from tests.test_forking import results_too_big_for_a_pipe\n"
-        "ahead = Ahead(lambda: (time.sleep(0.5), results_too_big_for_a_pipe(0))[1])\n"
-        "print(ahead.copy.process.pid, flush=True)\n"
+        "copy = ForkedShare(lambda _: (time.sleep(0.5), results_too_big_for_a_pipe(0))[1],\n"
+        "                   [None], [0])\n"
+        "print(copy.process.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n", encoding="utf-8")
     import subprocess
     import sys
