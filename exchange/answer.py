@@ -181,6 +181,8 @@ def parse_results(data: bytes, file_name: str, file_config: DpsFileSettings, tod
     for index in data_line_numbers:
         fields = [f.strip() for f in lines[index].split(delimiter)]
         if quick is None or not quick.take(index + 1, lines[index], fields):
+            if quick is not None:
+                quick.flush()        # the rows taken before it first: records stay in order
             reader.read_line(index + 1, fields)
         lines[index] = ""    # read: its text goes now, not after the whole file (memory)
     records = reader.frame() if quick is None else quick.in_line_order()
@@ -211,9 +213,9 @@ class QuickReader:
     MKE, ORI, DOB and CLEAR_DATE blank or valid; CLEAR_DATE not before ENTRY_DATE; and no
     control character anywhere on the line. Its record is the one read_line would keep.
 
-    Taken rows wait as tuples and go into the reader's columns CHUNK at a time, turned into
-    columns in one step (each text value kept once, as read_line does), so the records are
-    no longer in line order: parse_results sorts them by LINE."""
+    Taken rows wait as tuples and go into the reader's columns CHUNK at a time (and before
+    read_line reads a line, so the records stay in line order), turned into columns in one
+    step, each text value kept once, as read_line does."""
 
     CHUNK = 20_000
     TYPED = ("LINE", "PID", "ENTRY_DATE", "DLC", "MKE", "DOB", "CLEAR_DATE", "CLEAR_DATE_EMPTY")
@@ -274,10 +276,9 @@ class QuickReader:
         return entry, dlc, mke, dob, clear, clear_text == ""
 
     def in_line_order(self) -> Any:
-        """The reader's records frame with every taken row, sorted by LINE."""
+        """The reader's records frame with every taken row (in line order, see flush)."""
         self.flush()
-        frame = self.reader.frame()
-        return frame.sort_values("LINE", kind="stable").reset_index(drop=True)
+        return self.reader.frame()
 
     def flush(self) -> None:
         """The waiting rows into the reader's columns."""

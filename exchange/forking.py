@@ -14,11 +14,22 @@ with one worker, the work runs here, one piece after the other.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import os
 import signal
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from exchange.errors import DpsError
+
+log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1     # Linux prctl: a signal for this process when its parent dies
+
+
+class CopyLostError(DpsError):
+    """A forked copy of the run ended without sending its results (killed, out of memory)."""
 
 
 def share_out(weights: Sequence[float], workers: int) -> list[list[int]]:
@@ -58,9 +69,15 @@ def map_in_forks(work: Callable[[Any], Any], pieces: Sequence[Any], workers: int
         return [work(piece) for piece in pieces]
     shares = share_out(weights or [1.0] * len(pieces), workers)
     results: dict[int, Any] = {}
-    copies = [ForkedShare(work, pieces, share) for share in shares[1:] if share]
+    copies: list[ForkedShare] = []
     try:
-        for index in shares[0]:
+        for share in shares[1:]:
+            copy = ForkedShare.start(work, pieces, share) if share else None
+            if copy is None:
+                shares[0] += share          # no copy (fork failed): done here, in turn
+            else:
+                copies.append(copy)
+        for index in sorted(shares[0]):
             results[index] = work(pieces[index])
         for copy in copies:
             results.update(copy.results())
@@ -75,23 +92,43 @@ class ForkedShare:
 
     def __init__(self, work: Callable[[Any], Any], pieces: Sequence[Any],
                  share: list[int]) -> None:
+        import gc
+
         context = multiprocessing.get_context("fork")
         self.receiver, sender = context.Pipe(duplex=False)
         self.process = context.Process(target=work_in_copy,
-                                       args=(work, pieces, share, sender, self.receiver),
+                                       args=(work, pieces, share, sender, self.receiver,
+                                             os.getpid()),
                                        daemon=True)
-        self.process.start()
-        sender.close()   # the copy holds the only sending end: its exit ends the pipe
+        gc.freeze()      # the copy's collector then leaves the inherited objects' pages shared
+        try:
+            self.process.start()
+        finally:
+            gc.unfreeze()
+            sender.close()   # the copy holds the only sending end: its exit ends the pipe
+
+    @classmethod
+    def start(cls, work: Callable[[Any], Any], pieces: Sequence[Any],
+              share: list[int]) -> ForkedShare | None:
+        """A copy working on `share`, or None when none can be started (fork failed: out of
+        memory, too many processes); the caller then does the work itself."""
+        try:
+            return cls(work, pieces, share)
+        except OSError as error:
+            log.warning("could not start a forked copy of the run (%s); working in one "
+                        "process", type(error).__name__)
+            return None
 
     def results(self) -> dict[int, Any]:
         try:
-            outcome, payload, trace = self.receiver.recv()
+            outcome, payload, frames = self.receiver.recv()
         except EOFError:
             self.process.join()
-            raise RuntimeError(f"a forked worker ended without its results (exit code "
-                               f"{self.process.exitcode})") from None
+            raise CopyLostError(f"a forked copy of the run ended without its results "
+                                f"({ended_how(self.process.exitcode)}); with run.processes: "
+                                f"1 the run works in one process") from None
         if outcome == "error":
-            payload.add_note(f"in a forked worker:\n{trace}")
+            payload.add_note(f"in a forked copy of the run:\n{frames}")
             raise payload
         return payload
 
@@ -105,33 +142,63 @@ class ForkedShare:
         self.receiver.close()
 
 
-def work_in_copy(work: Callable[[Any], Any], pieces: Sequence[Any], share: list[int],
-                 sender: Any, receiver: Any) -> None:
-    """In the forked copy: do the share, send back {index: result} or the first error. The
-    copy closes its own reading end first: should the run die (SIGKILL), the copy's send then
-    fails at once instead of waiting forever for a reader, and the copy ends."""
-    receiver.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+def ended_how(exit_code: int | None) -> str:
+    """'killed by SIGKILL' or 'exit code 3'."""
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            pass
+    return f"exit code {exit_code}"
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this copy when the run dies (a SIGKILL or the OOM killer would
+    otherwise leave it running, holding the run's lock); elsewhere, check once."""
     try:
-        sender.send(("ok", {index: work(pieces[index]) for index in share}, ""))
-    except BrokenPipeError:
-        return       # the run is gone: nobody to tell
-    except Exception as error:  # noqa: BLE001 - sent back and raised in the calling process
-        sender.send(("error", sendable(error), traceback.format_exc()))
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:      # the run died before the request took effect
+        os._exit(1)
+
+
+def work_in_copy(work: Callable[[Any], Any], pieces: Sequence[Any], share: list[int],
+                 sender: Any, receiver: Any, parent_pid: int) -> None:
+    """In the forked copy: do the share, send back {index: result} or the first error (with
+    its code frames only: a message may hold data). The copy closes its own reading end, dies
+    with the run, and always ends through os._exit: nothing of it reaches stderr."""
+    code = 1
+    try:
+        receiver.close()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        die_with_parent(parent_pid)
+        try:
+            sender.send(("ok", {index: work(pieces[index]) for index in share}, ""))
+            code = 0
+        except Exception as error:  # noqa: BLE001 - sent back and raised in the run
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            sender.send(("error", sendable(error), frames))
+    except BaseException:  # noqa: BLE001, S110 - the run is gone or stopping: nobody to tell
+        pass
     finally:
-        sender.close()
+        os._exit(code)
 
 
 def sendable(error: Exception) -> Exception:
-    """The error itself when it survives pickling, else a RuntimeError naming it."""
+    """The error itself when it survives pickling, else a CopyLostError naming its class
+    (not its message, which may hold data)."""
     import pickle
 
     try:
         pickle.loads(pickle.dumps(error))  # noqa: S301  # nosec B301 - our own bytes, just now
     except Exception:  # noqa: BLE001 - any failure means: not sendable as it is
-        return RuntimeError(f"{type(error).__name__}: {error}")
+        return CopyLostError(f"a forked copy of the run failed with {type(error).__name__}, "
+                             f"which it could not send back (details withheld)")
     return error
 
 
@@ -144,7 +211,7 @@ class Ahead:
 
     def __init__(self, work: Callable[[], Any], enabled: bool = True) -> None:
         self.work = work
-        self.copy = ForkedShare(lambda _: work(), [None], [0]) \
+        self.copy = ForkedShare.start(lambda _: work(), [None], [0]) \
             if enabled and fork_available() and usable_cores() > 1 else None
 
     def __enter__(self) -> Ahead:

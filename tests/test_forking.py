@@ -15,7 +15,7 @@ import pytest
 
 from exchange.errors import InputError
 from exchange.excel import Sheet, write_workbooks
-from exchange.forking import map_in_forks, share_out
+from exchange.forking import CopyLostError, map_in_forks, share_out
 
 
 def square_and_pid(number: int) -> tuple[int, int]:
@@ -48,7 +48,7 @@ def test_an_error_in_a_forked_copy_is_raised_here_with_its_class_and_message() -
     with pytest.raises(InputError) as raised:
         map_in_forks(fail_on_three, [1, 2, 3], workers=2, weights=[5, 1, 1])
     assert str(raised.value) == "piece 3: refused"   # the user's one line: the note is not in it
-    assert any("in a forked worker" in note for note in raised.value.__notes__)
+    assert any("in a forked copy of the run" in note for note in raised.value.__notes__)
     assert multiprocessing.active_children() == []
 
 
@@ -59,9 +59,32 @@ def die_on_two(number: int) -> int:
 
 
 def test_a_copy_that_dies_without_its_results_is_a_clear_error() -> None:
-    with pytest.raises(RuntimeError, match=r"^a forked worker ended without its results "
-                                           r"\(exit code 9\)$"):
+    with pytest.raises(CopyLostError) as raised:
         map_in_forks(die_on_two, [1, 2], workers=2, weights=[5, 1])
+    assert str(raised.value) == ("a forked copy of the run ended without its results (exit "
+                                 "code 9); with run.processes: 1 the run works in one process")
+
+
+def kill_myself_on_two(number: int) -> int:
+    if number == 2:
+        os.kill(os.getpid(), signal.SIGKILL)   # as the OOM killer would
+    return number
+
+
+def test_a_copy_killed_by_a_signal_is_named_by_it() -> None:
+    with pytest.raises(CopyLostError, match=r"\(killed by SIGKILL\);"):
+        map_in_forks(kill_myself_on_two, [1, 2], workers=2, weights=[5, 1])
+
+
+def test_when_no_copy_can_be_started_the_work_is_done_here_with_a_warning(monkeypatch, caplog):
+    def refuse(self) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(multiprocessing.get_context("fork").Process, "start", refuse)
+    results = map_in_forks(square_and_pid, [1, 2, 3], workers=2)
+    assert results == [(1, os.getpid()), (4, os.getpid()), (9, os.getpid())]
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not start a forked copy of the run (OSError); working in one process"]
 
 
 def slow_in_copy_fail_here(number: int) -> int:
@@ -134,7 +157,7 @@ def test_a_copy_whose_run_was_killed_ends_instead_of_waiting_for_a_reader(tmp_pa
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
         "from exchange.forking import ForkedShare\n"
         "from tests.test_forking import results_too_big_for_a_pipe\n"
-        "copy = ForkedShare(lambda _: (time.sleep(0.5), results_too_big_for_a_pipe(0))[1],\n"
+        "copy = ForkedShare(lambda _: (time.sleep(30), results_too_big_for_a_pipe(0))[1],\n"
         "                   [None], [0])\n"
         "print(copy.process.pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n", encoding="utf-8")
@@ -145,4 +168,4 @@ def test_a_copy_whose_run_was_killed_ends_instead_of_waiting_for_a_reader(tmp_pa
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=60, check=False)
     assert done.returncode == -signal.SIGKILL
-    assert time.monotonic() - started < 10      # stdout closed: the copy ended by itself
+    assert time.monotonic() - started < 10      # the copy died with the run (stdout closed)
