@@ -353,15 +353,18 @@ def write_reports(run: ReceiveRun, exchange: Exchange, checked: CheckedAnswer,
                                readme_context(run, exchange, checked, sources, recon),
                                all_problems(checked, sources))
     folder = run.layout.reports_for(exchange.period, dry_run)
+    written: list[str] = []
+
+    def wrote(path: Path) -> None:
+        written.append(str(path))
+        log.info("wrote %s", path)
+
     with record.step("reports"):
-        written: list[str] = []
         sheets = util.every_report_sheets(inputs, exchange.period)
         util.write_workbooks([(folder / spec.file_name(exchange.period), sheets[spec.key])
                               for spec in util.REPORTS],
                              run.config.reports.max_rows_per_sheet, run.rules.marking,
-                             run.config.run.processes,
-                             written=lambda path: (written.append(str(path)),
-                                                   log.info("wrote %s", path)))
+                             run.config.run.processes, written=wrote)
     record.update(reports=written)
 
 

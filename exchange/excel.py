@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exchange.files import atomic_write_with
+from exchange.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +123,7 @@ def sheet_titles(title: str, row_count: int, max_rows_per_sheet: int) -> list[st
 def write_workbook(path: Path, sheets: list[Sheet], max_rows_per_sheet: int = 1_048_576,
                    mode: int = 0o600, marking: str | None = None) -> None:
     """Write an .xlsx atomically (see workbook_bytes); `marking` heads every printed page."""
-    data = workbook_bytes(sheets, max_rows_per_sheet, marking)
-    atomic_write_with(path, lambda temp: temp.write_bytes(data), mode)
+    atomic_write_bytes(path, workbook_bytes(sheets, max_rows_per_sheet, marking), mode)
 
 
 def write_workbooks(books: list[tuple[Path, list[Sheet]]], max_rows_per_sheet: int,
@@ -143,7 +142,7 @@ def write_workbooks(books: list[tuple[Path, list[Sheet]]], max_rows_per_sheet: i
     built = map_in_forks(build, [sheets for _, sheets in books],
                          min(writers, usable_cores()), weights)
     for (path, _), data in zip(books, built, strict=True):
-        atomic_write_with(path, lambda temp, data=data: temp.write_bytes(data), 0o600)
+        atomic_write_bytes(path, data)
         if written is not None:
             written(path)
 

@@ -8,8 +8,8 @@ they run while it is checked. Nothing a forked copy makes touches the disk; the 
 back as values, and the calling process writes them as before.
 
 A copy ignores Ctrl-C and dies quietly on SIGTERM: the calling process handles both, and kills
-its copies before the error goes on. Where fork does not exist (Windows, macOS's default), or
-with one worker, the work runs here, one piece after the other.
+its copies before the error goes on. Where fork does not exist (Windows), where a fork
+fails, or with one worker, the work runs here, one piece after the other.
 """
 
 from __future__ import annotations
@@ -51,8 +51,6 @@ def fork_available() -> bool:
 def usable_cores() -> int:
     """The cores this process may run on (a container or taskset may allow fewer than the
     machine has)."""
-    import os
-
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:     # not on Linux
@@ -63,7 +61,7 @@ def map_in_forks(work: Callable[[Any], Any], pieces: Sequence[Any], workers: int
                  weights: Sequence[float] | None = None) -> list[Any]:
     """[work(piece) for piece in pieces], shared between this process and up to workers - 1
     forked copies. An error raised by `work` is raised here: one in this process's own share
-    first, else the first copy's, with that copy's traceback as its note."""
+    first, else the first copy's, with that copy's code frames as its note."""
     workers = min(workers, len(pieces))
     if workers <= 1 or not fork_available():
         return [work(piece) for piece in pieces]
